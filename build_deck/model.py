@@ -1,0 +1,115 @@
+"""Plain data passed between the stages of the build.
+
+notes/*.md --parse--> tokens --extract--> Card --verify--> checked Card
+          --ledger--> identity (GUID, mtime) --package--> .apkg
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SourceLoc:
+    """A place in a notes file, as the user sees it."""
+
+    path: str
+    """The file's path as shown to the user, e.g. ``notes/maths.md``."""
+    line: int
+    """1-based line number."""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class Severity(Enum):
+    """How serious a diagnostic is: errors stop the build, warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in the notes, with the place to fix it."""
+
+    loc: SourceLoc
+    """Where the problem is."""
+    message: str
+    """What is wrong and what to do about it."""
+    severity: Severity = Severity.ERROR
+    """Errors fail the build; warnings are printed only."""
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.severity.value}: {self.message}"
+
+
+class BuildFailed(Exception):
+    """Raised at the edge when diagnostics with errors stop a build."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(f"{len(diagnostics)} problem(s)")
+        self.diagnostics = diagnostics
+
+
+class CardKind(Enum):
+    """The two kinds of note the deck holds."""
+
+    QA = "qa"
+    CLOZE = "cloze"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A ``check`` block: code that recomputes a card's value."""
+
+    loc: SourceLoc
+    """The line of the opening fence."""
+    code: str
+    """The block's code, run in the sandbox."""
+    target: str | None
+    """``cN`` when the block names the cloze deletion it checks, else None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One note of the deck, with its fields rendered to HTML."""
+
+    kind: CardKind
+    """Q/A or cloze."""
+    loc: SourceLoc
+    """Where the card starts (its ``Q:`` line, or the cloze block's first line)."""
+    deck: str
+    """Full Anki deck name, ``Root::Subdeck``."""
+    section: tuple[str, ...]
+    """The heading path above the card, as plain text."""
+    tags: tuple[str, ...]
+    """Anki tags, sorted, without duplicates."""
+    content: str
+    """Front (Q/A) or Text (cloze), as HTML."""
+    back: str
+    """Back of a Q/A card as HTML; empty for clozes."""
+    extra: str
+    """The Extra field as HTML (``Extra:`` paragraph and cited footnotes)."""
+    context: str
+    """The breadcrumb shown on the card, as HTML."""
+    prompt_text: str
+    """The card's source text with markup stripped: names the card in reports
+    and is what rewording is measured against."""
+    value_source: str
+    """Markdown source of the part that holds the checked value (Q/A answer or
+    cloze paragraph)."""
+    cloze_numbers: tuple[int, ...] = ()
+    """Cloze numbers used by a cloze note (one Anki card each)."""
+    deletions: tuple[tuple[int, str], ...] = ()
+    """Each cloze deletion as (number, Markdown source of the hidden text)."""
+    checks: tuple[Check, ...] = ()
+    """Checks that belong to this card."""
+    media: tuple[tuple[str, str], ...] = field(default=())
+    """Images the card shows, as (name in the deck, path on disk)."""
+
+    @property
+    def source(self) -> str:
+        """The Source field: where to edit this card."""
+        return str(self.loc)
