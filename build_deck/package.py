@@ -1,0 +1,136 @@
+"""Write the .apkg: the only module that touches genanki.
+
+genanki fills an SQLite collection; the notes' and note types' modification times
+are then set from the ledger (Anki's "update if newer" import compares them), and the
+zip is written with fixed timestamps, so the same notes and ledger give the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import genanki
+
+from build_deck.model import Card, CardKind
+from build_deck.notetypes import CLOZE, QA, NoteType, card_css
+
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRecord:
+    """A card ready to be written: its content and its identity."""
+
+    card: Card
+    """The card."""
+    guid: str
+    """Its stable GUID from the ledger."""
+    mtime: int
+    """When its content last changed, from the ledger."""
+    verified: str
+    """Text of the Verified field: empty unless a check recomputed the card."""
+    tags: tuple[str, ...]
+    """Tags to write (the card's own plus build-given ones such as ``verified``)."""
+
+
+def note_fields(record: NoteRecord) -> list[str]:
+    """The note's field values, in the order of its note type's fields."""
+    card = record.card
+    if card.kind is CardKind.QA:
+        return [card.content, card.back, card.context, card.source, card.extra, record.verified]
+    return [card.content, card.context, card.source, card.extra, record.verified]
+
+
+def deck_id(name: str) -> int:
+    """A stable deck id derived from the deck's full name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big") | (1 << 50)
+
+
+def _genanki_model(note_type: NoteType) -> genanki.Model:
+    return genanki.Model(
+        note_type.model_id,
+        note_type.name,
+        fields=[{"name": name} for name in note_type.fields],
+        templates=[
+            {
+                "name": "Cloze" if note_type.is_cloze else "Card 1",
+                "qfmt": note_type.front,
+                "afmt": note_type.back,
+            }
+        ],
+        css=card_css(),
+        model_type=genanki.Model.CLOZE if note_type.is_cloze else genanki.Model.FRONT_BACK,
+    )
+
+
+def write_package(
+    records: Sequence[NoteRecord],
+    out_path: Path,
+    notetype_mtimes: dict[int, int],
+    media_files: Sequence[tuple[str, str]],
+) -> None:
+    """Write the deck to ``out_path`` atomically: a failed write leaves the old file."""
+    models = {nt.model_id: _genanki_model(nt) for nt in (QA, CLOZE)}
+    decks: dict[str, genanki.Deck] = {}
+    for record in records:
+        card = record.card
+        deck = decks.get(card.deck)
+        if deck is None:
+            deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
+        model = models[QA.model_id if card.kind is CardKind.QA else CLOZE.model_id]
+        deck.add_note(
+            genanki.Note(
+                model=model, fields=note_fields(record), tags=list(record.tags), guid=record.guid
+            )
+        )
+    timestamp = max([r.mtime for r in records] + list(notetype_mtimes.values()) + [0])
+    package = genanki.Package([decks[name] for name in sorted(decks)], media_files=[])
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, db_name = tempfile.mkstemp(suffix=".anki2", dir=out_path.parent)
+    os.close(fd)
+    fd, zip_name = tempfile.mkstemp(suffix=".apkg.tmp", dir=out_path.parent)
+    os.close(fd)
+    try:
+        connection = sqlite3.connect(db_name)
+        cursor = connection.cursor()
+        package.write_to_db(cursor, timestamp, itertools.count(int(timestamp) * 1000))
+        cursor.executemany(
+            "UPDATE notes SET mod = ? WHERE guid = ?", [(r.mtime, r.guid) for r in records]
+        )
+        (models_json,) = cursor.execute("SELECT models FROM col").fetchone()
+        stored = json.loads(models_json)
+        for model_id, model in stored.items():
+            model["mod"] = notetype_mtimes.get(int(model_id), timestamp)
+        cursor.execute("UPDATE col SET models = ?", (json.dumps(stored, sort_keys=True),))
+        connection.commit()
+        connection.close()
+
+        with zipfile.ZipFile(zip_name, "w", zipfile.ZIP_DEFLATED) as archive:
+            _add(archive, "collection.anki2", Path(db_name).read_bytes())
+            index = {str(i): name for i, (name, _) in enumerate(media_files)}
+            _add(archive, "media", json.dumps(index).encode())
+            for i, (_, path) in enumerate(media_files):
+                _add(archive, str(i), Path(path).read_bytes())
+        os.replace(zip_name, out_path)
+    finally:
+        for name in (db_name, zip_name):
+            if os.path.exists(name):
+                os.unlink(name)
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
