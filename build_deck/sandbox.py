@@ -1,0 +1,338 @@
+"""Run check code from notes files safely: the only module that runs user code.
+
+Notes are shared and downloaded, so a check must not be able to do anything but
+arithmetic. Three layers:
+
+1. **asteval**, a restricted interpreter of Python syntax: no ``import``, no ``with``,
+   no ``try`` (a time-out cannot be swallowed), no ``print``; only the names below
+   exist (no ``open``, ``getattr``, ``type``, ``eval``).
+2. **A vetted namespace**: ``np`` is not numpy but a namespace holding a list of
+   pure numeric functions (no ``load``, ``save``, ``fromfile``, ``memmap``, ``lib``,
+   ``ctypeslib``), and attribute access refuses private and dunder names, classes,
+   and the array methods that write files.
+3. **A separate worker process** per core, with an address-space limit and a time
+   limit per check (a timer inside the worker, and a hard kill from the parent).
+
+asteval was chosen over simpleeval because checks are short programs (assignments,
+``def``, ``lambda``, ``assert``) over numpy arrays; simpleeval evaluates single
+expressions only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import resource
+import signal
+import time
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+TIME_LIMIT = 2.0
+"""Seconds one check may run."""
+MEMORY_LIMIT = 512 * 1024 * 1024
+"""Bytes of address space one check may add to its worker."""
+
+_NUMPY_NAMES = """
+abs absolute all allclose any arange arccos arccosh arcsin arcsinh arctan arctan2
+arctanh argmax argmin argsort around array array_equal asarray atleast_1d atleast_2d
+ceil clip column_stack concatenate corrcoef cos cosh count_nonzero cov cross cumprod
+cumsum deg2rad diag diagonal diff dot e einsum exp exp2 expm1 eye fabs flip float64
+floor full full_like heaviside hstack hypot identity inf inner int64 isclose isfinite
+isinf isnan kron linspace log log10 log1p log2 logaddexp matmul max maximum mean median
+min minimum nan nanmax nanmin ndim newaxis ones ones_like outer percentile pi power
+prod quantile rad2deg ravel reshape round shape sign sin sinc sinh size sort sqrt
+square squeeze stack std sum swapaxes tan tanh tensordot tile trace transpose tril triu
+unique var vstack where zeros zeros_like
+""".split()
+_LINALG_NAMES = """
+cholesky det eig eigh eigvals eigvalsh inv matrix_power matrix_rank norm pinv qr solve
+svd
+""".split()
+_MATH_NAMES = """
+comb e erf erfc exp factorial gamma inf isclose lgamma log log10 log2 perm pi prod sqrt
+tanh
+""".split()
+_BUILTIN_NAMES = """
+abs all any bool dict divmod enumerate filter float int len list map max min pow range
+reversed round set sorted sum tuple zip True False None
+""".split()
+_DENIED_ATTRIBUTES = frozenset(
+    """tofile dump dumps ctypes load save savez savetxt fromfile memmap lib ctypeslib f2py
+    testing os sys mro gi_frame gi_code f_globals f_locals f_back tb_frame func_globals
+    format format_map""".split()
+)
+
+_ALLOWED_NODES = {"import": False, "importfrom": False, "with": False, "try": False}
+_ALLOWED_NODES.update({"print": False, "raise": False, "delete": False})
+
+
+class CheckTimeout(Exception):
+    """Raised inside a worker when a check runs past its time limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What running one check produced; plain data, safe to send between processes."""
+
+    answer: Any
+    """The value of ``answer`` as plain Python (float, int, nested lists, tuple), or None."""
+    has_answer: bool
+    """Whether the check set ``answer``."""
+    tol: float | None
+    """The check's ``tol``, if set."""
+    rtol: float | None
+    """The check's ``rtol``, if set."""
+    asserts: int
+    """How many ``assert`` statements the code holds."""
+    error: str | None = None
+    """What went wrong, or None."""
+    error_line: int | None = None
+    """1-based line of the check code where it went wrong, if known."""
+
+
+def numgrad(f: Callable[..., Any], x: Any, *args: Any) -> Any:
+    """Central-difference derivative of scalar ``f`` with respect to its first argument.
+
+    A float for a scalar ``x``; an array of the same shape for an array ``x``.
+    """
+    import numpy as np
+
+    if np.ndim(x) == 0:
+        h = 1e-6 * max(1.0, abs(float(x)))
+        return (float(f(x + h, *args)) - float(f(x - h, *args))) / (2 * h)
+    point = np.array(x, dtype=float)
+    grad = np.zeros_like(point)
+    for index in np.ndindex(point.shape):
+        h = 1e-6 * max(1.0, abs(float(point[index])))
+        up, down = point.copy(), point.copy()
+        up[index] += h
+        down[index] -= h
+        grad[index] = (float(f(up, *args)) - float(f(down, *args))) / (2 * h)
+    return grad
+
+
+def _namespace(module: Any, names: Sequence[str]) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{n: getattr(module, n) for n in names if hasattr(module, n)})
+
+
+def _symbols() -> dict[str, Any]:
+    import builtins
+
+    import numpy as np
+
+    numpy_ns = _namespace(np, _NUMPY_NAMES)
+    numpy_ns.linalg = _namespace(np.linalg, _LINALG_NAMES)
+    symbols: dict[str, Any] = {n: getattr(builtins, n) for n in _BUILTIN_NAMES}
+    symbols.update(np=numpy_ns, math=_namespace(math, _MATH_NAMES), numgrad=numgrad)
+    return symbols
+
+
+def _plain(value: Any) -> Any:
+    """A check's answer as plain data, or raise TypeError."""
+    import numpy as np
+
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.ndarray | list):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError("answer must hold numbers")
+        return array.tolist()
+    if isinstance(value, bool | int | float | np.integer | np.floating | np.bool_):
+        return value.item() if isinstance(value, np.generic) else value
+    raise TypeError(f"answer must be a number, a vector or a tuple, not {type(value).__name__}")
+
+
+class _Timer:
+    """Raise :class:`CheckTimeout` in this process after ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        def expire(signum: int, frame: Any) -> None:
+            raise CheckTimeout(f"time limit of {self.seconds:g} s exceeded")
+
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT) -> Outcome:
+    """Run one check in this process (call it only inside a limited worker)."""
+    import ast
+
+    from asteval import Interpreter, astutils
+
+    interpreter = Interpreter(
+        symtable=dict(symbols), use_numpy=False, config=dict(_ALLOWED_NODES), builtins_readonly=True
+    )
+    safe_getattr = astutils.safe_getattr
+
+    def guarded_attribute(node: ast.Attribute) -> Any:
+        target = interpreter.run(node.value)
+        attribute = node.attr
+        if (
+            attribute.startswith("_")
+            or attribute in _DENIED_ATTRIBUTES
+            or isinstance(target, type)
+            or (callable(target) and not isinstance(target, types.SimpleNamespace))
+        ):
+            interpreter.raise_exception(
+                node, exc=AttributeError, msg=f"access to attribute '{attribute}' is not allowed"
+            )
+        return safe_getattr(target, attribute, interpreter.raise_exception, node)
+
+    interpreter.node_handlers["attribute"] = guarded_attribute
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return Outcome(None, False, None, None, 0, f"syntax error: {exc.msg}", exc.lineno)
+    asserts = sum(isinstance(node, ast.Assert) for node in ast.walk(tree))
+    try:
+        with _Timer(time_limit):
+            interpreter.eval(code, show_errors=False)
+    except CheckTimeout as exc:
+        return Outcome(None, False, None, None, asserts, str(exc))
+    if interpreter.error:
+        error = interpreter.error[0]
+        kind, message = error.get_error()
+        detail = message.strip().splitlines()[-1] if message.strip() else kind
+        detail = detail.removeprefix(f"{kind}:").strip()
+        line = getattr(error, "lineno", None)
+        if "CheckTimeout" in kind or "time limit" in detail:
+            detail = f"time limit of {time_limit:g} s exceeded"
+        elif kind == "AssertionError":
+            source = code.splitlines()[line - 1].strip() if line else ""
+            detail = f"assertion failed: {source}" + (f" ({detail})" if detail else "")
+        elif kind == "MemoryError":
+            detail = f"memory limit exceeded ({detail})"
+        else:
+            detail = f"{kind}: {detail}"
+        return Outcome(None, False, None, None, asserts, detail, line)
+    table = interpreter.symtable
+    has_answer = "answer" in table
+    try:
+        answer = _plain(table["answer"]) if has_answer else None
+        tol = float(table["tol"]) if "tol" in table else None
+        rtol = float(table["rtol"]) if "rtol" in table else None
+    except (TypeError, ValueError) as exc:
+        return Outcome(None, has_answer, None, None, asserts, str(exc))
+    return Outcome(answer, has_answer, tol, rtol, asserts)
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _serve(connection: Connection, time_limit: float, memory_limit: int) -> None:
+    """Worker loop: limit this process, then run checks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    symbols = _symbols()
+    limit = _vm_size() + memory_limit
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            job = connection.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        index, code = job
+        try:
+            outcome = run_check(code, symbols, time_limit)
+        except MemoryError:
+            outcome = Outcome(None, False, None, None, 0, "memory limit exceeded")
+        connection.send((index, outcome))
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+    job: int | None = None
+    started: float = 0.0
+
+
+def run_checks(
+    codes: Sequence[str],
+    *,
+    time_limit: float = TIME_LIMIT,
+    memory_limit: int = MEMORY_LIMIT,
+    workers: int | None = None,
+) -> list[Outcome]:
+    """Run every check in limited worker processes; one outcome per check, in order."""
+    if not codes:
+        return []
+    import numpy  # noqa: F401  (imported once here, shared by the forked workers)
+
+    context = multiprocessing.get_context("fork")
+    count = max(1, min(workers or os.cpu_count() or 1, len(codes)))
+    outcomes: list[Outcome | None] = [None] * len(codes)
+    pending = list(range(len(codes)))[::-1]
+
+    def spawn() -> _Worker:
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(child, time_limit, memory_limit), daemon=True
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def replace(worker: _Worker, message: str) -> _Worker:
+        if worker.job is not None:
+            outcomes[worker.job] = Outcome(None, False, None, None, 0, message)
+        worker.process.kill()
+        worker.process.join()
+        worker.connection.close()
+        return spawn()
+
+    pool = [spawn() for _ in range(count)]
+    try:
+        while pending or any(w.job is not None for w in pool):
+            for worker in pool:
+                if worker.job is None and pending:
+                    worker.job = pending.pop()
+                    worker.started = time.monotonic()
+                    worker.connection.send((worker.job, codes[worker.job]))
+            busy = [w for w in pool if w.job is not None]
+            deadline = min(w.started for w in busy) + time_limit + 1.0
+            ready = wait(
+                [w.connection for w in busy], timeout=max(0.0, deadline - time.monotonic())
+            )
+            for i, worker in enumerate(pool):
+                if worker.job is None:
+                    continue
+                if worker.connection in ready:
+                    try:
+                        index, outcome = worker.connection.recv()
+                    except (EOFError, OSError):
+                        pool[i] = replace(worker, "the check crashed its sandbox (memory limit?)")
+                        continue
+                    outcomes[index] = outcome
+                    worker.job = None
+                elif time.monotonic() - worker.started > time_limit + 1.0:
+                    pool[i] = replace(worker, f"time limit of {time_limit:g} s exceeded")
+    finally:
+        for worker in pool:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                worker.connection.send(None)
+            worker.process.join(timeout=1)
+            if worker.process.is_alive():
+                worker.process.kill()
+    return [
+        o if o is not None else Outcome(None, False, None, None, 0, "not run") for o in outcomes
+    ]

@@ -1,0 +1,246 @@
+"""Compare the value a card shows with what its check recomputes.
+
+The value is read from the card's Markdown source: the first **bold** value of a
+Q/A answer (else its last value), or a cloze deletion. Its tolerance comes from the
+digits shown: half a unit in the last digit, unless the check sets ``tol`` (absolute)
+or ``rtol`` (relative).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from build_deck.model import Card, CardKind, Check, Diagnostic, SourceLoc
+from build_deck.sandbox import Outcome, run_checks
+
+_NUMBER = (
+    r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
+    r"(?:\s*(?:\\times|\\cdot|×|·)\s*10\^\{?[-+\u2212]?\d+\}?)?"
+)
+_VECTOR = r"\[[\s\d.,eE+\-\u2212\[\]]*\]"
+_TUPLE = r"\([\s\d.,eE+\-\u2212]*,[\s\d.,eE+\-\u2212]*\)"
+_VALUE = re.compile(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.DOTALL)
+_NOISE = re.compile(r"\$|\\approx|\\,|≈|=|\\!|\\;")
+_PARTS = re.compile(
+    r"^([-+]?)(\d[\d,]*|)(?:\.(\d*))?(?:[eE]([-+]?\d+))?"
+    r"(?:\s*(?:\\times|\\cdot|×|·)\s*10\^\{?([-+]?\d+)\}?)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A number as written on a card."""
+
+    value: float
+    """Its value."""
+    tolerance: float
+    """Half a unit in its last digit."""
+    text: str
+    """How it was written."""
+    integer: bool
+    """Whether it was written without a decimal point or exponent."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardValue:
+    """The value a card shows: a number, an array of numbers, or a tuple."""
+
+    shape: str
+    """``number``, ``array`` or ``tuple``."""
+    numbers: tuple[Number, ...]
+    """The numbers in reading order."""
+    dims: tuple[int, ...]
+    """The array's shape (``()`` for a number)."""
+    text: str
+    """How the value was written."""
+
+
+def parse_number(text: str) -> Number | None:
+    """Read one number such as ``-0.2494``, ``1,000``, ``6e23`` or ``6 \\times 10^{23}``."""
+    clean = text.strip().replace("\u2212", "-")
+    match = _PARTS.match(clean)
+    if not match or not (match.group(2) or match.group(3)):
+        return None
+    sign, whole, decimals, exponent, power = match.groups()
+    if whole and "," in whole and not re.fullmatch(r"\d{1,3}(,\d{3})+", whole):
+        return None
+    mantissa = float(f"{sign}{(whole or '0').replace(',', '')}.{decimals or '0'}")
+    scale = int(exponent or 0) + int(power or 0)
+    places = len(decimals or "")
+    return Number(
+        value=mantissa * 10.0**scale,
+        tolerance=0.5 * 10.0 ** (scale - places),
+        text=text.strip(),
+        integer=decimals is None and exponent is None and power is None,
+    )
+
+
+def _split_items(text: str) -> list[str]:
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip() for item in items]
+
+
+def _parse_array(text: str) -> tuple[list[Number], tuple[int, ...]] | None:
+    inner = text.strip()
+    if not (inner.startswith("[") and inner.endswith("]")):
+        number = parse_number(inner)
+        return ([number], ()) if number else None
+    items = _split_items(inner[1:-1])
+    parsed = [_parse_array(item) for item in items]
+    if not items or any(p is None for p in parsed):
+        return None
+    shapes = {p[1] for p in parsed if p}
+    if len(shapes) != 1:
+        return None
+    numbers = [n for p in parsed if p for n in p[0]]
+    return numbers, (len(items), *shapes.pop())
+
+
+def parse_value(text: str) -> CardValue | None:
+    """Read a whole value: number, ``[vector]``/``[[matrix]]`` or ``(tuple)``."""
+    clean = _NOISE.sub(" ", text).strip().replace("\u2212", "-")
+    if clean.startswith("(") and clean.endswith(")"):
+        numbers = [parse_number(item) for item in _split_items(clean[1:-1])]
+        if numbers and all(numbers):
+            found = tuple(n for n in numbers if n)
+            return CardValue("tuple", found, (len(found),), clean)
+        return None
+    if clean.startswith("["):
+        array = _parse_array(clean)
+        if array is None:
+            return None
+        return CardValue("array", tuple(array[0]), array[1], clean)
+    number = parse_number(clean)
+    return CardValue("number", (number,), (), clean) if number else None
+
+
+def card_value(card: Card, check: Check) -> CardValue | str:
+    """The value ``check`` compares against, or why there is none."""
+    if card.kind is CardKind.CLOZE:
+        if check.target is not None:
+            number = int(check.target.lstrip("cC")) if check.target[1:].isdigit() else None
+            bodies = [body for n, body in card.deletions if n == number]
+            if not bodies:
+                return f"the check names {check.target}, but the card has no such deletion"
+            value = parse_value(bodies[0])
+            return value or f"deletion {check.target} ({bodies[0]!r}) is not a value"
+        for _, body in card.deletions:
+            value = parse_value(body)
+            if value:
+                return value
+        return "no deletion of the card is a value; name one with ```check c2"
+    source = card.value_source
+    bold = _BOLD.search(source)
+    if bold:
+        text = bold.group(1) or bold.group(2)
+        value = parse_value(text)
+        return value or f"the bold text {text!r} is not a value"
+    candidates = [m.group(0) for m in _VALUE.finditer(source)]
+    for text in reversed(candidates):
+        value = parse_value(text)
+        if value:
+            return value
+    return "the answer shows no value: write it in bold, e.g. **-0.2494**"
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        inner = ", ".join(_format(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return str(value)
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return [x for item in value for x in _flatten(item)]
+    return [value]
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    if isinstance(value, list | tuple):
+        return (len(value), *(_dims(value[0]) if value else ()))
+    return ()
+
+
+def compare(value: CardValue, outcome: Outcome) -> str | None:
+    """None if the recomputed answer matches the card's value, else the message."""
+    answer = outcome.answer
+    computed = _flatten(answer)
+    if value.shape == "number" and len(computed) == 1:
+        computed_dims: tuple[int, ...] = ()
+    else:
+        computed_dims = _dims(answer)
+    if computed_dims != value.dims and not (
+        value.shape == "tuple" and len(computed) == len(value.numbers)
+    ):
+        return (
+            f"card says {value.text}, check computes {_format(answer)} "
+            f"(shape {value.dims} on the card, {computed_dims} computed)"
+        )
+    if outcome.tol is not None:
+        reason = f"tolerance ±{outcome.tol:g} set by the check"
+    elif outcome.rtol is not None:
+        reason = f"relative tolerance {outcome.rtol:g} set by the check"
+    else:
+        widest = max(n.tolerance for n in value.numbers)
+        reason = f"tolerance ±{widest:g} from the digits shown"
+    for shown, got in zip(value.numbers, computed, strict=True):
+        if not isinstance(got, int | float):
+            return f"check computes {_format(answer)}, which is not a number"
+        if value.shape == "tuple" and shown.integer:
+            ok = float(got) == shown.value
+            reason = "tuples of whole numbers are compared exactly"
+        elif outcome.tol is not None:
+            ok = abs(got - shown.value) <= outcome.tol
+        elif outcome.rtol is not None:
+            ok = abs(got - shown.value) <= outcome.rtol * abs(shown.value)
+        else:
+            ok = abs(got - shown.value) <= shown.tolerance * (1 + 1e-9)
+        if not ok:
+            return f"card says {value.text}, check computes {_format(answer)} ({reason})"
+    return None
+
+
+def _judge(card: Card, check: Check, outcome: Outcome) -> Diagnostic | None:
+    if outcome.error is not None:
+        line = check.loc.line + (outcome.error_line or 1)
+        return Diagnostic(SourceLoc(check.loc.path, line), f"check failed: {outcome.error}")
+    if not outcome.has_answer:
+        if outcome.asserts:
+            return None
+        return Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing")
+    value = card_value(card, check)
+    if isinstance(value, str):
+        return Diagnostic(check.loc, f"cannot check this card: {value}")
+    problem = compare(value, outcome)
+    return Diagnostic(card.loc, problem) if problem else None
+
+
+def verify_cards(cards: Sequence[Card]) -> tuple[set[SourceLoc], list[Diagnostic]]:
+    """Run every check; returns the cards whose checks all passed, and the failures."""
+    jobs = [(card, check) for card in cards for check in card.checks]
+    outcomes = run_checks([check.code for _, check in jobs])
+    failed: set[SourceLoc] = set()
+    diagnostics = []
+    for (card, check), outcome in zip(jobs, outcomes, strict=True):
+        problem = _judge(card, check, outcome)
+        if problem is not None:
+            diagnostics.append(problem)
+            failed.add(card.loc)
+    verified = {card.loc for card in cards if card.checks and card.loc not in failed}
+    return verified, diagnostics
