@@ -1,0 +1,330 @@
+"""The build, top to bottom: gather and validate everything, then write, or write nothing.
+
+1. read every notes file and extract its cards (all problems collected);
+2. reject duplicate cards across files;
+3. recompute every card's checks in the sandbox;
+4. match the cards to the ledger (stable GUIDs, modification times);
+5. only if nothing failed: write the .apkg atomically, then the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from build_deck.extract import extract_cards
+from build_deck.ledger import (
+    Change,
+    Entry,
+    Fingerprint,
+    LedgerError,
+    dump_ledger,
+    ledger_path,
+    load_ledger,
+    reconcile,
+)
+from build_deck.markdown import make_parser
+from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.notetypes import NOTE_TYPES, VERIFIED_TEXT, card_css
+from build_deck.package import NoteRecord, note_fields, write_package
+
+DEFAULT_ROOT_DECK = "AI Study Notes"
+"""The root deck of the shipped notes."""
+
+NOTETYPE_LEDGER = "_notetypes.yaml"
+"""File under ``cards/`` that records when the note types last changed."""
+
+VERIFIED_TAG = "verified"
+"""Tag of a card whose value was recomputed by its check."""
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """Where to read and write, and how strictly."""
+
+    notes_dir: Path = Path("notes")
+    """The Markdown sources."""
+    cards_dir: Path = Path("cards")
+    """The card ledger."""
+    out_dir: Path = Path("dist")
+    """Where the .apkg goes."""
+    root_deck: str = DEFAULT_ROOT_DECK
+    """Name of the root deck."""
+    locked: bool = False
+    """Fail instead of changing the ledger."""
+
+
+@dataclass(slots=True)
+class BuildReport:
+    """What a run found and did; the CLI turns it into output and an exit code."""
+
+    files: int = 0
+    """Notes files read."""
+    cards: list[Card] = field(default_factory=list)
+    """Every card found."""
+    verified: int = 0
+    """Cards whose checks passed."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """Errors and warnings, in file order."""
+    new: int = 0
+    """Cards not in the ledger before."""
+    changed: int = 0
+    """Cards whose content changed."""
+    removed: list[tuple[str, Entry]] = field(default_factory=list)
+    """Ledger entries no card matched, with their notes file."""
+    out_path: Path | None = None
+    """The package written, if any."""
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """The diagnostics that fail the run."""
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+
+def display_path(path: Path) -> str:
+    """A path as the user should see it: relative to the working directory if inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def slugify(name: str) -> str:
+    """``AI Study Notes`` -> ``ai-study-notes``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
+
+
+def build_time() -> int:
+    """Now, or ``SOURCE_DATE_EPOCH`` when set (for reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(epoch) if epoch else int(time.time())
+
+
+def read_notes_file(path: Path, shown: str) -> tuple[str | None, Diagnostic | None]:
+    """The text of a notes file, or an error if it is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, Diagnostic(
+            SourceLoc(shown, line),
+            f"not UTF-8 (byte 0x{data[exc.start]:02x}): save the file as UTF-8",
+        )
+
+
+def collect_cards(
+    options: BuildOptions, report: BuildReport, progress: Progress | None = None
+) -> list[tuple[Path, list[Card]]]:
+    """Read and extract every notes file; problems go into ``report``."""
+    if not options.notes_dir.is_dir():
+        report.diagnostics.append(
+            Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
+        )
+        return []
+    md = make_parser()
+    paths = sorted(options.notes_dir.rglob("*.md"))
+    per_file: list[tuple[Path, list[Card]]] = []
+    for number, path in enumerate(paths, 1):
+        if progress:
+            progress("reading notes", number, len(paths))
+        shown = display_path(path)
+        text, problem = read_notes_file(path, shown)
+        if problem is not None or text is None:
+            report.diagnostics.extend([problem] if problem else [])
+            continue
+        cards, diagnostics = extract_cards(md, text, shown, path.parent, options.root_deck)
+        report.diagnostics.extend(diagnostics)
+        per_file.append((path, cards))
+        report.cards.extend(cards)
+    report.files = len(paths)
+    return per_file
+
+
+def content_hash(card: Card) -> str:
+    """Hash of what a card says (not where it is)."""
+    text = "\x1f".join((card.kind.value, card.content, card.back, card.extra))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def find_duplicates(cards: list[Card]) -> list[Diagnostic]:
+    """An error for every card whose content repeats an earlier card's."""
+    seen: dict[str, SourceLoc] = {}
+    problems = []
+    for card in cards:
+        key = content_hash(card)
+        if key in seen:
+            problems.append(
+                Diagnostic(
+                    card.loc,
+                    f"duplicate card: same content as {seen[key]}; remove one or make them differ",
+                )
+            )
+        else:
+            seen[key] = card.loc
+    return problems
+
+
+def _notetype_mtimes(options: BuildOptions, now: int) -> tuple[dict[int, int], str]:
+    """When each note type last changed, and the ledger text that records it."""
+    path = options.cards_dir / NOTETYPE_LEDGER
+    old: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    css = card_css()
+    new: dict[str, dict[str, object]] = {}
+    mtimes = {}
+    for note_type in NOTE_TYPES:
+        fingerprint = note_type.fingerprint(css)
+        previous = old.get(note_type.name) or {}
+        same = previous.get("fingerprint") == fingerprint
+        mtime = int(previous.get("mtime", now)) if same else now
+        new[note_type.name] = {"id": note_type.model_id, "fingerprint": fingerprint, "mtime": mtime}
+        mtimes[note_type.model_id] = mtime
+    header = "# When the note types' templates or CSS last changed, kept by build-deck.\n"
+    return mtimes, header + yaml.safe_dump(new, sort_keys=True)
+
+
+def run(
+    options: BuildOptions,
+    *,
+    write: bool,
+    verify: Callable[[list[Card]], tuple[set[SourceLoc], list[Diagnostic]]] | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build (``write=True``) or only check the notes; never raises on bad input."""
+    report = BuildReport()
+    per_file = collect_cards(options, report, progress)
+    report.diagnostics.extend(find_duplicates(report.cards))
+
+    verified_ids: set[SourceLoc] = set()
+    if verify is not None:
+        verified_ids, problems = verify(report.cards)
+        report.diagnostics.extend(problems)
+    report.verified = len(verified_ids)
+
+    report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
+    if report.errors or not write:
+        return report
+
+    now = build_time()
+    records: list[NoteRecord] = []
+    ledger_texts: dict[Path, str | None] = {}
+    try:
+        for path, cards in per_file:
+            relative = path.relative_to(options.notes_dir)
+            shown = display_path(path)
+            where = ledger_path(options.cards_dir, relative)
+            old = load_ledger(where)
+            prints = []
+            for card in cards:
+                verified = card.loc in verified_ids
+                tags = tuple(sorted({*card.tags, VERIFIED_TAG} if verified else card.tags))
+                record = NoteRecord(card, "", 0, VERIFIED_TEXT if verified else "", tags)
+                note_hash = hashlib.sha256(
+                    "\x1f".join([*note_fields(record), " ".join(tags)]).encode()
+                ).hexdigest()[:16]
+                prints.append(
+                    Fingerprint(
+                        card.kind.value,
+                        card.loc.line,
+                        " > ".join(card.section),
+                        card.prompt_text,
+                        content_hash(card),
+                        note_hash,
+                    )
+                )
+                records.append(record)
+            outcome = reconcile(old, prints, shown, now)
+            start = len(records) - len(cards)
+            for i, (entry, change) in enumerate(zip(outcome.entries, outcome.changes, strict=True)):
+                records[start + i] = NoteRecord(
+                    records[start + i].card,
+                    entry.guid,
+                    entry.mtime,
+                    records[start + i].verified,
+                    records[start + i].tags,
+                )
+                report.new += change is Change.NEW
+                report.changed += change is Change.CHANGED
+            report.removed += [(shown, e) for e in outcome.removed]
+            ledger_texts[where] = dump_ledger(outcome.ledger, shown)
+        # Ledgers whose notes file is gone: every card in them was removed.
+        if options.cards_dir.is_dir():
+            for where in sorted(options.cards_dir.rglob("*.yaml")):
+                if where in ledger_texts or where.name == NOTETYPE_LEDGER:
+                    continue
+                note = (options.notes_dir / where.relative_to(options.cards_dir)).with_suffix(".md")
+                shown = display_path(note)
+                report.removed += [(shown, e) for e in load_ledger(where).entries]
+                ledger_texts[where] = None
+    except LedgerError as exc:
+        report.diagnostics.append(
+            Diagnostic(SourceLoc(display_path(options.cards_dir), 0), str(exc))
+        )
+        return report
+
+    notetype_mtimes, notetype_text = _notetype_mtimes(options, now)
+    ledger_texts[options.cards_dir / NOTETYPE_LEDGER] = notetype_text
+
+    stale = [
+        where
+        for where, text in ledger_texts.items()
+        if (where.read_text(encoding="utf-8") if where.exists() else None) != text
+    ]
+    if options.locked and stale:
+        for where in stale:
+            report.diagnostics.append(
+                Diagnostic(
+                    SourceLoc(display_path(where), 0),
+                    "card ledger out of date (--locked): run 'build-deck build' and commit cards/",
+                )
+            )
+        return report
+
+    out_path = options.out_dir / f"{slugify(options.root_deck)}.apkg"
+    media = sorted({m for card in report.cards for m in card.media})
+    write_package(records, out_path, notetype_mtimes, media)
+    report.out_path = out_path
+    for where in stale:
+        text = ledger_texts[where]
+        if text is None:
+            where.unlink()
+        else:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            where.write_text(text, encoding="utf-8")
+    return report
+
+
+def print_progress(stage: str, done: int, total: int) -> None:
+    """Progress on one terminal line, only when stderr is a terminal."""
+    if sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def summary_line(report: BuildReport, *, wrote: bool) -> str:
+    """The one line every run ends with."""
+    qa = sum(card.kind is CardKind.QA for card in report.cards)
+    cloze = len(report.cards) - qa
+    counts = f"{qa} Q/A, {cloze} cloze, {report.verified} verified"
+    line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
+    if report.errors:
+        return f"{line}; {len(report.errors)} errors, nothing written"
+    if wrote and report.out_path is not None:
+        return (
+            f"{line} -> {display_path(report.out_path)}; +{report.new} new, "
+            f"{report.changed} changed, {len(report.removed)} removed"
+        )
+    return f"{line}; no errors"
