@@ -255,10 +255,11 @@ class _FileExtractor:
                 self.footnotes[label].append(token)
 
     def resolve_images(self) -> None:
+        shown_dir = Path(self.display_path).parent.as_posix()
         for token in self.tokens:
             if token.type != "inline":
                 continue
-            line = (token.map[0] if token.map else 0) + 1
+            first_line = (token.map[0] if token.map else 0) + 1
             for child in _walk(token.children or []):
                 if child.type != "image":
                     continue
@@ -267,10 +268,13 @@ class _FileExtractor:
                     continue  # a URL: Anki loads it itself
                 path = (self.base_dir / src).resolve()
                 if not path.is_file():
+                    at = token.content.find(f"]({src}")
+                    line = first_line + token.content.count("\n", 0, max(at, 0))
+                    looked_in = Path(shown_dir, src).parent.as_posix()
                     self.error(
                         line,
-                        f"image not found: {src} (looked for {path.name} in "
-                        f"{self.base_dir.as_posix()}); fix the path or add the file",
+                        f"image not found: {src} (looked for {path.name} in {looked_in}); "
+                        "fix the path or add the file",
                     )
                     continue
                 digest = hashlib.sha1(path.read_bytes()).hexdigest()[:10]

@@ -126,22 +126,41 @@ def _collect_problems(state: StateCore) -> None:
         for src, problem in cloze_problems:
             if src is token.content:
                 problems.append((first_line + src.count("\n", 0, problem.offset), problem.message))
-        search_from = 0
-        for child in token.children or ():
-            if child.type != "text" or "$" not in child.content:
-                continue
-            at = token.content.find(child.content, search_from)
-            search_from = max(at, search_from)
-            for opener in _MATH_OPENER.finditer(child.content):
-                line = first_line + token.content.count("\n", 0, max(at, 0) + opener.start())
+        for breaks, text in _prose_runs(token.children or ()):
+            for opener in _MATH_OPENER.finditer(text):
                 delimiter = "$$" if opener.group(1) else "$"
                 problems.append(
                     (
-                        line,
+                        first_line + breaks,
                         f"unbalanced '{delimiter}': close the math with '{delimiter}', "
                         "or write '\\$' for a literal dollar sign",
                     )
                 )
+
+
+def _prose_runs(children: Sequence[Token]) -> list[tuple[int, str]]:
+    """Runs of plain text among inline children, with escaped characters masked.
+
+    Each run comes with the number of line breaks before it, so that its line in the
+    paragraph is known.
+    """
+    runs: list[tuple[int, str]] = []
+    current: list[str] = []
+    breaks = 0
+    for child in [*children, None]:
+        if child is not None and child.type == "text":
+            current.append(child.content)
+            continue
+        if child is not None and child.type == "text_special":
+            escaped = child.info == "escape"
+            current.append("\0" * len(child.content) if escaped else child.content)
+            continue
+        if current:
+            runs.append((breaks, "".join(current)))
+            current = []
+        if child is not None and child.type in ("softbreak", "hardbreak"):
+            breaks += 1
+    return runs
 
 
 def _render_math_inline(
