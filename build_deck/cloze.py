@@ -134,13 +134,20 @@ def find_clozes(
 _CLOSING_RUN = re.compile(r"\}(?=\})")
 
 
+def split_closing_braces(tex: str) -> str:
+    """Turn every ``}}`` of LaTeX into ``} }``: Anki ends a deletion at any ``}}``,
+    even one inside math inside the deletion. In math mode the space changes nothing.
+    """
+    return _CLOSING_RUN.sub("} ", tex)
+
+
 def guard_math_cloze_body(body: str) -> str:
     """Make deleted LaTeX safe for Anki: no ``}}`` inside, no ``}`` at the end.
 
     Anki closes a deletion at the first ``}}``, so ``{{c1::\\frac{a}{b}}}`` needs a
     space: ``{{c1::\\frac{a}{b} }}``. In TeX the space changes nothing.
     """
-    body = _CLOSING_RUN.sub("} ", body)
+    body = split_closing_braces(body)
     if body.endswith("}"):
         body += " "
     return body

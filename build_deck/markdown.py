@@ -29,7 +29,13 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from build_deck.cloze import ClozeProblem, find_clozes, guard_math_cloze_body, match_cloze
+from build_deck.cloze import (
+    ClozeProblem,
+    find_clozes,
+    guard_math_cloze_body,
+    match_cloze,
+    split_closing_braces,
+)
 from build_deck.highlight import render_code, render_code_block, shield_cloze_syntax
 
 CHECK_INFO = "check"
@@ -41,7 +47,8 @@ _BRACKETS = {"(": ")", "[": "]"}
 def render_math(tex: str, *, display: bool) -> str:
     """LaTeX to Anki's MathJax form, with clozes inside it made safe.
 
-    ``<``, ``>`` and ``&`` are escaped for HTML; inline math stays on one line.
+    ``<``, ``>`` and ``&`` are escaped for HTML; inline math stays on one line; no
+    ``}}`` is left, so the math can sit inside a deletion, or hold one.
     """
     tex = tex.strip()
     if not display:
@@ -50,13 +57,13 @@ def render_math(tex: str, *, display: bool) -> str:
     parts: list[str] = []
     pos = 0
     for span in spans:
-        parts.append(escapeHtml(tex[pos : span.body_start]))
+        parts.append(escapeHtml(split_closing_braces(tex[pos : span.body_start])))
         parts.append(escapeHtml(guard_math_cloze_body(tex[span.body_start : span.body_end])))
         if span.hint is not None:
             parts.append("::" + escapeHtml(span.hint))
         parts.append("}}")
         pos = span.end
-    parts.append(escapeHtml(tex[pos:]))
+    parts.append(escapeHtml(split_closing_braces(tex[pos:])))
     body = "".join(parts)
     return f"\\[{body}\\]" if display else f"\\({body}\\)"
 
