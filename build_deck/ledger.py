@@ -21,8 +21,10 @@ import yaml
 LEDGER_VERSION = 1
 """Format version written into every ledger file."""
 
-MIN_SCORE = 0.6
-"""How alike (0..1, place included) a card and an old entry must be to be one card."""
+MIN_RATIO = 0.5
+"""How alike (0..1) the texts of a card and an old entry must at least be to be one card."""
+MIN_SCORE = 0.65
+"""The least score (text likeness plus bonuses for the same section and a near line)."""
 
 _TEXT_CHARS = 160
 
@@ -47,6 +49,8 @@ class Fingerprint:
     """Heading path, ``A > B``."""
     text: str
     """The card's prompt as plain text."""
+    answer: str
+    """The card's answer as plain text (empty for clozes)."""
     content_hash: str
     """Hash of the card's content fields."""
     note_hash: str
@@ -69,6 +73,9 @@ class Entry:
     """Heading path where the card was last seen."""
     text: str
     """The card's prompt when last built (shortened), to name it in reports."""
+    answer: str
+    """The card's answer when last built (shortened); with ``text``, what rewording
+    is measured against."""
     content_hash: str
     """Hash of the card's content fields."""
     note_hash: str
@@ -141,6 +148,7 @@ def dump_ledger(ledger: FileLedger, note_path: str) -> str:
                 "line": e.line,
                 "section": e.section,
                 "text": e.text,
+                "answer": e.answer,
                 "content_hash": e.content_hash,
                 "note_hash": e.note_hash,
                 "mtime": e.mtime,
@@ -159,9 +167,13 @@ def new_guid(note_path: str, serial: int, content_hash: str) -> str:
 
 
 def _similarity(card: Fingerprint, entry: Entry) -> float:
-    ratio = difflib.SequenceMatcher(None, card.text[:_TEXT_CHARS], entry.text, autojunk=False)
-    score = ratio.ratio()
+    """How likely ``card`` is ``entry`` reworded: 0 if unlike, else about 0.5 to 1.25."""
     if card.kind != entry.kind:
+        return 0.0
+    new = f"{card.text[:_TEXT_CHARS]}\n{card.answer[:_TEXT_CHARS]}"
+    old = f"{entry.text}\n{entry.answer}"
+    score = difflib.SequenceMatcher(None, new, old, autojunk=False).ratio()
+    if score < MIN_RATIO:
         return 0.0
     if card.section == entry.section:
         score += 0.15
@@ -207,20 +219,21 @@ def reconcile(old: FileLedger, cards: list[Fingerprint], note_path: str, now: in
     entries: list[Entry] = []
     changes: list[Change] = []
     for i, card in enumerate(cards):
-        text = card.text[:_TEXT_CHARS]
+        text, answer = card.text[:_TEXT_CHARS], card.answer[:_TEXT_CHARS]
         previous = matched.get(i)
         if previous is None:
             guid = new_guid(note_path, next_serial, card.content_hash)
             entry = Entry(
-                guid,
-                next_serial,
-                card.kind,
-                card.line,
-                card.section,
-                text,
-                card.content_hash,
-                card.note_hash,
-                now,
+                guid=guid,
+                serial=next_serial,
+                kind=card.kind,
+                line=card.line,
+                section=card.section,
+                text=text,
+                answer=answer,
+                content_hash=card.content_hash,
+                note_hash=card.note_hash,
+                mtime=now,
             )
             next_serial += 1
             changes.append(Change.NEW)
@@ -231,6 +244,7 @@ def reconcile(old: FileLedger, cards: list[Fingerprint], note_path: str, now: in
                 line=card.line,
                 section=card.section,
                 text=text,
+                answer=answer,
                 content_hash=card.content_hash,
                 note_hash=card.note_hash,
                 mtime=mtime,

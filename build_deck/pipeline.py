@@ -241,6 +241,7 @@ def run(
                         card.loc.line,
                         " > ".join(card.section),
                         card.prompt_text,
+                        " ".join(card.value_source.split()) if card.kind is CardKind.QA else "",
                         content_hash(card),
                         note_hash,
                     )
