@@ -123,7 +123,7 @@ def load_ledger(path: Path) -> FileLedger:
         return FileLedger()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        entries = tuple(Entry(**item) for item in data.get("cards") or [])
+        entries = tuple(Entry(**{"answer": "", **item}) for item in data.get("cards") or [])
         return FileLedger(int(data.get("next_serial", 1)), entries)
     except (yaml.YAMLError, TypeError, ValueError, AttributeError) as exc:
         raise LedgerError(
