@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import genanki
 
@@ -49,6 +50,18 @@ def note_fields(record: NoteRecord) -> list[str]:
     if card.kind is CardKind.QA:
         return [card.content, card.back, card.context, card.source, card.extra, record.verified]
     return [card.content, card.context, card.source, card.extra, record.verified]
+
+
+class _TimedNote(genanki.Note):  # type: ignore[misc]
+    """A genanki note written with its own modification time, not the package's."""
+
+    def __init__(self, mtime: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.mtime = mtime
+
+    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Any) -> None:
+        """Write the note and its cards, stamped with the note's own mtime."""
+        super().write_to_db(cursor, self.mtime, deck_id, id_gen)
 
 
 def deck_id(name: str) -> int:
@@ -89,8 +102,12 @@ def write_package(
             deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
         model = models[QA.model_id if card.kind is CardKind.QA else CLOZE.model_id]
         deck.add_note(
-            genanki.Note(
-                model=model, fields=note_fields(record), tags=list(record.tags), guid=record.guid
+            _TimedNote(
+                record.mtime,
+                model=model,
+                fields=note_fields(record),
+                tags=list(record.tags),
+                guid=record.guid,
             )
         )
     timestamp = max([r.mtime for r in records] + list(notetype_mtimes.values()) + [0])
@@ -105,9 +122,6 @@ def write_package(
         connection = sqlite3.connect(db_name)
         cursor = connection.cursor()
         package.write_to_db(cursor, timestamp, itertools.count(int(timestamp) * 1000))
-        cursor.executemany(
-            "UPDATE notes SET mod = ? WHERE guid = ?", [(r.mtime, r.guid) for r in records]
-        )
         (models_json,) = cursor.execute("SELECT models FROM col").fetchone()
         stored = json.loads(models_json)
         for model_id, model in stored.items():
