@@ -4,12 +4,14 @@ Notes are shared and downloaded, so a check must not be able to do anything but
 arithmetic. Three layers:
 
 1. **asteval**, a restricted interpreter of Python syntax: no ``import``, no ``with``,
-   no ``try`` (a time-out cannot be swallowed), no ``print``; only the names below
-   exist (no ``open``, ``getattr``, ``type``, ``eval``).
-2. **A vetted namespace**: ``np`` is not numpy but a namespace holding a list of
-   pure numeric functions (no ``load``, ``save``, ``fromfile``, ``memmap``, ``lib``,
-   ``ctypeslib``), and attribute access refuses private and dunder names, classes,
-   and the array methods that write files.
+   no ``try`` (a time-out cannot be swallowed), no ``class``, ``raise`` or ``del``
+   (all refused before the check runs), no ``print``; only the names below exist
+   (no ``open``, ``getattr``, ``type``, ``eval``).
+2. **A vetted namespace**: ``np`` is not numpy but a read-only namespace holding a
+   list of pure numeric functions (no ``load``, ``save``, ``fromfile``, ``memmap``,
+   ``lib``, ``ctypeslib``). Attribute access refuses private and dunder names,
+   classes, functions, and the array methods that write files; no attribute can be
+   assigned, so no check changes ``np`` for the next one or an array's strides.
 3. **A separate worker process** per core, with an address-space limit and a time
    limit per check (a timer inside the worker, and a hard kill from the parent).
 
@@ -20,14 +22,17 @@ expressions only.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import math
 import multiprocessing
 import os
+import re
 import resource
 import signal
 import time
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -37,6 +42,13 @@ TIME_LIMIT = 2.0
 """Seconds one check may run."""
 MEMORY_LIMIT = 512 * 1024 * 1024
 """Bytes of address space one check may add to its worker."""
+MAX_CODE_LENGTH = 50_000
+"""Characters one check may hold."""
+MAX_ANSWER_NUMBERS = 10_000
+"""Numbers one ``answer`` may hold: a card shows a few, and this keeps the parent,
+which has no memory limit, from receiving huge answers."""
+MAX_MESSAGE_LENGTH = 300
+"""Characters of an error message sent back from a worker."""
 
 _NUMPY_NAMES = """
 abs absolute all allclose any arange arccos arccosh arcsin arcsinh arctan arctan2
@@ -71,6 +83,28 @@ _DENIED_ATTRIBUTES = frozenset(
 _ALLOWED_NODES = {"import": False, "importfrom": False, "with": False, "try": False}
 _ALLOWED_NODES.update({"print": False, "raise": False, "delete": False})
 
+# Statements refused before a check runs, with the word the error names. asteval
+# refuses most of them too (_ALLOWED_NODES); refusing them up front gives their line,
+# and a check cannot run for a while before it reaches, say, a ``try``.
+_DENIED_SYNTAX: dict[type[ast.AST], str] = {
+    ast.Import: "import",
+    ast.ImportFrom: "import",
+    ast.With: "with",
+    ast.AsyncWith: "with",
+    ast.Try: "try",
+    ast.TryStar: "try",
+    ast.Raise: "raise",
+    ast.Delete: "del",
+    ast.ClassDef: "class",
+    ast.Global: "global",
+    ast.Nonlocal: "nonlocal",
+    ast.AsyncFunctionDef: "async def",
+    ast.AsyncFor: "async for",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+}
+
 
 class CheckTimeout(Exception):
     """Raised inside a worker when a check runs past its time limit."""
@@ -89,7 +123,8 @@ class Outcome:
     rtol: float | None
     """The check's ``rtol``, if set."""
     asserts: int
-    """How many ``assert`` statements the code holds."""
+    """How many ``assert`` statements ran and held (one in a branch or loop that never
+    runs does not count)."""
     error: str | None = None
     """What went wrong, or None."""
     error_line: int | None = None
@@ -117,8 +152,23 @@ def numgrad(f: Callable[..., Any], x: Any, *args: Any) -> Any:
     return grad
 
 
-def _namespace(module: Any, names: Sequence[str]) -> types.SimpleNamespace:
-    return types.SimpleNamespace(**{n: getattr(module, n) for n in names if hasattr(module, n)})
+class _Namespace(types.SimpleNamespace):
+    """A read-only namespace of vetted names (``np``, ``np.linalg``, ``math``).
+
+    A worker runs many checks with the same namespaces: one check must not be able to
+    replace ``np.exp`` for the next.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to '{name}': the namespace is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete '{name}': the namespace is read-only")
+
+
+def _namespace(module: Any, names: Sequence[str], **extra: Any) -> _Namespace:
+    found = {n: getattr(module, n) for n in names if hasattr(module, n)}
+    return _Namespace(**found, **extra)
 
 
 def _symbols() -> dict[str, Any]:
@@ -126,55 +176,125 @@ def _symbols() -> dict[str, Any]:
 
     import numpy as np
 
-    numpy_ns = _namespace(np, _NUMPY_NAMES)
-    numpy_ns.linalg = _namespace(np.linalg, _LINALG_NAMES)
+    numpy_ns = _namespace(np, _NUMPY_NAMES, linalg=_namespace(np.linalg, _LINALG_NAMES))
     symbols: dict[str, Any] = {n: getattr(builtins, n) for n in _BUILTIN_NAMES}
     symbols.update(np=numpy_ns, math=_namespace(math, _MATH_NAMES), numgrad=numgrad)
     return symbols
 
 
 def _plain(value: Any) -> Any:
-    """A check's answer as plain data, or raise TypeError."""
+    """A check's answer as plain data, or raise TypeError.
+
+    At most :data:`MAX_ANSWER_NUMBERS` numbers, nested at most 32 deep.
+    """
     import numpy as np
 
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, np.ndarray | list):
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise TypeError("answer must hold numbers")
-        return array.tolist()
-    if isinstance(value, bool | int | float | np.integer | np.floating | np.bool_):
-        return value.item() if isinstance(value, np.generic) else value
-    raise TypeError(f"answer must be a number, a vector or a tuple, not {type(value).__name__}")
+    left = MAX_ANSWER_NUMBERS
+
+    def take(count: int) -> None:
+        nonlocal left
+        if count > left:
+            raise TypeError(f"answer holds more than {MAX_ANSWER_NUMBERS} numbers")
+        left -= count
+
+    def convert(item: Any, depth: int) -> Any:
+        if depth > 32:
+            raise TypeError("answer is nested too deeply")
+        if isinstance(item, tuple):
+            take(len(item))
+            return tuple(convert(v, depth + 1) for v in item)
+        if isinstance(item, np.ndarray | list):
+            array = np.asarray(item)
+            if array.dtype.kind not in "biuf":
+                raise TypeError("answer must hold numbers")
+            take(array.size)
+            return array.tolist()
+        if isinstance(item, bool | int | float | np.integer | np.floating | np.bool_):
+            return item.item() if isinstance(item, np.generic) else item
+        raise TypeError(f"answer must be a number, a vector or a tuple, not {type(item).__name__}")
+
+    return convert(value, 0)
 
 
 class _Timer:
-    """Raise :class:`CheckTimeout` in this process after ``seconds``."""
+    """Raise :class:`CheckTimeout` in this process after ``seconds``.
+
+    ``expired`` stays True once the time is up, even if the interpreter dropped the
+    exception (asteval does when it lands between two top-level statements).
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.expired = False
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _Timer:
         def expire(signum: int, frame: Any) -> None:
+            self.expired = True
             raise CheckTimeout(f"time limit of {self.seconds:g} s exceeded")
 
         signal.signal(signal.SIGALRM, expire)
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _failure(asserts: int, message: str, line: int | None = None) -> Outcome:
+    """An outcome for a check that went wrong; long messages are cut."""
+    message = re.sub(r"\s*\n\s*", " ", message.strip())
+    if len(message) > MAX_MESSAGE_LENGTH:
+        message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
+    return Outcome(None, False, None, None, asserts, message, line)
+
+
+def _denied_syntax(tree: ast.AST) -> tuple[str, int | None] | None:
+    """The first statement a check may not use, as (word, line), or None."""
+    for node in ast.walk(tree):
+        word = _DENIED_SYNTAX.get(type(node))
+        if word is not None:
+            return word, getattr(node, "lineno", None)
+    return None
+
+
+def _describe(error: Any, code: str) -> tuple[str, int | None]:
+    """An asteval error as (message, 1-based line in the check, if known)."""
+    exc_type = error.exc if isinstance(error.exc, type) else Exception
+    message = str(error.msg or "")
+    original = error.exc_info[1] if error.exc_info else None
+    if message.startswith("Error running function") and original is not None:
+        # asteval wraps an error from a call with the call's arguments: keep the cause.
+        message = str(original)
+    line = error.lineno or None
+    if issubclass(exc_type, AssertionError):
+        source = code.splitlines()[line - 1].strip() if line else ""
+        return f"assertion failed: {source}" + (f" ({message})" if message else ""), line
+    if issubclass(exc_type, MemoryError):
+        return "memory limit exceeded" + (f" ({message})" if message else ""), line
+    return (f"{exc_type.__name__}: {message}" if message else exc_type.__name__), line
+
+
 def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT) -> Outcome:
     """Run one check in this process (call it only inside a limited worker)."""
-    import ast
-
     from asteval import Interpreter, astutils
+
+    if len(code) > MAX_CODE_LENGTH:
+        return _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return _failure(0, f"syntax error: {exc.msg}", exc.lineno)
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return _failure(0, f"the check cannot be read ({type(exc).__name__}: {exc})")
+    denied = _denied_syntax(tree)
+    if denied is not None:
+        word, line = denied
+        return _failure(0, f"'{word}' is not allowed in a check", line)
 
     interpreter = Interpreter(
         symtable=dict(symbols), use_numpy=False, config=dict(_ALLOWED_NODES), builtins_readonly=True
     )
+    interpreter.symtable.pop("print", None)  # asteval adds it; a check prints nothing
     safe_getattr = astutils.safe_getattr
 
     def guarded_attribute(node: ast.Attribute) -> Any:
@@ -191,42 +311,52 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
             )
         return safe_getattr(target, attribute, interpreter.raise_exception, node)
 
+    assign = interpreter.node_assign
+
+    def guarded_assign(node: ast.AST, value: Any) -> None:
+        # `x.attr = ...` could change numpy's view of memory (strides, dtype, data).
+        if isinstance(node, ast.Attribute):
+            interpreter.raise_exception(
+                node,
+                exc=AttributeError,
+                msg=f"assignment to attribute '{node.attr}' is not allowed",
+            )
+        assign(node, value)
+
+    asserts = 0
+    check_assertion = interpreter.node_handlers["assert"]
+
+    def counted_assertion(node: ast.Assert) -> Any:
+        nonlocal asserts
+        result = check_assertion(node)  # raises if the assertion fails
+        asserts += 1
+        return result
+
     interpreter.node_handlers["attribute"] = guarded_attribute
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        return Outcome(None, False, None, None, 0, f"syntax error: {exc.msg}", exc.lineno)
-    asserts = sum(isinstance(node, ast.Assert) for node in ast.walk(tree))
-    try:
-        with _Timer(time_limit):
-            interpreter.eval(code, show_errors=False)
-    except CheckTimeout as exc:
-        return Outcome(None, False, None, None, asserts, str(exc))
+    interpreter.node_handlers["assert"] = counted_assertion
+    interpreter.node_assign = guarded_assign
+    timer = _Timer(time_limit)
+    # The tree, not the text: asteval would parse the code a second time.
+    with contextlib.suppress(CheckTimeout), timer:
+        interpreter.eval(tree, show_errors=False)
+    if timer.expired:
+        return _failure(asserts, f"time limit of {time_limit:g} s exceeded")
     if interpreter.error:
-        error = interpreter.error[0]
-        kind, message = error.get_error()
-        detail = message.strip().splitlines()[-1] if message.strip() else kind
-        detail = detail.removeprefix(f"{kind}:").strip()
-        line = getattr(error, "lineno", None)
-        if "CheckTimeout" in kind or "time limit" in detail:
-            detail = f"time limit of {time_limit:g} s exceeded"
-        elif kind == "AssertionError":
-            source = code.splitlines()[line - 1].strip() if line else ""
-            detail = f"assertion failed: {source}" + (f" ({detail})" if detail else "")
-        elif kind == "MemoryError":
-            detail = f"memory limit exceeded ({detail})"
-        else:
-            detail = f"{kind}: {detail}"
-        return Outcome(None, False, None, None, asserts, detail, line)
+        message, line = _describe(interpreter.error[0], code)
+        return _failure(asserts, message, line)
     table = interpreter.symtable
     has_answer = "answer" in table
     try:
         answer = _plain(table["answer"]) if has_answer else None
-        tol = float(table["tol"]) if "tol" in table else None
-        rtol = float(table["rtol"]) if "rtol" in table else None
     except (TypeError, ValueError) as exc:
-        return Outcome(None, has_answer, None, None, asserts, str(exc))
-    return Outcome(answer, has_answer, tol, rtol, asserts)
+        return _failure(asserts, str(exc))
+    tolerances: dict[str, float | None] = {}
+    for name in ("tol", "rtol"):
+        try:
+            tolerances[name] = float(table[name]) if name in table else None
+        except (TypeError, ValueError):
+            return _failure(asserts, f"{name} must be a number, not {table[name]!r}")
+    return Outcome(answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts)
 
 
 def _vm_size() -> int:
@@ -240,6 +370,7 @@ def _vm_size() -> int:
 def _serve(connection: Connection, time_limit: float, memory_limit: int) -> None:
     """Worker loop: limit this process, then run checks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.simplefilter("ignore")  # numpy's warnings would land on the user's terminal
     symbols = _symbols()
     limit = _vm_size() + memory_limit
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -254,8 +385,13 @@ def _serve(connection: Connection, time_limit: float, memory_limit: int) -> None
         try:
             outcome = run_check(code, symbols, time_limit)
         except MemoryError:
-            outcome = Outcome(None, False, None, None, 0, "memory limit exceeded")
-        connection.send((index, outcome))
+            outcome = _failure(0, "memory limit exceeded")
+        except Exception as exc:  # never a traceback: it is this check's error
+            outcome = _failure(0, f"the check could not be run ({type(exc).__name__}: {exc})")
+        try:
+            connection.send((index, outcome))
+        except (MemoryError, RecursionError, TypeError, ValueError) as exc:
+            connection.send((index, _failure(0, f"the check's result cannot be sent ({exc})")))
 
 
 @dataclass(slots=True)
