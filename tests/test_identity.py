@@ -109,3 +109,18 @@ def test_identity_survives_a_small_edit(text: str, at: int, insert: str) -> None
     new = reconcile(old.ledger, [fingerprint(edited, 11), *others], "n.md", 2)
     assert new.entries[0].guid == old.entries[0].guid
     assert new.entries[1].guid == old.entries[1].guid
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_ledger_text_round_trips_through_yaml(text: str, section: str) -> None:
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    from build_deck.ledger import Entry, dump_ledger, load_ledger
+
+    ledger = FileLedger(2, (Entry("g", 1, "qa", 3, section, text, text[::-1], "h", "n", 7),))
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "l.yaml"
+        path.write_text(dump_ledger(ledger, "notes/x.md"), encoding="utf-8")
+        assert load_ledger(path) == ledger
