@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats test lint clean
+.PHONY: build check stats test lint preview chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,16 +14,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
-build: $(STAMP)
+# MathJax from npm (pinned by package-lock.json), for TeX validation and the preview.
+# Without npm the deck still builds, with a warning that the TeX was not validated.
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: TeX will not be validated (apt-get install nodejs npm)"; \
+	fi
+
+# Debian's Chromium for the browser tests; Playwright's own browser download is never used.
+chromium:
+	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
+
+build: $(STAMP) $(NODE_STAMP)
 	$(BIN)/build-deck build
 
-check: $(STAMP)
+check: $(STAMP) $(NODE_STAMP)
 	$(BIN)/build-deck check
+
+preview: $(STAMP) $(NODE_STAMP)
+	$(BIN)/build-deck preview
 
 stats: $(STAMP)
 	$(BIN)/build-deck stats
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -30,4 +48,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) dist build .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules dist build .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info
