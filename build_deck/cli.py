@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from build_deck import __version__
+from build_deck.model import Card, Diagnostic, SourceLoc
 from build_deck.pipeline import (
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
+    display_path,
     print_progress,
     run,
     summary_line,
@@ -33,12 +35,21 @@ def _parser() -> argparse.ArgumentParser:
         prog="build-deck", description="Turn Markdown study notes into a verified Anki deck."
     )
     parser.add_argument("--version", action="version", version=f"build-deck {__version__}")
+    strict = argparse.ArgumentParser(add_help=False)
+    strict.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when the TeX cannot be validated (Node.js or MathJax missing)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", parents=[common], help="write dist/<deck>.apkg")
+    build = commands.add_parser("build", parents=[common, strict], help="write dist/<deck>.apkg")
     build.add_argument(
         "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
     )
-    commands.add_parser("check", parents=[common], help="parse and verify, write nothing")
+    commands.add_parser("check", parents=[common, strict], help="parse and verify, write nothing")
+    commands.add_parser(
+        "preview", parents=[common, strict], help="write dist/preview/index.html, every card"
+    )
     commands.add_parser("stats", parents=[common], help="cards per deck, section and tag")
     return parser
 
@@ -61,6 +72,27 @@ def _print_stats(report: BuildReport) -> None:
             print(f"  {name:<{width}}  {count:>5}")
 
 
+def _write_preview(report: BuildReport, verified: set[SourceLoc], options: BuildOptions) -> int:
+    from build_deck.preview import write_preview
+    from build_deck.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
+
+    mathjax = find_mathjax()
+    if mathjax is None:
+        where = display_path(options.notes_dir)
+        print(
+            f"{where}:0: error: no preview: the npm package {MATHJAX_PACKAGE} is not "
+            f"installed; {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORS
+    page = write_preview(
+        report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
+    )
+    problems = f"; {len(report.errors)} errors" if report.errors else ""
+    print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")
+    return EXIT_ERRORS if report.errors else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``build-deck``; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -71,11 +103,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
     )
+    from build_deck.texcheck import TexChecker
+
+    texcheck = None
+    if args.command != "stats":  # start MathJax now: it loads while the notes are read
+        notes = Path(display_path(options.notes_dir))
+        texcheck = TexChecker.start(notes_dir=notes, strict=args.strict)
     from build_deck.verify import verify_cards
 
+    verified: set[SourceLoc] = set()
+
+    def verify(cards: list[Card]) -> tuple[set[SourceLoc], list[Diagnostic]]:
+        ids, problems = verify_cards(cards)
+        verified.update(ids)
+        return ids, problems
+
     write = args.command == "build"
-    report = run(options, write=write, verify=verify_cards, progress=print_progress)
+    try:
+        report = run(
+            options, write=write, verify=verify, progress=print_progress, texcheck=texcheck
+        )
+    finally:
+        if texcheck is not None:
+            texcheck.close()
     _print_diagnostics(report)
+    if args.command == "preview":
+        return _write_preview(report, verified, options)
     if args.command == "stats" and not report.errors:
         _print_stats(report)
     if write and not report.errors:

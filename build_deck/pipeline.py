@@ -202,17 +202,25 @@ def run(
     write: bool,
     verify: Callable[[list[Card]], tuple[set[SourceLoc], list[Diagnostic]]] | None = None,
     progress: Progress | None = None,
+    texcheck: Callable[[list[Card]], Callable[[], list[Diagnostic]]] | None = None,
 ) -> BuildReport:
-    """Build (``write=True``) or only check the notes; never raises on bad input."""
+    """Build (``write=True``) or only check the notes; never raises on bad input.
+
+    ``texcheck`` starts typesetting the cards' TeX and returns what waits for its
+    diagnostics, so that MathJax works while the checks are recomputed.
+    """
     report = BuildReport()
     per_file = collect_cards(options, report, progress)
     report.diagnostics.extend(find_duplicates(report.cards))
 
+    tex_problems = texcheck(report.cards) if texcheck is not None else None
     verified_ids: set[SourceLoc] = set()
     if verify is not None:
         verified_ids, problems = verify(report.cards)
         report.diagnostics.extend(problems)
     report.verified = len(verified_ids)
+    if tex_problems is not None:  # TeX typeset by MathJax (build_deck/texcheck.py)
+        report.diagnostics.extend(tex_problems())
 
     report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
     if report.errors or not write:
