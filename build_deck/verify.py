@@ -111,20 +111,24 @@ def _parse_array(text: str) -> tuple[list[Number], tuple[int, ...]] | None:
 
 def parse_value(text: str) -> CardValue | None:
     """Read a whole value: number, ``[vector]``/``[[matrix]]`` or ``(tuple)``."""
-    clean = _NOISE.sub(" ", text).strip().replace("\u2212", "-")
+    shown = _NOISE.sub(" ", text).strip()  # as written, for messages
+    clean = shown.replace("\u2212", "-")
     if clean.startswith("(") and clean.endswith(")"):
-        numbers = [parse_number(item) for item in _split_items(clean[1:-1])]
+        items = _split_items(clean[1:-1])
+        if len(items) > 1 and not items[-1]:
+            items.pop()  # a one-element tuple such as the shape (3,)
+        numbers = [parse_number(item) for item in items]
         if numbers and all(numbers):
             found = tuple(n for n in numbers if n)
-            return CardValue("tuple", found, (len(found),), clean)
+            return CardValue("tuple", found, (len(found),), shown)
         return None
     if clean.startswith("["):
         array = _parse_array(clean)
         if array is None:
             return None
-        return CardValue("array", tuple(array[0]), array[1], clean)
+        return CardValue("array", tuple(array[0]), array[1], shown)
     number = parse_number(clean)
-    return CardValue("number", (number,), (), clean) if number else None
+    return CardValue("number", (number,), (), shown) if number else None
 
 
 def card_value(card: Card, check: Check) -> CardValue | str:
@@ -143,11 +147,13 @@ def card_value(card: Card, check: Check) -> CardValue | str:
                 return value
         return "no deletion of the card is a value; name one with ```check c2"
     source = card.value_source
-    bold = _BOLD.search(source)
-    if bold:
-        text = bold.group(1) or bold.group(2)
+    bold = [match.group(1) or match.group(2) for match in _BOLD.finditer(source)]
+    for text in bold:
         value = parse_value(text)
-        return value or f"the bold text {text!r} is not a value"
+        if value:
+            return value
+    if bold:
+        return f"no bold text of the answer is a value ({bold[0]!r}); write the value in bold"
     candidates = [m.group(0) for m in _VALUE.finditer(source)]
     for text in reversed(candidates):
         value = parse_value(text)
@@ -161,7 +167,9 @@ def _format(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, list | tuple):
         inner = ", ".join(_format(v) for v in value)
-        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+        if isinstance(value, tuple):
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
+        return f"[{inner}]"
     return str(value)
 
 
@@ -185,13 +193,14 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
         computed_dims: tuple[int, ...] = ()
     else:
         computed_dims = _dims(answer)
-    if computed_dims != value.dims and not (
-        value.shape == "tuple" and len(computed) == len(value.numbers)
+    if len(computed) != len(value.numbers) or (
+        computed_dims != value.dims and value.shape != "tuple"
     ):
-        return (
-            f"card says {value.text}, check computes {_format(answer)} "
-            f"(shape {value.dims} on the card, {computed_dims} computed)"
-        )
+        if computed_dims == value.dims:
+            sizes = f"{len(value.numbers)} numbers on the card, {len(computed)} computed"
+        else:
+            sizes = f"shape {value.dims} on the card, {computed_dims} computed"
+        return f"card says {value.text}, check computes {_format(answer)} ({sizes})"
     if outcome.tol is not None:
         reason = f"tolerance ±{outcome.tol:g} set by the check"
     elif outcome.rtol is not None:
