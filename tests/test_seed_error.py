@@ -1,0 +1,137 @@
+"""The error in the seed notes (issue 3), caught by a check.
+
+The seed's skip-connection derivation, for
+
+    x_c = w_c x_b + b_c
+    x_d = w_d x_c + b_d + w_d2 x_b + b_d2
+    x_e = w_e x_d + b_e
+    L   = (x_e - t)^2
+
+says dL/dx_b = dL/dx_e · dx_e/dx_d · (dx_c/dx_b + 1). That holds only when
+w_d = w_d2 = 1; in general the last factor is (w_d · dx_c/dx_b + w_d2). Written as a
+card with a check against the real network's numerical gradient, the seed's version
+must fail the build with a message naming the file and line, and the corrected
+formula must pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Project
+
+NETWORK = """\
+wc, bc, wd, bd, wd2, bd2, we, be, t = {weights}
+def loss(xb):
+    xc = wc * xb + bc
+    xd = wd * xc + bd + wd2 * xb + bd2
+    xe = we * xd + be
+    return (xe - t) ** 2
+"""
+
+# Weights of a real network: w_d and w_d2 are not 1.
+WEIGHTS = "0.7, 0.1, 1.5, -0.2, 0.4, 0.3, -0.8, 0.05, 1.0"
+
+SEED_FORMULA = "dL_dxe * dxe_dxd * (dxc_dxb + 1)"
+CORRECT_FORMULA = "dL_dxe * dxe_dxd * (wd * dxc_dxb + wd2)"
+
+
+def formula_card(factor: str, formula: str, weights: str = WEIGHTS) -> str:
+    """A card stating dL/dx_b, with a check of ``formula`` at a few points."""
+    network = NETWORK.format(weights=weights)
+    return f"""\
+# Backpropagation
+
+## Skip connections
+
+The network: $x_c = w_c x_b + b_c$, $x_d = w_d x_c + b_d + w_{{d2}} x_b + b_{{d2}}$,
+$x_e = w_e x_d + b_e$ and $L = (x_e - t)^2$.
+
+Q: What is $\\frac{{dL}}{{dx_b}}$ through the skip connection?
+A: $\\frac{{dL}}{{dx_b}} = \\frac{{dL}}{{dx_e}} \\cdot \\frac{{dx_e}}{{dx_d}} \\cdot {factor}$
+
+```check
+{network}for xb in [-1.0, 0.5, 2.0]:
+    xe = we * (wd * (wc * xb + bc) + bd + wd2 * xb + bd2) + be
+    dL_dxe, dxe_dxd, dxc_dxb = 2 * (xe - t), we, wc
+    assert np.isclose(numgrad(loss, xb), {formula})
+```
+"""
+
+
+def value_card(value: str) -> str:
+    """A card stating dL/dx_b at x_b = 0.5 as a number, checked by numgrad."""
+    network = NETWORK.format(weights=WEIGHTS)
+    return f"""\
+Q: With the weights of the check, what is $\\frac{{dL}}{{dx_b}}$ at $x_b = 0.5$?
+A: **{value}**
+
+```check
+{network}answer = numgrad(loss, 0.5)
+```
+"""
+
+
+def run_check(project: Project, capsys: pytest.CaptureFixture[str], text: str) -> list[str]:
+    """``build-deck check`` on notes/skip.md; its error lines and summary line."""
+    project.write("skip.md", text)
+    code = project.run("check")
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert code == (1 if lines else 0)
+    return [*lines, out.strip()]
+
+
+SEED = formula_card("\\left(\\frac{dx_c}{dx_b} + 1\\right)", SEED_FORMULA)
+CORRECTED = formula_card("\\left(w_d \\frac{dx_c}{dx_b} + w_{d2}\\right)", CORRECT_FORMULA)
+
+
+def test_the_seed_formula_fails_the_build(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The card is on line 8, its check fence on line 11; the assert is the 10th line of
+    # the check, so line 21 of the file.
+    assert run_check(project, capsys, SEED) == [
+        "notes/skip.md:21: error: check failed: assertion failed: "
+        "assert np.isclose(numgrad(loss, xb), dL_dxe * dxe_dxd * (dxc_dxb + 1))",
+        "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
+    ]
+
+
+def test_the_seed_formula_fails_build_and_writes_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("skip.md", SEED)
+    assert project.run("build") == 1
+    assert "notes/skip.md:21: error: check failed: assertion failed" in capsys.readouterr().err
+    assert not project.apkg.exists()
+
+
+def test_the_corrected_formula_passes(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_check(project, capsys, CORRECTED) == [
+        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+    ]
+
+
+def test_the_seed_formula_holds_only_when_both_weights_are_one(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With w_d = w_d2 = 1 the seed is right: the failure above is the weights, not the test.
+    unit = WEIGHTS.replace("1.5, -0.2, 0.4", "1.0, -0.2, 1.0")
+    seed_with_unit_weights = formula_card("(dx_c/dx_b + 1)", SEED_FORMULA, unit)
+    assert run_check(project, capsys, seed_with_unit_weights) == [
+        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+    ]
+
+
+def test_the_seed_value_is_caught(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    # The seed's formula at x_b = 0.5 gives 2(x_e - t) w_e (w_c + 1) = 4.7056; the network's
+    # gradient is 2(x_e - t) w_e (w_d w_c + w_d2) = 4.0136.
+    assert run_check(project, capsys, value_card("4.7056")) == [
+        "notes/skip.md:1: error: card says 4.7056, check computes 4.0136 "
+        "(tolerance ±5e-05 from the digits shown)",
+        "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
+    ]
+    assert run_check(project, capsys, value_card("4.0136")) == [
+        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+    ]
