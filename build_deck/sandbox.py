@@ -209,6 +209,8 @@ def _plain(value: Any) -> Any:
                 raise TypeError("answer must hold numbers")
             take(array.size)
             return array.tolist()
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**1023:
+            raise TypeError("answer is too large a number to compare")
         if isinstance(item, bool | int | float | np.integer | np.floating | np.bool_):
             return item.item() if isinstance(item, np.generic) else item
         raise TypeError(f"answer must be a number, a vector or a tuple, not {type(item).__name__}")
@@ -242,7 +244,9 @@ class _Timer:
 
 def _failure(asserts: int, message: str, line: int | None = None) -> Outcome:
     """An outcome for a check that went wrong; long messages are cut."""
+    # One line, and no control characters: the message is printed on the user's terminal.
     message = re.sub(r"\s*\n\s*", " ", message.strip())
+    message = re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], message)
     if len(message) > MAX_MESSAGE_LENGTH:
         message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
     return Outcome(None, False, None, None, asserts, message, line)

@@ -8,6 +8,7 @@ or ``rtol`` (relative).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,12 +69,18 @@ def parse_number(text: str) -> Number | None:
     sign, whole, decimals, exponent, power = match.groups()
     if whole and "," in whole and not re.fullmatch(r"\d{1,3}(,\d{3})+", whole):
         return None
-    mantissa = float(f"{sign}{(whole or '0').replace(',', '')}.{decimals or '0'}")
+    if len(exponent or "") > 6 or len(power or "") > 6:
+        return None
     scale = int(exponent or 0) + int(power or 0)
     places = len(decimals or "")
+    digits = f"{sign}{(whole or '0').replace(',', '')}.{decimals or '0'}"
+    value = float(f"{digits}e{scale}")
+    tolerance = float(f"5e{scale - places - 1}")
+    if not (math.isfinite(value) and 0 < tolerance < math.inf):
+        return None  # beyond the range of a float: no check could compare it
     return Number(
-        value=mantissa * 10.0**scale,
-        tolerance=0.5 * 10.0 ** (scale - places),
+        value=value,
+        tolerance=tolerance,
         text=text.strip(),
         integer=decimals is None and exponent is None and power is None,
     )

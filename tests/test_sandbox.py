@@ -439,6 +439,17 @@ class TestLimits:
         )
         assert_refused(outcome, "nested too deeply")
 
+    def test_answer_too_large_for_a_float(self) -> None:
+        # 10**400 is allowed by the exponent cap but could not be compared with a card.
+        assert_refused(run_one("answer = 10**400"), "answer is too large a number")
+
+    def test_messages_cannot_forge_lines_or_control_the_terminal(self) -> None:
+        outcome = run_one("assert False, 'x\\nnotes/a.md:1: error: forged\\x1b[2J'")
+        assert outcome.error is not None
+        assert "\n" not in outcome.error
+        assert "\x1b" not in outcome.error
+        assert "forged\\x1b[2J" in outcome.error
+
     def test_long_error_messages_are_cut(self) -> None:
         outcome = run_one("answer = {}['k' * 100_000]")
         assert_refused(outcome, "KeyError")

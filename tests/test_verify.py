@@ -42,7 +42,10 @@ def test_number_and_tolerance_from_the_digits(text: str, value: float, tolerance
     assert number.tolerance == pytest.approx(tolerance)
 
 
-@pytest.mark.parametrize("text", ["1,00", "1,0000", "abc", "0.5%", "10^{3}", "", "-"])
+@pytest.mark.parametrize(
+    "text",
+    ["1,00", "1,0000", "abc", "0.5%", "10^{3}", "", "-", "1e400", "1e-400", "1e" + "9" * 5000],
+)
 def test_not_a_number(text: str) -> None:
     assert parse_value(text) is None
 
