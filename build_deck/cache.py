@@ -1,0 +1,179 @@
+"""Per-file build cache: skip parsing and verifying a notes file that has not changed.
+
+An entry is keyed by the file's bytes, its shown path, the root deck and a fingerprint
+of the tool's own source, so a new version of build-deck never reuses old results.
+Entries are JSON with a checksum; one that cannot be read, fails its checksum, or
+names an image that changed is ignored (with a warning when it is corrupt) and the
+file is built again. Files with errors are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from build_deck import __version__
+from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
+
+FORMAT = 1
+"""Version of the entry layout."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What building one notes file produced, before the ledger and the package."""
+
+    cards: list[Card]
+    """The file's cards."""
+    verified: frozenset[SourceLoc]
+    """The cards whose checks all passed."""
+    diagnostics: list[Diagnostic]
+    """Warnings kept with the result (a cached file has no errors)."""
+
+
+@cache
+def tool_fingerprint() -> str:
+    """A hash of build-deck's version and source files."""
+    digest = hashlib.sha256(__version__.encode())
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".mjs", ".js"):
+            digest.update(path.relative_to(package).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(source: bytes, shown_path: str, root_deck: str) -> str:
+    """The key of one notes file's entry."""
+    digest = hashlib.sha256(f"{tool_fingerprint()}\x1f{shown_path}\x1f{root_deck}\x1f".encode())
+    digest.update(source)
+    return digest.hexdigest()
+
+
+def _entry_path(cache_dir: Path, shown_path: str) -> Path:
+    name = hashlib.sha256(shown_path.encode()).hexdigest()[:24]
+    return cache_dir / f"{name}.json"
+
+
+def _loc(data: list[Any]) -> SourceLoc:
+    return SourceLoc(str(data[0]), int(data[1]))
+
+
+def _card_to_json(card: Card) -> dict[str, Any]:
+    return {
+        "kind": card.kind.value,
+        "loc": [card.loc.path, card.loc.line],
+        "deck": card.deck,
+        "section": list(card.section),
+        "tags": list(card.tags),
+        "content": card.content,
+        "back": card.back,
+        "extra": card.extra,
+        "context": card.context,
+        "prompt_text": card.prompt_text,
+        "value_source": card.value_source,
+        "cloze_numbers": list(card.cloze_numbers),
+        "deletions": [list(d) for d in card.deletions],
+        "checks": [[c.loc.path, c.loc.line, c.code, c.target] for c in card.checks],
+        "media": [list(m) for m in card.media],
+    }
+
+
+def _card_from_json(data: dict[str, Any]) -> Card:
+    return Card(
+        kind=CardKind(data["kind"]),
+        loc=_loc(data["loc"]),
+        deck=data["deck"],
+        section=tuple(data["section"]),
+        tags=tuple(data["tags"]),
+        content=data["content"],
+        back=data["back"],
+        extra=data["extra"],
+        context=data["context"],
+        prompt_text=data["prompt_text"],
+        value_source=data["value_source"],
+        cloze_numbers=tuple(data["cloze_numbers"]),
+        deletions=tuple((int(n), str(body)) for n, body in data["deletions"]),
+        checks=tuple(
+            Check(SourceLoc(p, int(line)), code, t) for p, line, code, t in data["checks"]
+        ),
+        media=tuple((str(name), str(path)) for name, path in data["media"]),
+    )
+
+
+def _media_unchanged(cards: list[Card]) -> bool:
+    for card in cards:
+        for name, path in card.media:
+            file = Path(path)
+            if not file.is_file():
+                return False
+            digest = hashlib.sha1(file.read_bytes()).hexdigest()[:10]
+            if f"-{digest}" not in name:
+                return False
+    return True
+
+
+def load(cache_dir: Path, shown_path: str, key: str) -> tuple[FileResult | None, str | None]:
+    """The cached result for this key, if any; and a warning if the entry was corrupt."""
+    path = _entry_path(cache_dir, shown_path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"ignoring unreadable build cache entry {path} ({exc})"
+    try:
+        envelope = json.loads(raw)
+        payload = envelope["payload"]
+        if hashlib.sha256(payload.encode()).hexdigest() != envelope["sha256"]:
+            raise ValueError("checksum mismatch")
+        if envelope["format"] != FORMAT or envelope["key"] != key:
+            return None, None  # stale: the file or the tool changed
+        data = json.loads(payload)
+        cards = [_card_from_json(c) for c in data["cards"]]
+        verified = frozenset(_loc(loc) for loc in data["verified"])
+        warnings = [
+            Diagnostic(_loc(d["loc"]), d["message"], Severity.WARNING) for d in data["warnings"]
+        ]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        return None, f"ignoring corrupt build cache entry {path} ({exc})"
+    if not _media_unchanged(cards):
+        return None, None
+    return FileResult(cards, verified, warnings), None
+
+
+def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> None:
+    """Save a file's result atomically; a failure to write only costs speed."""
+    payload = json.dumps(
+        {
+            "cards": [_card_to_json(c) for c in result.cards],
+            "verified": sorted([loc.path, loc.line] for loc in result.verified),
+            "warnings": [
+                {"loc": [d.loc.path, d.loc.line], "message": d.message}
+                for d in result.diagnostics
+                if d.severity is Severity.WARNING
+            ],
+        },
+        ensure_ascii=False,
+    )
+    envelope = {
+        "format": FORMAT,
+        "key": key,
+        "sha256": hashlib.sha256(payload.encode()).hexdigest(),
+        "payload": payload,
+    }
+    path = _entry_path(cache_dir, shown_path)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(envelope, out, ensure_ascii=False)
+        os.replace(temp, path)
+    except OSError:
+        pass
