@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from build_deck import __version__
-from build_deck.model import Card, Diagnostic, SourceLoc
+from build_deck.model import SourceLoc
 from build_deck.pipeline import (
+    DEFAULT_CACHE,
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     common.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
+    common.add_argument(
+        "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
+    )
 
     parser = argparse.ArgumentParser(
         prog="build-deck", description="Turn Markdown study notes into a verified Anki deck."
@@ -102,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir=args.out,
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
+        cache_dir=None if args.no_cache else DEFAULT_CACHE,
     )
     from build_deck.texcheck import TexChecker
 
@@ -111,24 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         texcheck = TexChecker.start(notes_dir=notes, strict=args.strict)
     from build_deck.verify import verify_cards
 
-    verified: set[SourceLoc] = set()
-
-    def verify(cards: list[Card]) -> tuple[set[SourceLoc], list[Diagnostic]]:
-        ids, problems = verify_cards(cards)
-        verified.update(ids)
-        return ids, problems
-
     write = args.command == "build"
     try:
         report = run(
-            options, write=write, verify=verify, progress=print_progress, texcheck=texcheck
+            options, write=write, verify=verify_cards, progress=print_progress, texcheck=texcheck
         )
     finally:
         if texcheck is not None:
             texcheck.close()
     _print_diagnostics(report)
     if args.command == "preview":
-        return _write_preview(report, verified, options)
+        return _write_preview(report, report.verified, options)
     if args.command == "stats" and not report.errors:
         _print_stats(report)
     if write and not report.errors:

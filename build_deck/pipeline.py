@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import sys
@@ -20,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from markdown_it import MarkdownIt
 
+from build_deck import cache as build_cache
 from build_deck.extract import extract_cards
 from build_deck.ledger import (
     Change,
@@ -43,6 +46,9 @@ DEFAULT_ROOT_DECK = "AI Study Notes"
 NOTETYPE_LEDGER = "_notetypes.yaml"
 """File under ``cards/`` that records when the note types last changed."""
 
+DEFAULT_CACHE = Path(".cache/build-deck")
+"""Where the per-file build cache lives."""
+
 VERIFIED_TAG = "verified"
 """Tag of a card whose value was recomputed by its check."""
 
@@ -63,6 +69,8 @@ class BuildOptions:
     """Name of the root deck."""
     locked: bool = False
     """Fail instead of changing the ledger."""
+    cache_dir: Path | None = DEFAULT_CACHE
+    """The per-file build cache, or None to build every file afresh."""
 
 
 @dataclass(slots=True)
@@ -73,8 +81,8 @@ class BuildReport:
     """Notes files read."""
     cards: list[Card] = field(default_factory=list)
     """Every card found."""
-    verified: int = 0
-    """Cards whose checks passed."""
+    verified: set[SourceLoc] = field(default_factory=set)
+    """Cards whose checks all passed."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     """Errors and warnings, in file order."""
     new: int = 0
@@ -111,9 +119,8 @@ def build_time() -> int:
     return int(epoch) if epoch else int(time.time())
 
 
-def read_notes_file(path: Path, shown: str) -> tuple[str | None, Diagnostic | None]:
+def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
     """The text of a notes file, or an error if it is not UTF-8."""
-    data = path.read_bytes()
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
@@ -124,32 +131,92 @@ def read_notes_file(path: Path, shown: str) -> tuple[str | None, Diagnostic | No
         )
 
 
+@dataclass(slots=True)
+class NotesFile:
+    """One notes file's cards, and whether they came from the build cache."""
+
+    path: Path
+    """The file."""
+    shown: str
+    """Its path as shown to the user."""
+    key: str
+    """Its build-cache key."""
+    cards: list[Card]
+    """Its cards."""
+    cached: bool
+    """True when parsing and verifying were skipped."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """Its own problems (parsing, checks)."""
+    verified: set[SourceLoc] = field(default_factory=set)
+    """Its cards whose checks passed."""
+
+
 def collect_cards(
     options: BuildOptions, report: BuildReport, progress: Progress | None = None
-) -> list[tuple[Path, list[Card]]]:
-    """Read and extract every notes file; problems go into ``report``."""
+) -> list[NotesFile]:
+    """Read and extract every notes file, from the cache where it is still valid."""
     if not options.notes_dir.is_dir():
         report.diagnostics.append(
             Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
         )
         return []
-    md = make_parser()
     paths = sorted(options.notes_dir.rglob("*.md"))
-    per_file: list[tuple[Path, list[Card]]] = []
+    files: list[NotesFile] = []
+    to_parse: list[tuple[int, bytes, str, Path]] = []
     for number, path in enumerate(paths, 1):
         if progress:
             progress("reading notes", number, len(paths))
         shown = display_path(path)
-        text, problem = read_notes_file(path, shown)
-        if problem is not None or text is None:
-            report.diagnostics.extend([problem] if problem else [])
-            continue
-        cards, diagnostics = extract_cards(md, text, shown, path.parent, options.root_deck)
-        report.diagnostics.extend(diagnostics)
-        per_file.append((path, cards))
-        report.cards.extend(cards)
+        data = path.read_bytes()
+        key = build_cache.cache_key(data, shown, options.root_deck)
+        if options.cache_dir is not None:
+            hit, warning = build_cache.load(options.cache_dir, shown, key)
+            if warning:
+                report.diagnostics.append(
+                    Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING)
+                )
+            if hit is not None:
+                files.append(
+                    NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, set(hit.verified))
+                )
+                continue
+        files.append(NotesFile(path, shown, key, [], False))
+        to_parse.append((len(files) - 1, data, shown, path.parent))
+
+    jobs = [(data, shown, folder, options.root_deck) for _, data, shown, folder in to_parse]
+    for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
+        files[index].cards = cards
+        files[index].diagnostics = diagnostics
     report.files = len(paths)
-    return per_file
+    for notes_file in files:
+        report.cards.extend(notes_file.cards)
+    return files
+
+
+_ParseJob = tuple[bytes, str, Path, str]
+_PARALLEL_FROM = 16
+"""Parse in several processes from this many files on."""
+_parser_of_process: list[MarkdownIt] = []
+
+
+def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
+    """Decode and extract one notes file (in this process or a worker)."""
+    data, shown, folder, root_deck = job
+    text, problem = read_notes_file(data, shown)
+    if text is None:
+        return [], [problem] if problem else []
+    if not _parser_of_process:
+        _parser_of_process.append(make_parser())
+    return extract_cards(_parser_of_process[0], text, shown, folder, root_deck)
+
+
+def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
+    """Extract many files, on every core when there are enough of them."""
+    workers = min(os.cpu_count() or 1, 4)
+    if len(jobs) < _PARALLEL_FROM or workers < 2:
+        return [_parse_one(job) for job in jobs]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_parse_one, jobs, chunksize=max(1, len(jobs) // (workers * 4)))
 
 
 def content_hash(card: Card) -> str:
@@ -210,17 +277,28 @@ def run(
     diagnostics, so that MathJax works while the checks are recomputed.
     """
     report = BuildReport()
-    per_file = collect_cards(options, report, progress)
+    files = collect_cards(options, report, progress)
     report.diagnostics.extend(find_duplicates(report.cards))
 
+    fresh = [f for f in files if not f.cached]
     tex_problems = texcheck(report.cards) if texcheck is not None else None
-    verified_ids: set[SourceLoc] = set()
     if verify is not None:
-        verified_ids, problems = verify(report.cards)
-        report.diagnostics.extend(problems)
-    report.verified = len(verified_ids)
+        verified, problems = verify([card for f in fresh for card in f.cards])
+        for notes_file in fresh:
+            notes_file.verified = {card.loc for card in notes_file.cards} & verified
+            notes_file.diagnostics += [p for p in problems if p.loc.path == notes_file.shown]
+    for notes_file in files:
+        report.diagnostics.extend(notes_file.diagnostics)
+        report.verified |= notes_file.verified
     if tex_problems is not None:  # TeX typeset by MathJax (build_deck/texcheck.py)
         report.diagnostics.extend(tex_problems())
+    if options.cache_dir is not None:
+        for notes_file in fresh:
+            if not any(d.severity is Severity.ERROR for d in notes_file.diagnostics):
+                result = build_cache.FileResult(
+                    notes_file.cards, frozenset(notes_file.verified), notes_file.diagnostics
+                )
+                build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
 
     report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
     if report.errors or not write:
@@ -230,16 +308,16 @@ def run(
     records: list[NoteRecord] = []
     ledger_texts: dict[Path, str | None] = {}
     try:
-        for path, cards in per_file:
+        for notes_file in files:
+            path, cards, shown = notes_file.path, notes_file.cards, notes_file.shown
             relative = path.relative_to(options.notes_dir)
-            shown = display_path(path)
             where = ledger_path(options.cards_dir, relative)
             old = load_ledger(where)
             prints = []
             for card in cards:
-                verified = card.loc in verified_ids
-                tags = tuple(sorted({*card.tags, VERIFIED_TAG} if verified else card.tags))
-                record = NoteRecord(card, "", 0, VERIFIED_TEXT if verified else "", tags)
+                checked = card.loc in report.verified
+                tags = tuple(sorted({*card.tags, VERIFIED_TAG} if checked else card.tags))
+                record = NoteRecord(card, "", 0, VERIFIED_TEXT if checked else "", tags)
                 note_hash = hashlib.sha256(
                     "\x1f".join([*note_fields(record), " ".join(tags)]).encode()
                 ).hexdigest()[:16]
@@ -327,7 +405,7 @@ def summary_line(report: BuildReport, *, wrote: bool) -> str:
     """The one line every run ends with."""
     qa = sum(card.kind is CardKind.QA for card in report.cards)
     cloze = len(report.cards) - qa
-    counts = f"{qa} Q/A, {cloze} cloze, {report.verified} verified"
+    counts = f"{qa} Q/A, {cloze} cloze, {len(report.verified)} verified"
     line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
     if report.errors:
         return f"{line}; {len(report.errors)} errors, nothing written"
