@@ -273,6 +273,7 @@ class TexChecker:
         self._cache_path = cache_dir / CACHE_FILE if cache_dir is not None else None
         self._salt = ""
         self._process: subprocess.Popen[bytes] | None = None
+        self._used = False
         if node is None:
             self.unavailable = "Node.js not found"
         elif mathjax is None:
@@ -305,6 +306,9 @@ class TexChecker:
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Send the math of ``cards`` to MathJax; returns what waits for the diagnostics:
         one for each TeX error, or the warning that the TeX was not validated."""
+        if self._used:
+            raise RuntimeError("a TexChecker checks one deck: start another")
+        self._used = True
         expressions = collect_math(cards)
         if not expressions:
             self.close()
