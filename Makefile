@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats test lint preview chromium clean
+.PHONY: build check stats watch test lint preview chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,12 +39,15 @@ preview: $(STAMP) $(NODE_STAMP)
 stats: $(STAMP)
 	$(BIN)/build-deck stats
 
+watch: $(STAMP) $(NODE_STAMP)
+	$(BIN)/build-deck watch
+
 test: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check build_deck tests
-	$(BIN)/ruff format --check build_deck tests
+	$(BIN)/ruff check build_deck tests bench
+	$(BIN)/ruff format --check build_deck tests bench
 	$(BIN)/mypy
 
 clean:

@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         "preview", parents=[common, strict], help="write dist/preview/index.html, every card"
     )
     commands.add_parser("stats", parents=[common], help="cards per deck, section and tag")
+    commands.add_parser(
+        "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
+    )
     return parser
 
 
@@ -108,6 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         locked=getattr(args, "locked", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
     )
+    if args.command == "watch":
+        from build_deck.watch import watch
+
+        print(f"watching {display_path(options.notes_dir)} (Ctrl-C to stop)", flush=True)
+        watch(options.notes_dir, lambda: _run_once(args, options))
+        return EXIT_OK
+    return _run_once(args, options)
+
+
+def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
+    """One run of the command: read, check, maybe write; print the report."""
     from build_deck.texcheck import TexChecker
 
     texcheck = None
@@ -116,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         texcheck = TexChecker.start(notes_dir=notes, strict=args.strict)
     from build_deck.verify import verify_cards
 
-    write = args.command == "build"
+    write = args.command in ("build", "watch")
     try:
         report = run(
             options, write=write, verify=verify_cards, progress=print_progress, texcheck=texcheck
@@ -132,5 +146,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if write and not report.errors:
         for note_path, entry in report.removed:
             print(f"removed: {note_path}: {entry.text!r} (guid {entry.guid})")
-    print(summary_line(report, wrote=write))
+    print(summary_line(report, wrote=write), flush=True)
     return EXIT_ERRORS if report.errors else EXIT_OK

@@ -1,0 +1,57 @@
+"""Watch mode: rebuild whenever a notes file changes.
+
+Polling the notes folder twice a second needs no extra dependency and works on every
+file system; with the build cache, a rebuild after one save only parses that file.
+A failed build prints its errors and leaves the previous deck as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+Snapshot = dict[Path, tuple[int, int]]
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """Size and modification time of every file under ``folder``."""
+    state: Snapshot = {}
+    for path in folder.rglob("*"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue  # removed while we looked
+        if path.is_file():
+            state[path] = (stat.st_mtime_ns, stat.st_size)
+    return state
+
+
+def watch(
+    folder: Path,
+    rebuild: Callable[[], object],
+    *,
+    interval: float = 0.5,
+    keep_going: Callable[[], bool] = lambda: True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Build once, then again after every change under ``folder``; returns the build count.
+
+    ``keep_going`` is asked before each poll, so a caller (or a test) can stop the loop;
+    Ctrl-C stops it too.
+    """
+    builds = 0
+    seen = snapshot(folder)
+    rebuild()
+    builds += 1
+    try:
+        while keep_going():
+            sleep(interval)
+            now = snapshot(folder)
+            if now != seen:
+                seen = now
+                rebuild()
+                builds += 1
+    except KeyboardInterrupt:
+        pass
+    return builds

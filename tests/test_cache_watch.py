@@ -1,0 +1,128 @@
+"""The build cache is correct (edited files rebuilt, others reused, corruption ignored),
+and watch mode rebuilds on save."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from build_deck.cache import _entry_path
+from build_deck.pipeline import DEFAULT_CACHE, BuildOptions, run
+from build_deck.verify import verify_cards
+from build_deck.watch import watch
+from tests.conftest import Project
+
+A = "# A\n\nQ: What is 6 times 7?\nA: **42**\n\n```check\nanswer = 6 * 7\n```\n"
+B = "# B\n\nThe {{c1::chain rule}} multiplies derivatives.\n"
+
+
+def build(project: Project) -> tuple[list[str], object]:
+    """Run a check build; returns the files that were parsed afresh, and the report."""
+    options = BuildOptions(notes_dir=Path("notes"), cards_dir=Path("cards"))
+    parsed: list[str] = []
+
+    def counting_verify(cards):  # type: ignore[no-untyped-def]
+        parsed.extend(sorted({c.loc.path for c in cards}))
+        return verify_cards(cards)
+
+    report = run(options, write=False, verify=counting_verify)
+    return parsed, report
+
+
+def test_unchanged_file_is_reused_and_edited_one_rebuilt(project: Project) -> None:
+    project.write("a.md", A)
+    project.write("b.md", B)
+    parsed, report = build(project)
+    assert parsed == ["notes/a.md", "notes/b.md"]
+    assert [str(d) for d in report.diagnostics] == []  # type: ignore[attr-defined]
+
+    parsed, report = build(project)
+    assert parsed == []  # both from the cache
+    assert len(report.cards) == 2 and len(report.verified) == 1  # type: ignore[attr-defined]
+
+    project.write("a.md", A.replace("**42**", "**43**").replace("6 * 7", "6 * 7 + 1"))
+    parsed, report = build(project)
+    assert parsed == ["notes/a.md"]
+    assert "**43**" in report.cards[0].value_source  # type: ignore[attr-defined]
+
+
+def test_a_file_with_errors_is_never_served_from_the_cache(project: Project) -> None:
+    project.write("a.md", A.replace("**42**", "**41**"))
+    _, report = build(project)
+    assert report.errors  # type: ignore[attr-defined]
+    _, report = build(project)
+    assert report.errors  # type: ignore[attr-defined]
+    assert not any(DEFAULT_CACHE.glob("*.json"))
+
+
+def test_corrupt_cache_entry_is_ignored_with_a_warning(project: Project) -> None:
+    project.write("a.md", A)
+    build(project)
+    entry = _entry_path(DEFAULT_CACHE, "notes/a.md")
+    envelope = json.loads(entry.read_text())
+    envelope["payload"] = envelope["payload"].replace("42", "41")  # checksum now wrong
+    entry.write_text(json.dumps(envelope))
+    parsed, report = build(project)
+    assert parsed == ["notes/a.md"]
+    warnings = [str(d) for d in report.diagnostics]  # type: ignore[attr-defined]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("notes/a.md:1: warning: ignoring corrupt build cache entry")
+    assert "checksum mismatch" in warnings[0]
+    assert "**42**" in report.cards[0].value_source  # type: ignore[attr-defined]
+
+    entry.write_text("{ not json")
+    parsed, _ = build(project)
+    assert parsed == ["notes/a.md"]
+
+
+def test_cache_entry_from_another_tool_version_is_stale(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write("a.md", A)
+    build(project)
+    import build_deck.cache as cache
+
+    monkeypatch.setattr(cache, "tool_fingerprint", lambda: "another version")
+    parsed, _ = build(project)
+    assert parsed == ["notes/a.md"]
+
+
+def test_watch_rebuilds_after_a_save_and_keeps_the_last_good_deck(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("a.md", A)
+    builds: list[int] = []
+
+    def rebuild() -> None:
+        builds.append(project.run("build"))
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch,
+        args=(project.notes, rebuild),
+        kwargs={"interval": 0.05, "keep_going": lambda: not stop.is_set()},
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(builds) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        good = project.apkg.read_bytes()
+        project.write("a.md", A + "\nQ: Broken?\n")  # Q: without A:
+        while len(builds) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert project.apkg.read_bytes() == good
+        project.write("a.md", A + "\nQ: Fixed?\nA: Yes.\n")
+        while len(builds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
+    assert builds[:3] == [0, 1, 0]
+    out = capsys.readouterr()
+    assert "notes/a.md:10: error: 'Q:' without 'A:'" in out.err
+    assert "2 cards (2 Q/A, 0 cloze, 1 verified) from 1 files -> " in out.out
