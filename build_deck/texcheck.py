@@ -15,6 +15,7 @@ that does not validate is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -331,8 +332,9 @@ class TexChecker:
             self.close()
             return list
 
+        self._send(list(jobs))
         answer: list[tuple[list[str | None], str | None]] = []
-        worker = threading.Thread(target=lambda: answer.append(self._typeset(list(jobs))))
+        worker = threading.Thread(target=lambda: answer.append(self._receive(len(jobs))))
         worker.start()
 
         def diagnostics() -> list[Diagnostic]:
@@ -358,13 +360,25 @@ class TexChecker:
         """Typeset the math of ``cards`` and wait: a diagnostic for each TeX error."""
         return self(cards)()
 
-    def _typeset(self, jobs: list[tuple[str, bool]]) -> tuple[list[str | None], str | None]:
-        """MathJax's verdict on each job, or the reason there is none."""
+    def _send(self, jobs: list[tuple[str, bool]]) -> None:
+        """Write the jobs to MathJax and close its input, before the caller goes on:
+        a process forked later (the sandbox's workers) would otherwise hold the pipe
+        open, and MathJax would wait for them."""
+        process = self._process
+        assert process is not None and process.stdin is not None
+        payload = json.dumps([[tex, display] for tex, display in jobs]).encode()
+        with contextlib.suppress(OSError):  # a dead process: _receive reports why
+            process.stdin.write(payload)
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        process.stdin = None
+
+    def _receive(self, count: int) -> tuple[list[str | None], str | None]:
+        """MathJax's verdict on each of ``count`` jobs, or the reason there is none."""
         process = self._process
         assert process is not None
-        payload = json.dumps([[tex, display] for tex, display in jobs]).encode()
         try:
-            out, err = process.communicate(payload, timeout=TIMEOUT_SECONDS)
+            out, err = process.communicate(timeout=TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.close()
             return [], f"MathJax took longer than {TIMEOUT_SECONDS} s"
@@ -381,7 +395,7 @@ class TexChecker:
             verdicts = json.loads(out)
         except ValueError:
             return [], "MathJax's answer was not JSON"
-        if not isinstance(verdicts, list) or len(verdicts) != len(jobs):
+        if not isinstance(verdicts, list) or len(verdicts) != count:
             return [], "MathJax's answer did not match the expressions sent"
         if not all(v is None or isinstance(v, str) for v in verdicts):
             return [], "MathJax's answer held something other than messages"

@@ -271,3 +271,22 @@ def test_a_cache_claiming_a_broken_expression_is_ignored(project: Project) -> No
     problems = checker(project).check(cards)
     assert len(problems) == 3
     assert all(p.severity is Severity.ERROR for p in problems)
+
+
+def test_a_crashing_mathjax_is_reported_not_mistaken_for_valid_tex(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = project.root / "broken-mathjax"
+    (fake / "es5").mkdir(parents=True)
+    (fake / "package.json").write_text('{"version": "0.0.0"}', encoding="utf-8")
+    (fake / "es5" / "node-main.js").write_text(
+        'throw new Error("this MathJax is broken");\n', encoding="utf-8"
+    )
+    monkeypatch.setenv(MATHJAX_ENV, str(fake))
+    project.write("broken.md", BROKEN)
+    assert project.run("check", "--strict") == 1
+    err = capsys.readouterr().err
+    assert (
+        "notes:0: error: TeX not validated (--strict): MathJax failed in Node.js: "
+        "texcheck: this MathJax is broken;"
+    ) in err
