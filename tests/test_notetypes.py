@@ -53,7 +53,7 @@ def test_code_colours_are_readable_in_light_and_night_mode() -> None:
         style = get_style_by_name(name)
         background = style.background_color.lstrip("#")
         for token in STANDARD_TYPES:
-            if token in Whitespace:
+            if str(token).startswith(str(Whitespace)):
                 continue  # invisible by nature
             colour = style.style_for_token(token)["color"]
             if colour:

@@ -51,7 +51,9 @@ def test_reword_add_remove_then_reimport(
     assert review_everything(collection) == 4
 
     (zero_grad,) = collection.find_notes('"Front:*zero_grad()* frist?"')
-    reviews_before = collection.db.scalar(
+    db = collection.db
+    assert db is not None
+    reviews_before = db.scalar(
         "SELECT count() FROM revlog WHERE cid IN (SELECT id FROM cards WHERE nid = ?)", zero_grad
     )
     card_before = collection.get_note(zero_grad).cards()[0]
@@ -94,10 +96,10 @@ def test_reword_add_remove_then_reimport(
         card_before.ivl,
         card_before.due,
     )
-    reviews_after = collection.db.scalar("SELECT count() FROM revlog WHERE cid = ?", card_after.id)
+    reviews_after = db.scalar("SELECT count() FROM revlog WHERE cid = ?", card_after.id)
     assert reviews_after == reviews_before
     assert len(collection.find_notes('"Front:*model.eval()*"')) == 1
-    guids = collection.db.list("SELECT guid FROM notes")
+    guids = db.list("SELECT guid FROM notes")
     assert len(guids) == len(set(guids))
 
 
