@@ -47,7 +47,7 @@ async function main() {
     return text;
   });
   const require = createRequire(import.meta.url);
-  const MathJax = await require(path.join(mathjaxDir, "es5", "node-main.js")).init({
+  const MathJax = await require(path.resolve(mathjaxDir, "es5", "node-main.js")).init({
     loader: { load: ["input/tex-full"] },
     tex: {
       packages: PACKAGES,
