@@ -140,6 +140,8 @@ def parse_value(text: str) -> CardValue | None:
 
 def card_value(card: Card, check: Check) -> CardValue | str:
     """The value ``check`` compares against, or why there is none."""
+    if card.kind is CardKind.QA and check.target is not None:
+        return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
         if check.target is not None:
             number = int(check.target.lstrip("cC")) if check.target[1:].isdigit() else None

@@ -600,3 +600,14 @@ def test_verified_cards_carry_the_mark_and_the_tag(
     assert sorted(collection.find_notes("tag:verified")) == sorted(
         by_source[s].id for s in ("notes/x.md:3", "notes/x.md:13")
     )
+
+
+def test_check_naming_a_deletion_on_a_qa_card_is_an_error(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("qa.md", "Q: Six times seven?\nA: **42**\n\n```check c2\nanswer = 42\n```\n")
+    assert project.run("check") == 1
+    assert (
+        "notes/qa.md:4: error: cannot check this card: a Q/A card has no deletion c2: "
+        "write the info string as just 'check'" in capsys.readouterr().err
+    )
