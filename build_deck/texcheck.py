@@ -275,6 +275,7 @@ class TexChecker:
         self._salt = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._used = False
+        self._worker: threading.Thread | None = None
         if node is None:
             self.unavailable = "Node.js not found"
         elif mathjax is None:
@@ -335,6 +336,7 @@ class TexChecker:
         self._send(list(jobs))
         answer: list[tuple[list[str | None], str | None]] = []
         worker = threading.Thread(target=lambda: answer.append(self._receive(len(jobs))))
+        self._worker = worker
         worker.start()
 
         def diagnostics() -> list[Diagnostic]:
@@ -380,13 +382,12 @@ class TexChecker:
         try:
             out, err = process.communicate(timeout=TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
-            self.close()
+            process.kill()
+            process.communicate()
             return [], f"MathJax took longer than {TIMEOUT_SECONDS} s"
         except OSError as exc:
-            self.close()
+            process.kill()
             return [], f"MathJax process failed: {exc}"
-        finally:
-            self._process = None
         if process.returncode != 0:
             lines = err.decode(errors="replace").strip().splitlines()
             reason = lines[-1] if lines else f"exit code {process.returncode}"
@@ -410,6 +411,11 @@ class TexChecker:
     def close(self) -> None:
         """Stop the Node process if it still runs (nothing to typeset, or an error)."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
+        if process is None:
+            return
+        if process.poll() is None:
             process.kill()
+        if self._worker is not None:
+            self._worker.join()  # it reads what is left and reaps the process
+        else:
             process.communicate()
