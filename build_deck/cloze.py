@@ -90,6 +90,10 @@ def match_cloze(
             i = _skip_code_span(text, i, end_limit)
             continue
         if ch == "{":
+            if _NUMBERED.match(text, i):
+                return ClozeProblem(
+                    pos, "nested cloze: close the first deletion before opening another"
+                )
             depth += 1
         elif ch == "}":
             if depth == 0 and text.startswith("}}", i):

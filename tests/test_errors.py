@@ -30,6 +30,11 @@ CASES = [
         "notes/bad.md:1: error: empty cloze: put the text to hide between '::' and '}}'",
     ),
     (
+        "nested cloze",
+        "An {{c1::outer {{c2::inner}} deletion}}.\n",
+        "notes/bad.md:1: error: nested cloze: close the first deletion before opening another",
+    ),
+    (
         "empty shorthand cloze",
         "\nAn {{ }} gap.\n",
         "notes/bad.md:2: error: empty cloze: put the text to hide between '::' and '}}'",
