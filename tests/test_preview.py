@@ -317,9 +317,10 @@ def test_every_shipped_card_renders_exactly_as_anki_renders_it(
 
 def test_template_sections_follow_ankis_idea_of_an_empty_field() -> None:
     template = "{{#Extra}}[{{Extra}}]{{/Extra}}{{^Extra}}none{{/Extra}}"
-    render = lambda extra: render_template(  # noqa: E731
-        template, {"Extra": extra}, ordinal=1, question=True
-    )
+
+    def render(extra: str) -> str:
+        return render_template(template, {"Extra": extra}, ordinal=1, question=True)
+
     assert render("") == "none"
     assert render(" <br> <div></div>\n") == "none"
     assert render("x") == "[x]"
