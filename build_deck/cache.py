@@ -49,9 +49,10 @@ def tool_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def cache_key(source: bytes, shown_path: str, root_deck: str) -> str:
-    """The key of one notes file's entry."""
-    digest = hashlib.sha256(f"{tool_fingerprint()}\x1f{shown_path}\x1f{root_deck}\x1f".encode())
+def cache_key(source: bytes, *context: str) -> str:
+    """The key of an entry: the tool's fingerprint, what else the result depends on
+    (path shown, root deck, TeX checker), and the source bytes."""
+    digest = hashlib.sha256("\x1f".join((tool_fingerprint(), *context, "")).encode())
     digest.update(source)
     return digest.hexdigest()
 
@@ -119,9 +120,10 @@ def _media_unchanged(cards: list[Card]) -> bool:
     return True
 
 
-def load(cache_dir: Path, shown_path: str, key: str) -> tuple[FileResult | None, str | None]:
-    """The cached result for this key, if any; and a warning if the entry was corrupt."""
-    path = _entry_path(cache_dir, shown_path)
+def load_json(cache_dir: Path, name: str, key: str) -> tuple[Any, str | None]:
+    """The payload stored under ``name`` for ``key``, or None; and a warning if the
+    entry was corrupt."""
+    path = _entry_path(cache_dir, name)
     try:
         raw = path.read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
@@ -134,46 +136,59 @@ def load(cache_dir: Path, shown_path: str, key: str) -> tuple[FileResult | None,
         if hashlib.sha256(payload.encode()).hexdigest() != envelope["sha256"]:
             raise ValueError("checksum mismatch")
         if envelope["format"] != FORMAT or envelope["key"] != key:
-            return None, None  # stale: the file or the tool changed
-        data = json.loads(payload)
-        cards = [_card_from_json(c) for c in data["cards"]]
-        verified = frozenset(_loc(loc) for loc in data["verified"])
-        warnings = [
-            Diagnostic(_loc(d["loc"]), d["message"], Severity.WARNING) for d in data["warnings"]
-        ]
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+            return None, None  # stale: the source or the tool changed
+        return json.loads(payload), None
+    except (ValueError, KeyError, TypeError) as exc:
         return None, f"ignoring corrupt build cache entry {path} ({exc})"
-    if not _media_unchanged(cards):
-        return None, None
-    return FileResult(cards, verified, warnings), None
 
 
-def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> None:
-    """Save a file's result atomically; a failure to write only costs speed."""
-    payload = json.dumps(
-        {
-            "cards": [_card_to_json(c) for c in result.cards],
-            "verified": sorted([loc.path, loc.line] for loc in result.verified),
-            "warnings": [
-                {"loc": [d.loc.path, d.loc.line], "message": d.message}
-                for d in result.diagnostics
-                if d.severity is Severity.WARNING
-            ],
-        },
-        ensure_ascii=False,
-    )
+def store_json(cache_dir: Path, name: str, key: str, data: Any) -> None:
+    """Save ``data`` under ``name`` and ``key`` atomically; a failure only costs speed."""
+    payload = json.dumps(data, ensure_ascii=False)
     envelope = {
         "format": FORMAT,
         "key": key,
         "sha256": hashlib.sha256(payload.encode()).hexdigest(),
         "payload": payload,
     }
-    path = _entry_path(cache_dir, shown_path)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(envelope, out, ensure_ascii=False)
-        os.replace(temp, path)
+        os.replace(temp, _entry_path(cache_dir, name))
     except OSError:
         pass
+
+
+def load(cache_dir: Path, shown_path: str, key: str) -> tuple[FileResult | None, str | None]:
+    """The cached result of a notes file for this key, if any; and a warning if the
+    entry was corrupt."""
+    data, warning = load_json(cache_dir, shown_path, key)
+    if data is None:
+        return None, warning
+    try:
+        cards = [_card_from_json(c) for c in data["cards"]]
+        verified = frozenset(_loc(loc) for loc in data["verified"])
+        warnings = [
+            Diagnostic(_loc(d["loc"]), d["message"], Severity.WARNING) for d in data["warnings"]
+        ]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        return None, f"ignoring corrupt build cache entry for {shown_path} ({exc})"
+    if not _media_unchanged(cards):
+        return None, None
+    return FileResult(cards, verified, warnings), None
+
+
+def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> None:
+    """Save a notes file's result."""
+    data = {
+        "cards": [_card_to_json(c) for c in result.cards],
+        "verified": sorted([loc.path, loc.line] for loc in result.verified),
+        "warnings": [
+            {"loc": [d.loc.path, d.loc.line], "message": d.message}
+            for d in result.diagnostics
+            if d.severity is Severity.WARNING
+        ],
+    }
+    store_json(cache_dir, shown_path, key, data)

@@ -16,9 +16,9 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from markdown_it import MarkdownIt
@@ -28,6 +28,7 @@ from build_deck.extract import extract_cards
 from build_deck.ledger import (
     Change,
     Entry,
+    FileLedger,
     Fingerprint,
     LedgerError,
     dump_ledger,
@@ -152,9 +153,15 @@ class NotesFile:
 
 
 def collect_cards(
-    options: BuildOptions, report: BuildReport, progress: Progress | None = None
+    options: BuildOptions,
+    report: BuildReport,
+    progress: Progress | None = None,
+    tex_state: str = "tex:off",
 ) -> list[NotesFile]:
-    """Read and extract every notes file, from the cache where it is still valid."""
+    """Read and extract every notes file, from the cache where it is still valid.
+
+    ``tex_state`` says how TeX is being validated; it is part of the cache key.
+    """
     if not options.notes_dir.is_dir():
         report.diagnostics.append(
             Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
@@ -168,7 +175,7 @@ def collect_cards(
             progress("reading notes", number, len(paths))
         shown = display_path(path)
         data = path.read_bytes()
-        key = build_cache.cache_key(data, shown, options.root_deck)
+        key = build_cache.cache_key(data, shown, options.root_deck, tex_state)
         if options.cache_dir is not None:
             hit, warning = build_cache.load(options.cache_dir, shown, key)
             if warning:
@@ -217,6 +224,38 @@ def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]
         return [_parse_one(job) for job in jobs]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         return pool.map(_parse_one, jobs, chunksize=max(1, len(jobs) // (workers * 4)))
+
+
+class TexHook(Protocol):
+    """What validates the TeX of the cards (build_deck/texcheck.py's TexChecker)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """What its verdicts depend on; part of the build cache's key."""
+        ...
+
+    def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
+        """Start typesetting; returns what waits for the diagnostics."""
+        ...
+
+
+def _load_ledger(where: Path, cache_dir: Path | None) -> FileLedger:
+    """A ledger file, parsed once per version of its bytes (YAML is slow to read)."""
+    if cache_dir is None or not where.exists():
+        return load_ledger(where)
+    name = f"ledger:{where.as_posix()}"
+    key = build_cache.cache_key(where.read_bytes(), name)
+    data, _ = build_cache.load_json(cache_dir, name, key)
+    if data is not None:
+        try:
+            entries = tuple(Entry(*item) for item in data["entries"])
+            return FileLedger(int(data["next_serial"]), entries)
+        except (TypeError, KeyError, ValueError):
+            pass  # not what we wrote: read the YAML
+    ledger = load_ledger(where)
+    payload = {"next_serial": ledger.next_serial, "entries": [astuple(e) for e in ledger.entries]}
+    build_cache.store_json(cache_dir, name, key, payload)
+    return ledger
 
 
 def content_hash(card: Card) -> str:
@@ -269,7 +308,7 @@ def run(
     write: bool,
     verify: Callable[[list[Card]], tuple[set[SourceLoc], list[Diagnostic]]] | None = None,
     progress: Progress | None = None,
-    texcheck: Callable[[list[Card]], Callable[[], list[Diagnostic]]] | None = None,
+    texcheck: TexHook | None = None,
 ) -> BuildReport:
     """Build (``write=True``) or only check the notes; never raises on bad input.
 
@@ -277,21 +316,27 @@ def run(
     diagnostics, so that MathJax works while the checks are recomputed.
     """
     report = BuildReport()
-    files = collect_cards(options, report, progress)
+    tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
+    files = collect_cards(options, report, progress, tex_state)
     report.diagnostics.extend(find_duplicates(report.cards))
 
+    # Cached files were verified and typeset when they were cached: only fresh ones are.
     fresh = [f for f in files if not f.cached]
-    tex_problems = texcheck(report.cards) if texcheck is not None else None
+    fresh_cards = [card for f in fresh for card in f.cards]
+    tex_problems = texcheck(fresh_cards) if texcheck is not None else list
+    problems: list[Diagnostic] = []
     if verify is not None:
-        verified, problems = verify([card for f in fresh for card in f.cards])
+        verified, problems = verify(fresh_cards)
         for notes_file in fresh:
             notes_file.verified = {card.loc for card in notes_file.cards} & verified
-            notes_file.diagnostics += [p for p in problems if p.loc.path == notes_file.shown]
+    problems += tex_problems()
+    by_file = {f.shown: f for f in fresh}
+    for problem in problems:
+        owner = by_file.get(problem.loc.path)
+        (owner.diagnostics if owner else report.diagnostics).append(problem)
     for notes_file in files:
         report.diagnostics.extend(notes_file.diagnostics)
         report.verified |= notes_file.verified
-    if tex_problems is not None:  # TeX typeset by MathJax (build_deck/texcheck.py)
-        report.diagnostics.extend(tex_problems())
     if options.cache_dir is not None:
         for notes_file in fresh:
             if not any(d.severity is Severity.ERROR for d in notes_file.diagnostics):
@@ -306,13 +351,15 @@ def run(
 
     now = build_time()
     records: list[NoteRecord] = []
-    ledger_texts: dict[Path, str | None] = {}
+    ledger_texts: dict[Path, str | None] = {}  # what to write (None: delete)
+    live_ledgers: set[Path] = set()
     try:
         for notes_file in files:
             path, cards, shown = notes_file.path, notes_file.cards, notes_file.shown
             relative = path.relative_to(options.notes_dir)
             where = ledger_path(options.cards_dir, relative)
-            old = load_ledger(where)
+            old = _load_ledger(where, options.cache_dir)
+            live_ledgers.add(where)
             prints = []
             for card in cards:
                 checked = card.loc in report.verified
@@ -346,11 +393,12 @@ def run(
                 report.new += change is Change.NEW
                 report.changed += change is Change.CHANGED
             report.removed += [(shown, e) for e in outcome.removed]
-            ledger_texts[where] = dump_ledger(outcome.ledger, shown)
+            if outcome.ledger != old or not where.exists():
+                ledger_texts[where] = dump_ledger(outcome.ledger, shown)
         # Ledgers whose notes file is gone: every card in them was removed.
         if options.cards_dir.is_dir():
             for where in sorted(options.cards_dir.rglob("*.yaml")):
-                if where in ledger_texts or where.name == NOTETYPE_LEDGER:
+                if where in live_ledgers or where.name == NOTETYPE_LEDGER:
                     continue
                 note = (options.notes_dir / where.relative_to(options.cards_dir)).with_suffix(".md")
                 shown = display_path(note)

@@ -305,19 +305,27 @@ class TexChecker:
             cache_dir=cache_dir,
         )
 
+    @property
+    def fingerprint(self) -> str:
+        """What a verdict of this checker depends on (MathJax and the script), or why
+        there is none: part of the build cache's key, so that files built without TeX
+        validation are validated once it is possible."""
+        return f"mathjax:{self._salt}" if self._process is not None else "tex:unchecked"
+
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Send the math of ``cards`` to MathJax; returns what waits for the diagnostics:
-        one for each TeX error, or the warning that the TeX was not validated."""
+        one for each TeX error, or the warning that the TeX was not validated (given
+        even for no cards, since cached cards were not validated either)."""
         if self._used:
             raise RuntimeError("a TexChecker checks one deck: start another")
         self._used = True
+        if self._process is None:
+            problem = self._not_validated(self.unavailable or "no MathJax process")
+            return lambda: [problem]
         expressions = collect_math(cards)
         if not expressions:
             self.close()
             return list
-        if self._process is None:
-            problem = self._not_validated(self.unavailable or "no MathJax process")
-            return lambda: [problem]
 
         cached = load_cache(self._cache_path, self._salt) if self._cache_path else set()
         jobs: dict[tuple[str, bool], str] = {}

@@ -124,3 +124,20 @@ def test_ledger_text_round_trips_through_yaml(text: str, section: str) -> None:
         path = Path(folder) / "l.yaml"
         path.write_text(dump_ledger(ledger, "notes/x.md"), encoding="utf-8")
         assert load_ledger(path) == ledger
+
+
+def test_deleting_a_notes_file_reports_its_cards_and_drops_its_ledger(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("a.md", NOTES)
+    project.write("b.md", "Q: Kept?\nA: Yes.\n")
+    assert project.run("build") == 0
+    assert project.run("build") == 0  # unchanged ledgers stay where they are
+    assert (project.cards / "a.yaml").exists() and (project.cards / "b.yaml").exists()
+    (project.notes / "a.md").unlink()
+    capsys.readouterr()
+    assert project.run("build") == 0
+    out = capsys.readouterr().out
+    assert "removed: notes/a.md: 'What is the derivative of \\\\sigma(x)?'" in out
+    assert out.rstrip().endswith("+0 new, 0 changed, 2 removed")
+    assert not (project.cards / "a.yaml").exists() and (project.cards / "b.yaml").exists()
