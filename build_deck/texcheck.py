@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import threading
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,26 +130,30 @@ class _SourceIndex:
     """A notes file without whitespace, to find where a piece of math was written."""
 
     def __init__(self, text: str) -> None:
-        chars: list[str] = []
-        self.lines: list[int] = []
-        for number, line in enumerate(text.split("\n"), 1):
-            for char in line:
-                if not char.isspace():
-                    chars.append(char)
-                    self.lines.append(number)
-        self.compact = "".join(chars)
+        parts: list[str] = []
+        self.starts: list[int] = []  # offset in ``compact`` where each line begins
+        length = 0
+        for line in text.split("\n"):
+            self.starts.append(length)
+            compact = _WHITESPACE.sub("", line)
+            parts.append(compact)
+            length += len(compact)
+        self.compact = "".join(parts)
 
     def line_of(self, tex: str, near: int) -> int | None:
         """The line of the occurrence of ``tex`` at or after line ``near``, else the
         closest before it; None if the file does not hold it."""
-        needle = "".join(tex.split())
+        needle = _WHITESPACE.sub("", tex)
         if not needle:
             return None
-        start = bisect_left(self.lines, near)
+        start = self.starts[min(max(near, 1), len(self.starts)) - 1]
         at = self.compact.find(needle, start)
         if at < 0:
             at = self.compact.rfind(needle, 0, start + len(needle) - 1)
-        return self.lines[at] if at >= 0 else None
+        return bisect_right(self.starts, at) if at >= 0 else None
+
+
+_WHITESPACE = re.compile(r"\s+")
 
 
 def collect_math(cards: Sequence[Card]) -> list[MathExpression]:
