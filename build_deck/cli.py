@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -102,6 +103,14 @@ def _write_preview(report: BuildReport, verified: set[SourceLoc], options: Build
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``build-deck``; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # e.g. `build-deck stats | head`: the reader left, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     options = BuildOptions(
         notes_dir=args.notes,
