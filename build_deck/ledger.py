@@ -14,7 +14,7 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -192,6 +192,21 @@ def _similarity(card: Fingerprint, entry: Entry) -> float:
     return score
 
 
+def _entry(card: Fingerprint, guid: str, serial: int, mtime: int) -> Entry:
+    return Entry(
+        guid=guid,
+        serial=serial,
+        kind=card.kind,
+        line=card.line,
+        section=card.section,
+        text=card.text[:_TEXT_CHARS],
+        answer=card.answer[:_TEXT_CHARS],
+        content_hash=card.content_hash,
+        note_hash=card.note_hash,
+        mtime=mtime,
+    )
+
+
 def reconcile(old: FileLedger, cards: list[Fingerprint], note_path: str, now: int) -> Reconciled:
     """Match this build's cards of one file to the file's ledger."""
     matched: dict[int, Entry] = {}
@@ -230,36 +245,15 @@ def reconcile(old: FileLedger, cards: list[Fingerprint], note_path: str, now: in
     entries: list[Entry] = []
     changes: list[Change] = []
     for i, card in enumerate(cards):
-        text, answer = card.text[:_TEXT_CHARS], card.answer[:_TEXT_CHARS]
         previous = matched.get(i)
         if previous is None:
             guid = new_guid(note_path, next_serial, card.content_hash)
-            entry = Entry(
-                guid=guid,
-                serial=next_serial,
-                kind=card.kind,
-                line=card.line,
-                section=card.section,
-                text=text,
-                answer=answer,
-                content_hash=card.content_hash,
-                note_hash=card.note_hash,
-                mtime=now,
-            )
+            entry = _entry(card, guid, next_serial, now)
             next_serial += 1
             changes.append(Change.NEW)
         else:
             mtime = previous.mtime if previous.note_hash == card.note_hash else now
-            entry = replace(
-                previous,
-                line=card.line,
-                section=card.section,
-                text=text,
-                answer=answer,
-                content_hash=card.content_hash,
-                note_hash=card.note_hash,
-                mtime=mtime,
-            )
+            entry = _entry(card, previous.guid, previous.serial, mtime)
             changes.append(
                 Change.UNCHANGED if previous.content_hash == card.content_hash else Change.CHANGED
             )
