@@ -8,10 +8,10 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: build check stats watch test lint preview chromium clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,lint]'
 	touch $(STAMP)
 
 # MathJax from npm (pinned by package-lock.json), for TeX validation and the preview.
