@@ -45,14 +45,6 @@ class Diagnostic:
         return f"{self.loc}: {self.severity.value}: {self.message}"
 
 
-class BuildFailed(Exception):
-    """Raised at the edge when diagnostics with errors stop a build."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__(f"{len(diagnostics)} problem(s)")
-        self.diagnostics = diagnostics
-
-
 class CardKind(Enum):
     """The two kinds of note the deck holds."""
 
