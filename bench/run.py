@@ -47,20 +47,12 @@ def _child_genanki(folder: str) -> None:
     """Child process: genanki alone writes the notes of ``folder/notes.json``."""
     import genanki
 
-    from build_deck.notetypes import CLOZE, QA, card_css
+    from build_deck.notetypes import NOTE_TYPES
+    from build_deck.package import genanki_model
 
     notes = json.loads((Path(folder) / "notes.json").read_text())
     started = time.perf_counter()
-    models = {}
-    for note_type in (QA, CLOZE):
-        models[note_type.model_id] = genanki.Model(
-            note_type.model_id,
-            note_type.name,
-            fields=[{"name": f} for f in note_type.fields],
-            templates=[{"name": "Card 1", "qfmt": note_type.front, "afmt": note_type.back}],
-            css=card_css(),
-            model_type=genanki.Model.CLOZE if note_type.is_cloze else genanki.Model.FRONT_BACK,
-        )
+    models = {nt.model_id: genanki_model(nt) for nt in NOTE_TYPES}
     deck = genanki.Deck(2059400110, "AI Study Notes")
     for mid, guid, fields, tags in notes:
         deck.add_note(genanki.Note(model=models[mid], fields=fields, tags=tags, guid=guid))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from build_deck.highlight import pygments_css
+from build_deck.model import Card, CardKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ CLOZE = NoteType(
 
 VERIFIED_TEXT = "verified by recomputation"
 """What the Verified field holds on a card whose check passed."""
+VERIFIED_TAG = "verified"
+"""The tag of a card whose check passed."""
 
 _CARD_CSS = """
 .card {
@@ -118,3 +121,8 @@ def card_css() -> str:
 
 NOTE_TYPES = (QA, CLOZE)
 """Every note type the deck uses."""
+
+
+def note_type_of(card: Card) -> NoteType:
+    """The note type a card is written with."""
+    return QA if card.kind is CardKind.QA else CLOZE

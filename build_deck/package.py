@@ -23,7 +23,14 @@ from typing import Any
 import genanki
 
 from build_deck.model import Card, CardKind
-from build_deck.notetypes import CLOZE, QA, NoteType, card_css
+from build_deck.notetypes import (
+    NOTE_TYPES,
+    VERIFIED_TAG,
+    VERIFIED_TEXT,
+    NoteType,
+    card_css,
+    note_type_of,
+)
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -42,6 +49,13 @@ class NoteRecord:
     """Text of the Verified field: empty unless a check recomputed the card."""
     tags: tuple[str, ...]
     """Tags to write (the card's own plus build-given ones such as ``verified``)."""
+
+    @classmethod
+    def of(cls, card: Card, *, verified: bool, guid: str = "", mtime: int = 0) -> NoteRecord:
+        """The note of ``card``, with the verified mark and tag when its checks passed."""
+        if not verified:
+            return cls(card, guid, mtime, "", card.tags)
+        return cls(card, guid, mtime, VERIFIED_TEXT, tuple(sorted({*card.tags, VERIFIED_TAG})))
 
 
 def note_fields(record: NoteRecord) -> list[str]:
@@ -69,7 +83,8 @@ def deck_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big") | (1 << 50)
 
 
-def _genanki_model(note_type: NoteType) -> genanki.Model:
+def genanki_model(note_type: NoteType) -> genanki.Model:
+    """The genanki model of one of our note types, with the deck's CSS."""
     return genanki.Model(
         note_type.model_id,
         note_type.name,
@@ -93,14 +108,14 @@ def write_package(
     media_files: Sequence[tuple[str, str]],
 ) -> None:
     """Write the deck to ``out_path`` atomically: a failed write leaves the old file."""
-    models = {nt.model_id: _genanki_model(nt) for nt in (QA, CLOZE)}
+    models = {nt.model_id: genanki_model(nt) for nt in NOTE_TYPES}
     decks: dict[str, genanki.Deck] = {}
     for record in records:
         card = record.card
         deck = decks.get(card.deck)
         if deck is None:
             deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
-        model = models[QA.model_id if card.kind is CardKind.QA else CLOZE.model_id]
+        model = models[note_type_of(card).model_id]
         deck.add_note(
             _TimedNote(
                 record.mtime,

@@ -16,7 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ from build_deck.ledger import (
 )
 from build_deck.markdown import make_parser
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.notetypes import NOTE_TYPES, VERIFIED_TEXT, card_css
+from build_deck.notetypes import NOTE_TYPES, card_css
 from build_deck.package import NoteRecord, note_fields, write_package
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
@@ -50,8 +50,6 @@ NOTETYPE_LEDGER = "_notetypes.yaml"
 DEFAULT_CACHE = Path(".cache/build-deck")
 """Where the per-file build cache lives."""
 
-VERIFIED_TAG = "verified"
-"""Tag of a card whose value was recomputed by its check."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -362,11 +360,9 @@ def run(
             live_ledgers.add(where)
             prints = []
             for card in cards:
-                checked = card.loc in report.verified
-                tags = tuple(sorted({*card.tags, VERIFIED_TAG} if checked else card.tags))
-                record = NoteRecord(card, "", 0, VERIFIED_TEXT if checked else "", tags)
+                record = NoteRecord.of(card, verified=card.loc in report.verified)
                 note_hash = hashlib.sha256(
-                    "\x1f".join([*note_fields(record), " ".join(tags)]).encode()
+                    "\x1f".join([*note_fields(record), " ".join(record.tags)]).encode()
                 ).hexdigest()[:16]
                 prints.append(
                     Fingerprint(
@@ -383,13 +379,7 @@ def run(
             outcome = reconcile(old, prints, shown, now)
             start = len(records) - len(cards)
             for i, (entry, change) in enumerate(zip(outcome.entries, outcome.changes, strict=True)):
-                records[start + i] = NoteRecord(
-                    records[start + i].card,
-                    entry.guid,
-                    entry.mtime,
-                    records[start + i].verified,
-                    records[start + i].tags,
-                )
+                records[start + i] = replace(records[start + i], guid=entry.guid, mtime=entry.mtime)
                 report.new += change is Change.NEW
                 report.changed += change is Change.CHANGED
             report.removed += [(shown, e) for e in outcome.removed]

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from build_deck.model import Card, CardKind, SourceLoc
-from build_deck.notetypes import CLOZE, QA, VERIFIED_TEXT, NoteType, card_css
+from build_deck.notetypes import card_css, note_type_of
 from build_deck.package import NoteRecord, note_fields
+from build_deck.pipeline import slugify
 
 MATHJAX_SCRIPT = "tex-chtml-full.js"
 """The MathJax component the page loads (the full TeX input, CommonHTML output)."""
@@ -213,15 +214,10 @@ class CardFace:
     """The answer side, as HTML."""
 
 
-def note_type_of(card: Card) -> NoteType:
-    """The note type a card is written with."""
-    return QA if card.kind is CardKind.QA else CLOZE
-
-
 def card_faces(card: Card, *, verified: bool = False) -> list[CardFace]:
     """Every Anki card of a note: one for Q/A, one per cloze number."""
     note_type = note_type_of(card)
-    record = NoteRecord(card, "", 0, VERIFIED_TEXT if verified else "", card.tags)
+    record = NoteRecord.of(card, verified=verified)
     fields = dict(zip(note_type.fields, note_fields(record), strict=True))
     ordinals = card.cloze_numbers if card.kind is CardKind.CLOZE else (1,)
     faces = []
@@ -241,10 +237,6 @@ def _mathjax_config() -> str:
     return (_ASSETS / "preview-mathjax.js").read_text(encoding="utf-8")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def _entry(face: CardFace, verified: bool) -> str:
     card = face.card
     label = (
@@ -253,7 +245,7 @@ def _entry(face: CardFace, verified: bool) -> str:
         else f"cloze c{face.ordinal} ({card.cloze_numbers.index(face.ordinal) + 1} "
         f"of {len(card.cloze_numbers)})"
     )
-    anchor = f"{_slug(card.source)}-c{face.ordinal}"
+    anchor = f"{slugify(card.source)}-c{face.ordinal}"
     words = " ".join(
         [card.source, card.deck, " ".join(card.section), card.prompt_text, " ".join(card.tags)]
     )
