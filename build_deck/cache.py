@@ -57,9 +57,10 @@ def cache_key(source: bytes, *context: str) -> str:
     return digest.hexdigest()
 
 
-def _entry_path(cache_dir: Path, shown_path: str) -> Path:
-    name = hashlib.sha256(shown_path.encode()).hexdigest()[:24]
-    return cache_dir / f"{name}.json"
+def entry_path(cache_dir: Path, name: str) -> Path:
+    """The file that holds the entry called ``name``."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+    return cache_dir / f"{digest}.json"
 
 
 def _loc(data: list[Any]) -> SourceLoc:
@@ -123,7 +124,7 @@ def _media_unchanged(cards: list[Card]) -> bool:
 def load_json(cache_dir: Path, name: str, key: str) -> tuple[Any, str | None]:
     """The payload stored under ``name`` for ``key``, or None; and a warning if the
     entry was corrupt."""
-    path = _entry_path(cache_dir, name)
+    path = entry_path(cache_dir, name)
     try:
         raw = path.read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
@@ -156,7 +157,7 @@ def store_json(cache_dir: Path, name: str, key: str, data: Any) -> None:
         fd, temp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(envelope, out, ensure_ascii=False)
-        os.replace(temp, _entry_path(cache_dir, name))
+        os.replace(temp, entry_path(cache_dir, name))
     except OSError:
         pass
 

@@ -136,7 +136,9 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     texcheck = None
     if args.command != "stats":  # start MathJax now: it loads while the notes are read
         notes = Path(display_path(options.notes_dir))
-        texcheck = TexChecker.start(notes_dir=notes, strict=args.strict)
+        texcheck = TexChecker.start(
+            notes_dir=notes, strict=args.strict, cache_dir=options.cache_dir
+        )
     from build_deck.verify import verify_cards
 
     write = args.command in ("build", "watch")

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from build_deck import cache as build_cache
 from build_deck.cloze import find_clozes
 from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
@@ -41,8 +42,8 @@ MATHJAX_ENV = "BUILD_DECK_MATHJAX"
 MATHJAX_PACKAGE = "mathjax-full"
 """The npm package that provides MathJax 3."""
 
-CACHE_FILE = "texcheck.json"
-"""Name of the cache file under the cache folder."""
+CACHE_NAME = "texcheck"
+"""Name of the TeX checker's entry in the build cache (build_deck/cache.py)."""
 
 INSTALL_HINT = (
     "install Node.js and npm (e.g. 'apt-get install nodejs npm') and run 'make' "
@@ -212,40 +213,20 @@ def _expression_key(salt: str, tex: str, display: bool) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def load_cache(path: Path, salt: str) -> set[str]:
-    """Keys of the expressions MathJax accepted before; empty unless the file is
-    intact and was written for the same MathJax and script."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    if not isinstance(data, dict) or data.get("salt") != salt:
-        return set()
-    keys = data.get("ok")
+def load_cache(cache_dir: Path, salt: str) -> set[str]:
+    """Keys of the expressions MathJax accepted before; empty unless the entry is
+    intact (its checksum holds) and was written for the same MathJax and script."""
+    keys, _ = build_cache.load_json(cache_dir, CACHE_NAME, salt)
     if not isinstance(keys, list) or not all(
         isinstance(k, str) and re.fullmatch(r"[0-9a-f]{32}", k) for k in keys
     ):
         return set()
-    if data.get("digest") != hashlib.sha256("\n".join(keys).encode()).hexdigest():
-        return set()
     return set(keys)
 
 
-def save_cache(path: Path, salt: str, keys: Iterable[str]) -> None:
-    """Write the cache atomically; a cache that cannot be written is not an error."""
-    ordered = sorted(set(keys))
-    data = {
-        "salt": salt,
-        "ok": ordered,
-        "digest": hashlib.sha256("\n".join(ordered).encode()).hexdigest(),
-    }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        pass
+def save_cache(cache_dir: Path, salt: str, keys: Iterable[str]) -> None:
+    """Remember the accepted expressions; a cache that cannot be written is not an error."""
+    build_cache.store_json(cache_dir, CACHE_NAME, salt, sorted(set(keys)))
 
 
 class TexChecker:
@@ -275,7 +256,7 @@ class TexChecker:
         """Expressions found valid in the cache and not typeset again."""
         self.unavailable: str | None = None
         """Why the TeX cannot be validated, or None."""
-        self._cache_path = cache_dir / CACHE_FILE if cache_dir is not None else None
+        self._cache_dir = cache_dir
         self._salt = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._used = False
@@ -331,7 +312,7 @@ class TexChecker:
             self.close()
             return list
 
-        cached = load_cache(self._cache_path, self._salt) if self._cache_path else set()
+        cached = load_cache(self._cache_dir, self._salt) if self._cache_dir else set()
         jobs: dict[tuple[str, bool], str] = {}
         for expression in expressions:
             job = (expression.tex, expression.display)
@@ -358,10 +339,10 @@ class TexChecker:
                 return [self._not_validated(failure)]
             self.typeset = len(jobs)
             errors = dict(zip(jobs, verdicts, strict=True))
-            if self._cache_path is not None:
+            if self._cache_dir is not None:
                 current = {_expression_key(self._salt, e.tex, e.display) for e in expressions}
                 accepted = {key for job, key in jobs.items() if errors[job] is None}
-                save_cache(self._cache_path, self._salt, (current & cached) | accepted)
+                save_cache(self._cache_dir, self._salt, (current & cached) | accepted)
             return [
                 Diagnostic(expression.loc, f"TeX error in {expression.shown}: {message}")
                 for expression in expressions

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from build_deck.cache import _entry_path
+from build_deck.cache import entry_path
 from build_deck.pipeline import DEFAULT_CACHE, BuildOptions, run
 from build_deck.verify import verify_cards
 from build_deck.watch import watch
@@ -62,7 +62,7 @@ def test_a_file_with_errors_is_never_served_from_the_cache(project: Project) -> 
 def test_corrupt_cache_entry_is_ignored_with_a_warning(project: Project) -> None:
     project.write("a.md", A)
     build(project)
-    entry = _entry_path(DEFAULT_CACHE, "notes/a.md")
+    entry = entry_path(DEFAULT_CACHE, "notes/a.md")
     envelope = json.loads(entry.read_text())
     envelope["payload"] = envelope["payload"].replace("42", "41")  # checksum now wrong
     entry.write_text(json.dumps(envelope))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from build_deck.cache import entry_path
 from build_deck.model import Card, Severity
 from build_deck.pipeline import BuildOptions, BuildReport, collect_cards
 from build_deck.texcheck import (
-    CACHE_FILE,
+    CACHE_NAME,
     MATHJAX_ENV,
     TexChecker,
     collect_math,
@@ -212,6 +213,12 @@ def test_strict_fails_when_the_tex_cannot_be_validated(
 # -- the cache ---------------------------------------------------------------------
 
 
+def _payload(text: str) -> list[str]:
+    """The expression keys held by a cache entry's text."""
+    keys: list[str] = json.loads(json.loads(text)["payload"])
+    return keys
+
+
 def checker(project: Project) -> TexChecker:
     return TexChecker.start(notes_dir=Path("notes"), cache_dir=project.root / ".cache")
 
@@ -234,8 +241,10 @@ def test_the_cache_spares_typesetting_but_never_hides_an_error(project: Project)
     [
         lambda text: text[: len(text) // 2],
         lambda text: "not json",
-        lambda text: json.dumps({**json.loads(text), "salt": "another MathJax"}),
-        lambda text: json.dumps({**json.loads(text), "ok": [*json.loads(text)["ok"], "0" * 32]}),
+        lambda text: json.dumps({**json.loads(text), "key": "another MathJax"}),
+        lambda text: json.dumps(
+            {**json.loads(text), "payload": json.dumps([*_payload(text), "0" * 32])}
+        ),
     ],
     ids=["truncated", "garbage", "other-mathjax", "entry-added"],
 )
@@ -244,7 +253,7 @@ def test_a_damaged_cache_is_ignored(project: Project, damage: object) -> None:
     cards = cards_of(project)
     first = checker(project)
     assert first.check(cards) == []
-    path = project.root / ".cache" / CACHE_FILE
+    path = entry_path(project.root / ".cache", CACHE_NAME)
     assert callable(damage)
     path.write_text(damage(path.read_text(encoding="utf-8")), encoding="utf-8")
 
@@ -260,13 +269,14 @@ def test_a_cache_claiming_a_broken_expression_is_ignored(project: Project) -> No
     project.write("broken.md", BROKEN)
     cards = cards_of(project)
     checker(project).check(cards)
-    path = project.root / ".cache" / CACHE_FILE
+    path = entry_path(project.root / ".cache", CACHE_NAME)
     data = json.loads(path.read_text(encoding="utf-8"))
     broken = [r"\frac{a}{b", r"\sum_i x_i \undefinedmacro"]
     keys = [
-        hashlib.sha256(f"{data['salt']}\0inline\0{tex}".encode()).hexdigest()[:32] for tex in broken
+        hashlib.sha256(f"{data['key']}\0inline\0{tex}".encode()).hexdigest()[:32] for tex in broken
     ]
-    data["ok"] = sorted([*data["ok"], *keys])  # the digest is left as it was
+    ok = json.loads(data["payload"])
+    data["payload"] = json.dumps(sorted([*ok, *keys]))  # the checksum is left as it was
     path.write_text(json.dumps(data), encoding="utf-8")
     problems = checker(project).check(cards)
     assert len(problems) == 3
