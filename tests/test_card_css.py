@@ -31,6 +31,8 @@ loss = {{c3::criterion(prediction, target)}}
 {{c5::optimizer.step()}}  # Update parameters
 ```
 
+Call `optimizer.{{c1::zero_grad}}()` first.
+
 ## Loops
 
 ```python
@@ -152,7 +154,8 @@ MEASURE = """(code) => {
         ("notes/code.md:3:c1", "inline"),
         ("notes/code.md:7:c1", "block-first-line"),
         ("notes/code.md:7:c2", "block-second-line"),
-        ("notes/code.md:17:c1", "block-coloured-tokens"),
+        ("notes/code.md:15:c1", "inside-inline-code"),
+        ("notes/code.md:19:c1", "block-coloured-tokens"),
     ],
 )
 def test_revealed_code_stands_out_and_stays_readable(
