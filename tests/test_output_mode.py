@@ -22,9 +22,9 @@ A: Yes.
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o007, 0o660), (0o077, 0o600)])
 def test_package_mode_follows_the_umask(project: Project, umask: int, mode: int) -> None:
     project.write("topic.md", NOTES)
+    build = [sys.executable, "-m", "build_deck", "build", "--notes", "notes", "--out", "dist"]
     done = subprocess.run(
-        ["sh", "-c", f'umask {umask:03o} && exec "$0" "$@"', sys.executable, "-m", "build_deck"]
-        + ["build", "--notes", "notes", "--cards", "cards", "--out", "dist"],
+        ["sh", "-c", f'umask {umask:03o} && exec "$0" "$@"', *build],
         capture_output=True,
         text=True,
         check=False,
