@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,18 @@ from markdown_it.token import Token
 
 from build_deck.cloze import find_clozes
 from build_deck.markdown import CHECK_INFO
-from build_deck.model import Card, CardKind, Check, Diagnostic, SourceLoc
+from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
 
 FRONT_MATTER_KEYS = ("deck", "tags")
 """The keys a notes file's front matter may set."""
 
 _SECTION_TAGS = re.compile(r"(?:\s+#[\w][\w:-]*)+\s*$")
+
+INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+"""Characters that show as nothing: soft hyphen, zero-width space, non-joiner and joiner,
+the bidi marks, embeddings, overrides and isolates, word joiner, and BOM. Dropped from
+headings and front matter, where they would make tags and decks that look alike."""
+
 _TAG_BAD_CHARS = re.compile(r"[\s\"]+")
 _MATH_TYPES = ("math_inline", "math_inline_double", "math_block")
 
@@ -191,6 +198,16 @@ class _FileExtractor:
     def error(self, line: int, message: str) -> None:
         self.diagnostics.append(Diagnostic(self.loc(line), message))
 
+    def warn_invisible(self, line: int, text: str, where: str, dropped_from: str) -> None:
+        found = sorted(set(INVISIBLE.findall(text)))
+        names = ", ".join(f"U+{ord(c):04X} ({unicodedata.name(c)})" for c in found)
+        what, it = ("characters", "them") if len(found) > 1 else ("character", "it")
+        message = (
+            f"invisible {what} {names} in {where}: dropped from {dropped_from}; "
+            f"delete {it} from the file"
+        )
+        self.diagnostics.append(Diagnostic(self.loc(line), message, Severity.WARNING))
+
     def render_inline(self, children: Sequence[Token]) -> str:
         renderer: RendererHTML = self.md.renderer  # type: ignore[assignment]
         return renderer.renderInline(children, self.md.options, self.env).strip()
@@ -237,6 +254,12 @@ class _FileExtractor:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             self.error(first, "front matter 'tags' must be a list of words, e.g. 'tags: [maths]'")
             tags = []
+        if any(INVISIBLE.search(text) for text in [deck or "", *tags]):
+            offset = next((i for i, text in enumerate(lines) if INVISIBLE.search(text)), 0)
+            shown = "".join([deck or "", *tags])
+            self.warn_invisible(first + offset, shown, "the front matter", "its deck and tags")
+            deck = INVISIBLE.sub("", deck) if deck is not None else None
+            tags = [INVISIBLE.sub("", t) for t in tags]
         self.settings = FileSettings(deck, tuple(_clean_tag(t) for t in tags))
 
     def collect_problems(self) -> None:
@@ -397,7 +420,13 @@ class _FileExtractor:
         level = int(block[0].tag[1:])
         inline = block[1]
         children = list(inline.children or [])
-        match = _SECTION_TAGS.search(inline.content)
+        content = inline.content
+        if INVISIBLE.search(content):
+            line = (block[0].map[0] if block[0].map else 0) + 1
+            self.warn_invisible(line, content, "a heading", "its deck, tags and breadcrumb")
+            content = INVISIBLE.sub("", content)
+            children = [_without_invisible(child) for child in children]
+        match = _SECTION_TAGS.search(content)
         tags: tuple[str, ...] = ()
         if match:
             tags = tuple(t.lstrip("#") for t in match.group(0).split())
@@ -559,6 +588,13 @@ def _source_of(children: Sequence[Token]) -> str:
         else:
             parts.append(token.markup if token.nesting else token.content)
     return "".join(parts)
+
+
+def _without_invisible(token: Token) -> Token:
+    """A copy of an inline token without the characters that show as nothing."""
+    copy = token.copy()
+    copy.content = INVISIBLE.sub("", token.content)
+    return copy
 
 
 def _clean_tag(text: str) -> str:

@@ -95,6 +95,9 @@ code { font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace; font-si
 .highlight { background: #f8f8f8; border-radius: 6px; padding: 0.4em 0.7em; overflow-x: auto; }
 .highlight pre { margin: 0; font-family: ui-monospace, "SF Mono", Menlo, Consolas, monospace;
   font-size: 0.8em; }
+/* A revealed deletion in code: above the code's and the tokens' own colours, tinted. */
+.cloze code, code .cloze, .highlight .cloze, .highlight .cloze span {
+  color: #0a58ca; font-weight: bold; background: #e4edfb; }
 table { border-collapse: collapse; }
 td, th { border: 1px solid #d2d2d7; padding: 0.2em 0.5em; }
 img { max-width: 100%; }
@@ -109,6 +112,10 @@ img { max-width: 100%; }
 .nightMode .cloze, .night_mode .cloze { color: #7cb7ff; }
 .nightMode code, .night_mode code { background: #2c2c2e; color: #f2f2f7; }
 .nightMode .highlight, .night_mode .highlight { background: #272822; color: #f8f8f2; }
+.nightMode .cloze code, .night_mode .cloze code, .nightMode code .cloze, .night_mode code .cloze,
+.nightMode .highlight .cloze, .night_mode .highlight .cloze,
+.nightMode .highlight .cloze span, .night_mode .highlight .cloze span {
+  color: #7cb7ff; font-weight: bold; background: #1d3557; }
 .nightMode td, .nightMode th, .night_mode td, .night_mode th { border-color: #48484a; }
 """
 

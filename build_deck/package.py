@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import secrets
 import sqlite3
 import tempfile
 import zipfile
@@ -131,8 +132,7 @@ def write_package(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, db_name = tempfile.mkstemp(suffix=".anki2", dir=out_path.parent)
     os.close(fd)
-    fd, zip_name = tempfile.mkstemp(suffix=".apkg.tmp", dir=out_path.parent)
-    os.close(fd)
+    zip_name = _create_beside(out_path, ".apkg.tmp")
     try:
         connection = sqlite3.connect(db_name)
         cursor = connection.cursor()
@@ -156,6 +156,18 @@ def write_package(
         for name in (db_name, zip_name):
             if os.path.exists(name):
                 os.unlink(name)
+
+
+def _create_beside(target: Path, suffix: str) -> str:
+    """A new, empty file in ``target``'s folder, made as any file the user creates is:
+    mode 0666 less the umask (``mkstemp`` would make it 0600 whatever the umask)."""
+    while True:
+        name = target.parent / f"tmp{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(name)
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:

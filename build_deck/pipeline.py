@@ -119,15 +119,31 @@ def build_time() -> int:
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
-    """The text of a notes file, or an error if it is not UTF-8."""
+    """The text of a notes file, or an error if it is not UTF-8 or holds NUL bytes.
+
+    Markdown would turn a NUL into U+FFFD on the card; no editor writes one on purpose,
+    so it means a damaged file (a crash leaves blocks of zeros) or UTF-16.
+    """
     try:
-        return data.decode("utf-8-sig"), None
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return None, Diagnostic(
             SourceLoc(shown, line),
             f"not UTF-8 (byte 0x{data[exc.start]:02x}): save the file as UTF-8",
         )
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        lines = sum("\0" in text_line for text_line in text.split("\n"))
+        what, it = ("a NUL byte", "it") if text.count("\0") == 1 else ("NUL bytes", "them")
+        if lines > 1:
+            what += f" on {lines} lines, the first here"
+        return None, Diagnostic(
+            SourceLoc(shown, line),
+            f"{what} (the file is damaged, or saved as UTF-16): delete {it}, "
+            "or save the file again as UTF-8",
+        )
+    return text, None
 
 
 @dataclass(slots=True)

@@ -129,6 +129,41 @@ def test_not_utf8(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
+NUL_CASES = [
+    (
+        "one NUL byte",
+        b"# T\n\nQ: Wh\0at?\nA: Yes.\n",
+        "notes/nul.md:3: error: a NUL byte (the file is damaged, or saved as UTF-16): "
+        "delete it, or save the file again as UTF-8",
+    ),
+    (
+        "a block of zeros left by a crash",
+        b"# T\n\nQ: What?\nA: Yes.\n" + b"\0" * 4096,
+        "notes/nul.md:5: error: NUL bytes (the file is damaged, or saved as UTF-16): "
+        "delete them, or save the file again as UTF-8",
+    ),
+    (
+        "UTF-16 without a byte order mark",
+        "# T\n\nQ: What?\nA: Yes.\n".encode("utf-16-le"),
+        "notes/nul.md:1: error: NUL bytes on 5 lines, the first here (the file is damaged, "
+        "or saved as UTF-16): delete them, or save the file again as UTF-8",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "message"), NUL_CASES, ids=[c[0] for c in NUL_CASES])
+def test_nul_bytes_are_an_error(
+    project: Project, capsys: pytest.CaptureFixture[str], name: str, data: bytes, message: str
+) -> None:
+    (project.notes / "nul.md").write_bytes(data)
+    project.write("good.md", GOOD)
+    assert project.run("build") == 1
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [message]
+    assert "nothing written" in out.out
+    assert not project.apkg.exists()
+
+
 def test_duplicate_cards_across_files(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     project.write("a.md", "Q: Same?\nA: Same.\n")
     project.write("b.md", "Prose.\n\nQ: Same?\nA: Same.\n")
