@@ -17,6 +17,8 @@ AREAS = (
     "Reinforcement Learning",
     "Scaling LLMs",
 )
+# Cards an area must keep, a little under its count; an area not listed keeps 20.
+AREA_MINIMUMS = {"Mathematics": 230}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,8 @@ def test_every_area_has_its_subdeck(report: BuildReport) -> None:
     decks = {card.deck for card in report.cards}
     for area in AREAS:
         assert f"AI Study Notes::{area}" in decks
-        assert sum(c.deck == f"AI Study Notes::{area}" for c in report.cards) >= 20, area
+        count = sum(c.deck == f"AI Study Notes::{area}" for c in report.cards)
+        assert count >= AREA_MINIMUMS.get(area, 20), area
 
 
 # Constants quoted from a paper (cited in the card's Extra): there is nothing to recompute.
