@@ -41,11 +41,24 @@ def test_every_area_has_its_subdeck(report: BuildReport) -> None:
     decks = {card.deck for card in report.cards}
     for area in AREAS:
         assert f"AI Study Notes::{area}" in decks
-        assert sum(c.deck == f"AI Study Notes::{area}" for c in report.cards) >= 20, area
+        minimum = AREA_MINIMUMS.get(area, 20)
+        assert sum(c.deck == f"AI Study Notes::{area}" for c in report.cards) >= minimum, area
+
+
+# Per-area card minimums, a little below the shipped counts (NLP 135, RL 116, Scaling 106).
+AREA_MINIMUMS = {"NLP": 130, "Reinforcement Learning": 110, "Scaling LLMs": 100}
 
 
 # Constants quoted from a paper (cited in the card's Extra): there is nothing to recompute.
 QUOTED_CONSTANTS = ("Adam's default", "The base Transformer")
+QUOTED_CONSTANTS += (
+    "T5's final span-corruption",
+    "Kaplan et al. found",
+    "By Kaplan et al.'s allocation",
+    "Kaplan et al. fit",
+    "The Chinchilla loss fit",
+    "Mixtral 8x7B routes",
+)
 
 
 def test_every_numeric_card_has_a_check(report: BuildReport) -> None:
