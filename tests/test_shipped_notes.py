@@ -45,8 +45,8 @@ def test_every_area_has_its_subdeck(report: BuildReport) -> None:
         assert sum(c.deck == f"AI Study Notes::{area}" for c in report.cards) >= minimum, area
 
 
-# Per-area card minimums, a little below the shipped counts (NLP 135, RL 116, Scaling 106).
-AREA_MINIMUMS = {"NLP": 130, "Reinforcement Learning": 110, "Scaling LLMs": 100}
+# Per-area card minimums, a little below the shipped counts (NLP 140, RL 123, Scaling 113).
+AREA_MINIMUMS = {"NLP": 135, "Reinforcement Learning": 118, "Scaling LLMs": 108}
 
 
 # Constants quoted from a paper (cited in the card's Extra): there is nothing to recompute.
