@@ -58,6 +58,7 @@ QUOTED_PAPER_FIGURES = (
     "Kaplan et al. fit",
     "The Chinchilla loss fit",
     "Mixtral 8x7B routes",
+    "PyTorch's `CrossEntropyLoss` skips",
 )
 
 
