@@ -18,7 +18,14 @@ AREAS = (
     "Scaling LLMs",
 )
 # Cards an area must keep, a little under its count; an area not listed keeps 20.
-AREA_MINIMUMS = {"Mathematics": 230, "Machine Learning": 155, "Deep Learning": 115}
+AREA_MINIMUMS = {
+    "Mathematics": 230,
+    "Machine Learning": 155,
+    "Deep Learning": 115,
+    "NLP": 135,
+    "Reinforcement Learning": 118,
+    "Scaling LLMs": 108,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +41,7 @@ def test_builds_without_errors(report: BuildReport) -> None:
 def test_minimums(report: BuildReport) -> None:
     cards = report.cards
     clozes = [c for c in cards if c.kind is CardKind.CLOZE]
-    assert len(cards) >= 200
+    assert len(cards) >= 880
     assert len(clozes) * 3 >= len(cards)
     assert len(report.verified) >= 60
 
@@ -49,6 +56,15 @@ def test_every_area_has_its_subdeck(report: BuildReport) -> None:
 
 # Constants quoted from a paper (cited in the card's Extra): there is nothing to recompute.
 QUOTED_CONSTANTS = ("Adam's default", "The base Transformer")
+QUOTED_PAPER_FIGURES = (
+    "T5's final span-corruption",
+    "Kaplan et al. found",
+    "By Kaplan et al.'s allocation",
+    "Kaplan et al. fit",
+    "The Chinchilla loss fit",
+    "Mixtral 8x7B routes",
+    "PyTorch's `CrossEntropyLoss` skips",
+)
 
 
 def test_every_numeric_card_has_a_check(report: BuildReport) -> None:
@@ -56,7 +72,7 @@ def test_every_numeric_card_has_a_check(report: BuildReport) -> None:
     for card in report.cards:
         if card.checks:
             continue
-        if card.prompt_text.startswith(QUOTED_CONSTANTS) and card.extra:
+        if card.prompt_text.startswith((*QUOTED_CONSTANTS, *QUOTED_PAPER_FIGURES)) and card.extra:
             continue
         if card.kind is CardKind.CLOZE:
             numeric = any(parse_value(body) for _, body in card.deletions)
