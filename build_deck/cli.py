@@ -80,7 +80,9 @@ def _print_stats(report: BuildReport) -> None:
             print(f"  {name:<{width}}  {count:>5}")
 
 
-def _write_preview(report: BuildReport, verified: set[SourceLoc], options: BuildOptions) -> int:
+def _write_preview(
+    report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
+) -> int:
     from build_deck.preview import write_preview
     from build_deck.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
 

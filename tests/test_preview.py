@@ -284,7 +284,7 @@ def our_sides(project: Project) -> dict[tuple[str, int], tuple[str, str]]:
     return {
         (card.source, face.ordinal): (face.front, face.back)
         for card in report.cards
-        for face in card_faces(card, verified=card.loc in verified)
+        for face in card_faces(card, verified=verified.get(card.loc, False))
     }
 
 
