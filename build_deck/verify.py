@@ -22,6 +22,7 @@ that only assert supporting facts must pass but do not earn it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -431,9 +432,9 @@ def compare_formula(
 # -- displayed arithmetic --------------------------------------------------------------
 
 
-def arithmetic_chains(card: Card) -> list[tuple[list[tuple[str, float, float]], list[str]]]:
-    """Every chain of numbers the card displays, as its parts (TeX, value, tolerance)
-    and the relations between them; parts that are not plain numbers are left out.
+def arithmetic_chains(card: Card) -> list[list[tuple[str, float, float]]]:
+    """Every chain of numbers the card displays, as its parts (TeX, value, tolerance);
+    parts that are not plain numbers are left out.
 
     A number as written (``0.4167``, ``1.97 \\cdot 10^6``, a bold value right after a
     chain that ends in ``=``) has the tolerance of its digits; a computed part is exact,
@@ -457,8 +458,6 @@ def arithmetic_chains(card: Card) -> list[tuple[list[tuple[str, float, float]], 
             if following and following[0].kind == "bold":
                 bold = parse_number(following[0].text.replace("$", ""))
         values: list[tuple[str, float, float]] = []
-        kept: list[str] = []
-        previous = 0
         for position, tokens in enumerate(parts):
             text = tex.part_text(tokens, source)
             number = parse_number(text) if text else bold
@@ -481,12 +480,9 @@ def arithmetic_chains(card: Card) -> list[tuple[list[tuple[str, float, float]], 
                     with contextlib.suppress(tex.FormulaError, TypeError, ValueError):
                         spread += abs(float(tex.evaluate(changed, tex.numeric_lookup)) - value)
                 tolerance = spread
-            if values:
-                kept.append("≈" if "≈" in relations[previous:position] else "=")
             values.append((text, value, tolerance))
-            previous = position
         if len(values) >= 2:
-            chains.append((values, kept))
+            chains.append(values)
     return chains
 
 
@@ -495,11 +491,9 @@ def check_arithmetic(card: Card) -> tuple[bool, list[Diagnostic]]:
     compared, and the chains that do not hold."""
     problems = []
     compared = False
-    for parts, relations in arithmetic_chains(card):
+    for parts in arithmetic_chains(card):
         compared = True
-        for (left, a, ta), (right, b, tb), relation in zip(
-            parts[:-1], parts[1:], relations, strict=True
-        ):
+        for (left, a, ta), (right, b, tb) in itertools.pairwise(parts):
             # A number carries the tolerance of its digits, a computed part that of
             # the digits of the numbers it is computed from.
             allowed = abs(ta) + abs(tb)

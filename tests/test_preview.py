@@ -82,7 +82,7 @@ def shipped_preview(tmp_path_factory: pytest.TempPathFactory) -> Preview:
 
 
 @pytest.fixture(scope="module")
-def shipped_cards(shipped_preview: Preview) -> tuple[list[Card], set[SourceLoc]]:
+def shipped_cards(shipped_preview: Preview) -> tuple[list[Card], dict[SourceLoc, str]]:
     """The shipped notes' cards, and those whose checks pass."""
     report = BuildReport()
     with pytest.MonkeyPatch.context() as patch:

@@ -183,7 +183,8 @@ answer = 6.022e23
 
 def test_passing_checks_of_every_kind(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, PASSING) == [
-        "8 cards (6 Q/A, 2 cloze, 6 verified: 6 values, 0 formulas, 0 arithmetic; 2 supporting-only) from 1 files; no errors"
+        "8 cards (6 Q/A, 2 cloze, 6 verified: 6 values, 0 formulas, 0 arithmetic; "
+        "2 supporting-only) from 1 files; no errors"
     ]
 
 
@@ -406,7 +407,8 @@ def test_values_within_tolerance_pass(
 ) -> None:
     notes = f"Q: Value?\nA: {answer}\n\n```check\nanswer = {computed}\n```\n"
     assert check(project, capsys, notes) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; 0 supporting-only) from 1 files; no errors"
+        "1 cards (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]
 
 
@@ -462,7 +464,8 @@ def test_check_c2_selects_the_deletion(
     ```
     """
     assert check(project, capsys, notes) == [
-        "2 cards (0 Q/A, 2 cloze, 2 verified: 2 values, 0 formulas, 0 arithmetic; 0 supporting-only) from 1 files; no errors"
+        "2 cards (0 Q/A, 2 cloze, 2 verified: 2 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]
 
 
@@ -548,7 +551,8 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
     project.write("x.md", GOOD_DECK)
     assert project.run("build") == 0
     assert capsys.readouterr().out == (
-        "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; 0 supporting-only) from 1 files "
+        "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files "
         "-> dist/ai-study-notes.apkg; "
         "+3 new, 0 changed, 0 removed\n"
     )
@@ -570,7 +574,8 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
 
 def test_check_writes_nothing(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, GOOD_DECK) == [
-        "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; 0 supporting-only) from 1 files; no errors"
+        "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]
     assert not project.apkg.exists()
     assert not project.cards.exists()
