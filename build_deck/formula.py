@@ -284,6 +284,10 @@ class _Reader:
         if self.peek() == "_":
             self.take()
             sub = self.subscript()
+        if self.peek() == "'":  # f'(x): a name of its own, f_prime
+            self.take()
+            name = f"{base}_{sub}_prime" if sub else f"{base}_prime"
+            return ("sym", name, name, "")
         return ("sym", f"{base}_{sub}" if sub else base, base, sub)
 
     def group(self, close: str) -> Node:
