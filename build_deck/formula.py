@@ -571,16 +571,20 @@ def symbols(node: Node) -> set[str]:
 
 
 def rounded_inputs(node: Node) -> list[tuple[Node, float]]:
-    """For each decimal number written in a tree (``0.665``), the tree with that number
-    moved by half a unit in its last digit, and that half unit."""
+    """For each number written in a tree with three or more significant digits, so
+    likely rounded (``0.665``, not ``0.5``), the tree with that number moved by half a
+    unit in its last digit, and that half unit."""
     found: list[tuple[Node, float]] = []
 
     def variants(item: Any) -> list[tuple[Any, float]]:
         if not isinstance(item, tuple) or not item:
             return []
-        if item[0] == "num" and len(item) > 2 and "." in item[2]:
-            half = 0.5 * 10.0 ** -len(item[2].split(".")[1])
-            return [(("num", item[1] + half, item[2]), half)]
+        if item[0] == "num":
+            written = item[2] if len(item) > 2 else ""
+            if "." not in written or len(written.replace(".", "").lstrip("0")) < 3:
+                return []
+            half = 0.5 * 10.0 ** -len(written.split(".")[1])
+            return [(("num", item[1] + half, written), half)]
         out = []
         for position, child in enumerate(item):
             for changed, half in variants(child):
@@ -735,7 +739,8 @@ def evaluate(node: Node, lookup: Callable[[str, str, str, bool], Any]) -> Any:
             return np.sum(total) if kind == "sum" else np.prod(total)
         raise FormulaError(f"unknown node {kind!r}")
 
-    return value(walk(node, {}))
+    with np.errstate(all="ignore"):  # inf and nan are results here, not warnings
+        return value(walk(node, {}))
 
 
 def numeric_lookup(name: str, base: str, sub: str, applied: bool) -> Any:

@@ -432,13 +432,29 @@ def compare_formula(
 # -- displayed arithmetic --------------------------------------------------------------
 
 
-def arithmetic_chains(card: Card) -> list[list[tuple[str, float, float]]]:
+@dataclass(frozen=True, slots=True)
+class ChainPart:
+    """One numeric part of a chain of displayed arithmetic."""
+
+    text: str
+    """Its TeX, as quoted in messages."""
+    value: float
+    """What it evaluates to."""
+    tolerance: float
+    """How far off it may be (see :func:`arithmetic_chains`)."""
+    math: str
+    """The TeX of the whole math span it is part of."""
+    span: tuple[int, int] | None
+    """Where it is in ``math``; None for a bold value after the math."""
+
+
+def arithmetic_chains(card: Card) -> list[list[ChainPart]]:
     """Every chain of numbers the card displays, as its parts (TeX, value, tolerance);
     parts that are not plain numbers are left out.
 
     A number as written (``0.4167``, ``1.97 \\cdot 10^6``, a bold value right after a
     chain that ends in ``=``) has the tolerance of its digits; a computed part is exact,
-    and may be off by what rounding its own numbers moves it by.
+    or, in a chain with ``\\approx``, may be off by what rounding its numbers moves it by.
     """
     pieces = shown_pieces(card.value_source)
     chains = []
@@ -457,7 +473,7 @@ def arithmetic_chains(card: Card) -> list[list[tuple[str, float, float]]]:
             following = [p for p in pieces[index + 1 :] if p.kind != "text" or p.text.strip()]
             if following and following[0].kind == "bold":
                 bold = parse_number(following[0].text.replace("$", ""))
-        values: list[tuple[str, float, float]] = []
+        values: list[ChainPart] = []
         for position, tokens in enumerate(parts):
             text = tex.part_text(tokens, source)
             number = parse_number(text) if text else bold
@@ -471,16 +487,17 @@ def arithmetic_chains(card: Card) -> list[list[tuple[str, float, float]]]:
                     value = float(tex.evaluate(tree, tex.numeric_lookup))
                 except (tex.FormulaError, TypeError, ValueError, ArithmeticError):
                     continue
-                if not math.isfinite(value):
-                    continue
-                # The numbers a computed part is written with are rounded too: it may
-                # be off by what half a unit in each of their last digits moves it by.
+                # In a chain with \approx, the numbers a computed part is written with
+                # may be rounded too (-\log 0.665 \approx 0.4076): it may be off by what
+                # half a unit in each of their last digits moves it by.
                 spread = 0.0
-                for changed, _ in tex.rounded_inputs(tree)[:20]:
+                rounded = tex.rounded_inputs(tree)[:20] if "≈" in relations else []
+                for changed, _ in rounded:
                     with contextlib.suppress(tex.FormulaError, TypeError, ValueError):
                         spread += abs(float(tex.evaluate(changed, tex.numeric_lookup)) - value)
                 tolerance = spread
-            values.append((text, value, tolerance))
+            span = (tokens[0].start, tokens[-1].start + len(tokens[-1].text)) if tokens else None
+            values.append(ChainPart(text, value, tolerance, source, span))
         if len(values) >= 2:
             chains.append(values)
     return chains
@@ -493,12 +510,21 @@ def check_arithmetic(card: Card) -> tuple[bool, list[Diagnostic]]:
     compared = False
     for parts in arithmetic_chains(card):
         compared = True
-        for (left, a, ta), (right, b, tb) in itertools.pairwise(parts):
-            # A number carries the tolerance of its digits, a computed part that of
-            # the digits of the numbers it is computed from.
+        for first, second in itertools.pairwise(parts):
+            left, a, ta = first.text, first.value, first.tolerance
+            right, b, tb = second.text, second.value, second.tolerance
+            broken = [p.text for p in (first, second) if not math.isfinite(p.value)]
+            if broken:
+                problems.append(
+                    Diagnostic(card.loc, f"displayed arithmetic: {broken[0]} is not a number")
+                )
+                break
+            # A number carries the tolerance of its digits; a computed part, in a chain
+            # with \approx, that of the numbers it is computed from.
             allowed = abs(ta) + abs(tb)
             allowed += 1e-9 * max(abs(a), abs(b))
-            if abs(a - b) > allowed:
+            # Half a unit is the edge: 1.5 is shown as 2, not as 1.
+            if abs(a - b) > allowed or (allowed and abs(a - b) >= allowed * (1 - 1e-6)):
                 problems.append(
                     Diagnostic(
                         card.loc,
