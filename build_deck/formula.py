@@ -866,7 +866,10 @@ def formula_points(
             elif name in CONSTANTS:
                 return CONSTANTS[name]
             elif sub.isdigit() and base in table and np.ndim(table[base]) >= 1:
-                found = np.asarray(table[base])[int(sub)]
+                found = np.asarray(table[base])[int(sub)]  # x_0: element 0 of x
+            elif len(sub) == 1 and sub.isalpha() and (base in point or base in table):
+                # y_i outside a sum: the formula holds for every i, so all of y at once
+                return lookup(base, base, "", applied)
             else:
                 raise FormulaError(f"the check defines no '{name}'")
             if not callable(found):

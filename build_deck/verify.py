@@ -22,12 +22,15 @@ that only assert supporting facts must pass but do not earn it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from markdown_it import MarkdownIt
 
 from build_deck import formula as tex
 from build_deck.markdown import make_parser
@@ -274,10 +277,17 @@ class Shown:
     """Its source (TeX without dollars, or the text)."""
 
 
+@functools.cache
+def _parser() -> MarkdownIt:
+    return make_parser()
+
+
 def shown_pieces(markdown: str) -> list[Shown]:
     """The math, bold and plain text of Markdown, in order, as the parser reads it."""
     pieces: list[Shown] = []
-    for token in make_parser().parse(markdown):
+    if "$" not in markdown and "*" not in markdown and "_" not in markdown:
+        return [Shown("text", markdown)]
+    for token in _parser().parse(markdown):
         if token.type == "math_block":
             pieces.append(Shown("math", token.content))
         bold: list[str] | None = None
@@ -456,6 +466,8 @@ def arithmetic_chains(card: Card) -> list[list[ChainPart]]:
     chain that ends in ``=``) has the tolerance of its digits; a computed part is exact,
     or, in a chain with ``\\approx``, may be off by what rounding its numbers moves it by.
     """
+    if "=" not in card.value_source and "approx" not in card.value_source:
+        return []  # no chain: spare the Markdown parser
     pieces = shown_pieces(card.value_source)
     chains = []
     for index, piece in enumerate(pieces):
