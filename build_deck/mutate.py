@@ -118,8 +118,8 @@ def formula_mutants(source: str) -> Iterator[tuple[str, str]]:
             continue
         top, bottom = source[match.end() : top_end], source[top_end:bottom_end]
         yield "fraction", source[: match.end()] + bottom + top + source[bottom_end:]
-    letters = sorted(set(re.findall(r"(?<![\\A-Za-z])_\{?([a-z])\}?", source)))
-    for match in re.finditer(r"(?<![\\A-Za-z])_(\{[^{}]*\}|[A-Za-z0-9])", source):
+    letters = sorted(set(re.findall(r"(?<!\\)_\{?([a-z])\}?(?![a-z])", source)))
+    for match in re.finditer(r"(?<!\\)_(\{[^{}]*\}|[A-Za-z0-9])", source):
         index = match.group(1).strip("{}")
         if index.isdigit():
             changed = str(int(index) + 1)
@@ -182,6 +182,22 @@ def same_meaning(original: str, mutated: str) -> bool:
             if a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=1e-12):
                 return False
     return True
+
+
+def _only_the_name(original: str, mutated: str) -> bool:
+    """True when a mutant changes only the name a formula defines (``\\frac{dL}{dx} =``),
+    which a formula check does not read."""
+    try:
+        before, _ = tex.split_chain(original)
+        after, _ = tex.split_chain(mutated)
+        if len(before) < 2 or len(before) != len(after) or not before[0]:
+            return False
+        if not tex.is_name(tex.parse_tokens(before[0], original)):
+            return False
+    except tex.FormulaError:
+        return False
+    texts = [tex.part_text(p, original) for p in before[1:]]
+    return texts == [tex.part_text(p, mutated) for p in after[1:]]
 
 
 def _replaced(card: Card, old: str, new: str) -> Card | None:
@@ -257,6 +273,8 @@ def card_mutants(card: Card, verdict: str) -> list[Mutant]:
                 continue
             seen.add((site.before, changed))
             if site.math and same_meaning(strip_cloze(site.inner), strip_cloze(changed)):
+                continue
+            if site.math and _only_the_name(strip_cloze(site.inner), strip_cloze(changed)):
                 continue
             old = site.before + site.inner + site.after
             mutated = _replaced(card, old, site.before + changed + site.after)
