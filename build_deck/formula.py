@@ -879,7 +879,8 @@ def formula_points(
         shown = tuple(evaluate(tree, lookup) for tree in trees)
         expected = values[number] if variables is None else reference(**point)
         bindings = {}
-        for name, value in {**point, **read}.items():
+        # in the order the formula reads them, then the reference's other variables
+        for name, value in {**read, **point}.items():
             with _suppress():
                 if np.size(value) <= 8:
                     bindings[name] = plain(value)

@@ -397,7 +397,7 @@ def read_formula(card: Card, check: Check, named: str) -> Formula:
 
 
 def _format_point(bindings: dict[str, Any]) -> str:
-    return ", ".join(f"{name}={_format(value)}" for name, value in sorted(bindings.items()))
+    return ", ".join(f"{name}={_format(value)}" for name, value in bindings.items())
 
 
 def compare_formula(

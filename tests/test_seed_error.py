@@ -94,7 +94,7 @@ def test_the_seed_formula_fails_the_build(
     assert run_check(project, capsys, SEED) == [
         "notes/skip.md:8: error: formula \\frac{dL}{dx_e} \\cdot \\frac{dx_e}{dx_d} \\cdot "
         "(\\frac{dx_c}{dx_b} + 1) differs from the check's reference at dL_dx_e=-3.9472, "
-        "dx_c_dx_b=0.7, dx_e_dx_d=-0.8, x_b=0.71: shows 5.36819, reference 4.57875",
+        "dx_e_dx_d=-0.8, dx_c_dx_b=0.7, x_b=0.71: shows 5.36819, reference 4.57875",
         "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
     ]
 
