@@ -668,6 +668,8 @@ def evaluate(node: Node, lookup: Callable[[str, str, str, bool], Any]) -> Any:
     """
     import numpy as np
 
+    free: set[str] = set()  # letters of free indices, as in y_i
+
     def value(item: Any) -> Any:
         return item.value if isinstance(item, _Row) else item
 
@@ -681,7 +683,19 @@ def evaluate(node: Node, lookup: Callable[[str, str, str, bool], Any]) -> Any:
                 return bound[name]
             if sub and sub in bound:
                 return lookup(base, base, "", False)  # x_i inside \sum_i: all of x
-            return lookup(name, base, sub, False)
+            try:
+                return lookup(name, base, sub, False)
+            except FormulaError:
+                # y_i outside any sum: the formula holds for every i, so all of y at
+                # once. Inside a sum over another index, y_i stays an error.
+                if len(sub) == 1 and sub.isalpha() and not bound:
+                    free.add(sub)
+                    if len(free) > 1:
+                        raise FormulaError(
+                            f"free indices {' and '.join(sorted(free))} in one formula"
+                        ) from None
+                    return lookup(base, base, "", False)
+                raise
         if kind == "neg":
             return -value(walk(item[1], bound))
         if kind in ("add", "sub"):
@@ -867,9 +881,6 @@ def formula_points(
                 return CONSTANTS[name]
             elif sub.isdigit() and base in table and np.ndim(table[base]) >= 1:
                 found = np.asarray(table[base])[int(sub)]  # x_0: element 0 of x
-            elif len(sub) == 1 and sub.isalpha() and (base in point or base in table):
-                # y_i outside a sum: the formula holds for every i, so all of y at once
-                return lookup(base, base, "", applied)
             else:
                 raise FormulaError(f"the check defines no '{name}'")
             if not callable(found):
