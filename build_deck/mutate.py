@@ -6,7 +6,8 @@ For every verified card, each mutant changes one thing the card's mark vouches f
   moves by one, far beyond the tolerance of its digits; a value's sign flips;
 - **a formula** the card's check reads: a ``+`` becomes ``-`` and back, an exponent grows
   by one, a fraction turns over, a subscript index changes (``_0`` -> ``_1``,
-  ``_i`` -> ``_j``), two symbols swap places.
+  ``_i`` -> ``_j``), two symbols swap places, a function becomes another (``\\max`` and
+  ``\\min``, ``\\log`` and ``\\exp``), a product becomes a sum.
 
 A mutant that means the same as the original (``w_d w_c`` with its symbols swapped) is
 not wrong and is dropped: both are evaluated at random points first. The mutants run
@@ -143,6 +144,12 @@ def formula_mutants(source: str) -> Iterator[tuple[str, str]]:
             source,
         )
         yield "swap", swapped
+    for match in re.finditer(r"\\(max|min|log|exp|sin|cos)\b", source):
+        other = {"max": "min", "min": "max", "log": "exp", "exp": "log", "sin": "cos"}
+        replacement = other.get(match.group(1), "sin")
+        yield "function", source[: match.start(1)] + replacement + source[match.end(1) :]
+    for match in re.finditer(r"\\cdot|\\times", source):
+        yield "operator", source[: match.start()] + "+" + source[match.end() :]
     yield from number_mutants(source)
 
 

@@ -143,6 +143,9 @@ def test_mutants_that_mean_the_same_are_dropped() -> None:
     assert not same_meaning(r"w_d w_c + w_{d2}", r"w_d w_c - w_{d2}")
     operators = {kind for kind, _ in formula_mutants(r"\frac{2}{n}(\hat y_i - y_0)^2")}
     assert operators == {"sign", "exponent", "fraction", "index", "swap", "number"}
+    changed = dict(formula_mutants(r"\max(0, 1 - y \cdot f)"))
+    assert changed["function"] == r"\min(0, 1 - y \cdot f)"
+    assert changed["operator"] == r"\max(0, 1 - y + f)"
 
 
 MUTATE_NOTES = """\
