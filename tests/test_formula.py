@@ -194,3 +194,38 @@ def test_check_mutate_reports_checks_that_do_not_test_the_formula(
     assert project.run("check", "--mutate") == 0
     again_out, again_err = capsys.readouterr()
     assert again_err == err and again_out.splitlines()[-1] == last
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        r"\text{__import__}(x)",
+        r"x_{__class__}",
+        r"\operatorname{__globals__}",
+        r"\mathrm{os.system}",
+        r"\verb|x|",
+        r"\def\x{1}",
+        r"\input{/etc/passwd}",
+    ],
+)
+def test_tex_cannot_name_what_a_check_cannot(source: str) -> None:
+    # A TeX name becomes a name of the check's own namespace, in its sandbox; names that
+    # asteval refuses (dunders, dotted paths) cannot even be written.
+    with pytest.raises(tex.FormulaError):
+        tex.parse_formula(source)
+
+
+def test_a_formula_is_evaluated_in_the_sandbox_with_the_checks_names() -> None:
+    from build_deck.sandbox import run_checks
+
+    tree = tex.parse_formula(r"(p - y)\,x")
+    code = "reference = lambda p, y, x: (p - y) * x\npoints = [dict(p=0.3, y=1, x=2)]"
+    (outcome,) = run_checks([code], formulas=[[tree]])
+    assert outcome.error is None
+    (point,) = outcome.formula
+    assert point.bindings == {"p": 0.3, "y": 1, "x": 2}
+    assert point.shown == (pytest.approx(-1.4),)
+    assert point.reference == pytest.approx(-1.4)
+    # The worker gets plain data only; a check that reaches for more is stopped there.
+    (outcome,) = run_checks(["reference = lambda x: x.__class__"], formulas=[[tree]])
+    assert outcome.error is not None
