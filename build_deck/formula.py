@@ -20,11 +20,13 @@ anything else, naming the part it could not read. Its result is plain data:
 
 :func:`evaluate` walks such a tree with numpy. The build evaluates numeric chains
 (``$0.5 \cdot 2 + 0.1 = 1.1$``) with it, where every leaf is a number; a check's worker
-evaluates formulas with the check's names bound.
+evaluates formulas with the check's names bound: :func:`formula_points`, which calls
+the check's ``reference``, runs only there, called by :mod:`build_deck.sandbox`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -220,7 +222,7 @@ class _Reader:
                 node = ("fact", node)
             elif token == "'":
                 raise self.fail("a prime (') cannot be evaluated; name the derivative")
-            elif self.peek() in ("\\top", "T", "\\intercal") and self.at + 1 <= len(self.tokens):
+            elif self.peek() in ("\\top", "T", "\\intercal"):
                 self.take()
                 node = ("T", node)
             elif self.peek() == "{" and self.peek(1) in ("\\top", "T", "\\intercal"):
@@ -892,18 +894,9 @@ def formula_points(
         bindings = {}
         # in the order the formula reads them, then the reference's other variables
         for name, value in {**read, **point}.items():
-            with _suppress():
+            # only shown in messages: a value that is not plain data is left out
+            with contextlib.suppress(TypeError, ValueError):
                 if np.size(value) <= 8:
                     bindings[name] = plain(value)
         results.append((bindings, tuple(plain(v) for v in shown), plain(expected)))
     return results
-
-
-class _suppress:
-    """Skip a binding that is not plain data (it is only shown in messages)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, *rest: Any) -> bool:
-        return kind is not None and issubclass(kind, TypeError | ValueError)

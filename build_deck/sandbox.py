@@ -15,6 +15,10 @@ arithmetic. Three layers:
 3. **A separate worker process** per core, with an address-space limit and a time
    limit per check (a timer inside the worker, and a hard kill from the parent).
 
+A formula check sends its card's formula as plain data (the tree of
+:mod:`build_deck.formula`) along with the check's code; the worker evaluates it with the
+check's names bound, after the check ran, within the same time limit.
+
 asteval was chosen over simpleeval because checks are short programs (assignments,
 ``def``, ``lambda``, ``assert``) over numpy arrays; simpleeval evaluates single
 expressions only.
