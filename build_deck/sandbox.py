@@ -17,7 +17,7 @@ arithmetic. Three layers:
 
 A formula check sends its card's formula as plain data (the tree of
 :mod:`build_deck.formula`) along with the check's code; the worker evaluates it with the
-check's names bound, after the check ran, within the same time limit.
+check's names bound, after the check ran, in what is left of its time limit.
 
 asteval was chosen over simpleeval because checks are short programs (assignments,
 ``def``, ``lambda``, ``assert``) over numpy arrays; simpleeval evaluates single
@@ -367,6 +367,7 @@ def run_check(
     interpreter.node_handlers["assert"] = counted_assertion
     interpreter.node_assign = guarded_assign
     timer = _Timer(time_limit)
+    started = time.monotonic()
     # The tree, not the text: asteval would parse the code a second time.
     with contextlib.suppress(CheckTimeout), timer:
         interpreter.eval(tree, show_errors=False)
@@ -392,6 +393,8 @@ def run_check(
         from build_deck.formula import FormulaError, formula_points
 
         try:
+            # The formula gets what is left of the check's time limit.
+            timer.seconds = max(0.01, time_limit - (time.monotonic() - started))
             with contextlib.suppress(CheckTimeout), timer:
                 points = tuple(FormulaPoint(*p) for p in formula_points(formula, table, _plain))
         except (FormulaError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
