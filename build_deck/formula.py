@@ -275,6 +275,18 @@ class _Reader:
         token = self.take()
         if re.fullmatch(r"[A-Za-z0-9]", token) or re.fullmatch(r"\d+", token):
             return token
+        if token.startswith("\\") and token[1:] in _TEXT and self.peek() == "{":
+            # n_\text{in}: the word is the subscript
+            self.take()
+            start = self.at
+            while self.peek() not in ("}", None):
+                self.take()
+            word = "".join(t.text for t in self.tokens[start : self.at])
+            self.expect("}")
+            if re.fullmatch(r"[A-Za-z0-9]+", word):
+                return word
+            self.at = start
+            raise self.fail("cannot read this subscript")
         if token.startswith("\\") and token[1:] in _GREEK:
             return token[1:]
         self.at -= 1

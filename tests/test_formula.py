@@ -61,6 +61,7 @@ def test_numeric_tex_is_evaluated(source: str, expected: float) -> None:
         (r"\sigma(w^\top x)", {"sigma", "w", "x"}),
         (r"\text{MSE} + \operatorname{softmax}(z)", {"MSE", "z"}),
         (r"\sigma_{\theta} + \bar x", {"sigma_theta", "xbar"}),
+        (r"n_\text{in}\,n_\text{out} + n_{\text{out}}", {"n_in", "n_out"}),
     ],
 )
 def test_names_of_a_formula(source: str, names: set[str]) -> None:
