@@ -265,6 +265,9 @@ class _Reader:
                     parts.append(token)
                 elif token.startswith("\\") and token[1:] in _GREEK:
                     parts.append(token[1:])
+                elif token.startswith("\\") and token[1:] in _TEXT and self.peek() == "{":
+                    self.at -= 1
+                    parts.append(self.subscript_word())
                 else:
                     self.at -= 1
                     raise self.fail("cannot read this subscript")
@@ -276,21 +279,26 @@ class _Reader:
         if re.fullmatch(r"[A-Za-z0-9]", token) or re.fullmatch(r"\d+", token):
             return token
         if token.startswith("\\") and token[1:] in _TEXT and self.peek() == "{":
-            # n_\text{in}: the word is the subscript
-            self.take()
-            start = self.at
-            while self.peek() not in ("}", None):
-                self.take()
-            word = "".join(t.text for t in self.tokens[start : self.at])
-            self.expect("}")
-            if re.fullmatch(r"[A-Za-z0-9]+", word):
-                return word
-            self.at = start
-            raise self.fail("cannot read this subscript")
+            self.at -= 1
+            return self.subscript_word()
         if token.startswith("\\") and token[1:] in _GREEK:
             return token[1:]
         self.at -= 1
         raise self.fail("cannot read this subscript")
+
+    def subscript_word(self) -> str:
+        """``\\text{in}`` in a subscript (``n_\\text{in}``): the word."""
+        self.take()
+        self.expect("{")
+        start = self.at
+        while self.peek() not in ("}", None):
+            self.take()
+        word = "".join(t.text for t in self.tokens[start : self.at])
+        self.expect("}")
+        if not re.fullmatch(r"[A-Za-z0-9]+", word):
+            self.at = start
+            raise self.fail("cannot read this subscript")
+        return word
 
     def symbol(self, base: str) -> Node:
         """A name with an optional subscript; ``x_0``, ``w_{d2}``."""
