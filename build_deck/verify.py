@@ -262,7 +262,7 @@ FORMULA = "formula checked at {} points"
 """What the mark says of a card whose formula was compared with a reference."""
 
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*formula\b[ \t]*(?::[ \t]*(.*?))?[ \t]*$", re.MULTILINE)
-_CLOZE_MARKUP = re.compile(r"\{\{c\d+::((?:(?!\}\}).)*?)(?:::(?:(?!\}\}).)*)?\}\}", re.DOTALL)
+_CLOZE_OPEN = re.compile(r"\{\{c\d+::")
 _FORMULA_RTOL = 1e-6
 _FORMULA_ATOL = 1e-9
 
@@ -311,8 +311,24 @@ def shown_pieces(markdown: str) -> list[Shown]:
 
 
 def strip_cloze(tex: str) -> str:
-    """TeX with cloze markup ``{{c1::x::hint}}`` replaced by what it hides."""
-    return _CLOZE_MARKUP.sub(lambda m: m.group(1), tex)
+    """TeX with cloze markup ``{{c1::x::hint}}`` replaced by what it hides.
+
+    One pass: once no ``}}`` is left, no later ``{{c1::`` can close.
+    """
+    out: list[str] = []
+    at = 0
+    while True:
+        match = _CLOZE_OPEN.search(tex, at)
+        if match is None:
+            break
+        close = tex.find("}}", match.end())
+        if close < 0:
+            break
+        body = tex[match.end() : close]
+        hint = body.find("::")
+        out += [tex[at : match.start()], body if hint < 0 else body[:hint]]
+        at = close + 2
+    return "".join([*out, tex[at:]])
 
 
 # -- formula checks ------------------------------------------------------------------

@@ -230,3 +230,18 @@ def test_a_formula_is_evaluated_in_the_sandbox_with_the_checks_names() -> None:
     # The worker gets plain data only; a check that reaches for more is stopped there.
     (outcome,) = run_checks(["reference = lambda x: x.__class__"], formulas=[[tree]])
     assert outcome.error is not None
+
+
+@pytest.mark.parametrize(
+    ("tex_source", "shown"),
+    [
+        (r"a {{c1::x_0}} + b", r"a x_0 + b"),
+        (r"{{c1::x::the input}} = {{c2::2}}", r"x = 2"),
+        (r"{{c1::x = {{c2::", r"{{c1::x = {{c2::"),
+        ("{{c1::" * 1000, "{{c1::" * 1000),
+    ],
+)
+def test_cloze_markup_is_taken_out_of_math(tex_source: str, shown: str) -> None:
+    from build_deck.verify import strip_cloze
+
+    assert strip_cloze(tex_source) == shown
