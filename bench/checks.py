@@ -2,10 +2,12 @@
 
 A script, not a test::
 
-    .venv/bin/python bench/checks.py [--checks 2000] [--repeat 3]
+    .venv/bin/python bench/checks.py [--checks 2000] [--formulas 300] [--repeat 3]
 
 The mix follows the shipped notes: scalar answers, vectors and matrices, shapes,
 numerical gradients (of a scalar and of an array argument) and assert-only checks.
+Formula checks (the card's TeX read and compared with a ``numgrad`` reference at 3 or
+6 points) are timed on their own afterwards, for their cost per formula.
 Each check belongs to a card, and the whole of ``verify_cards`` is timed: reading the
 card's value, starting the worker pool, running the checks in the sandbox, comparing.
 Every check must pass, or the figures would be of errors: the script then exits 1.
@@ -83,13 +85,34 @@ TEMPLATES: list[tuple[str, str, str]] = [
 ]
 
 
-def make_cards(count: int) -> tuple[list[Card], Counter[str]]:
+# Formula checks: the card shows a formula, the check gives a reference.
+FORMULA_TEMPLATES: list[tuple[str, str, str]] = [
+    (
+        "formula",
+        "$(p - y)\\,x$",
+        "# formula\nreference = lambda p, y, x: numgrad("
+        "lambda w: -(y * np.log(1 / (1 + np.exp(-w)))"
+        " + (1 - y) * np.log(1 - 1 / (1 + np.exp(-w)))) + {a}, np.log(p / (1 - p))) * x"
+        "\npoints = [(0.3, 1, 2), (0.7, 0, -1), (0.5, 1, 0.{a})]",
+    ),
+    (
+        "formula",
+        "$w_d w_c + w_{{d2}}$",
+        "# formula\nreference = lambda x_b, w_c, w_d, w_d2: numgrad(lambda u: w_d * (w_c * u + 0.3)"
+        " + 0.2 + w_d2 * u - 0.{a}, x_b)",
+    ),
+]
+
+
+def make_cards(
+    count: int, templates: list[tuple[str, str, str]] = TEMPLATES
+) -> tuple[list[Card], Counter[str]]:
     """``count`` Q/A cards with one check each, cycling through the templates."""
     cards = []
     kinds: Counter[str] = Counter()
     for i in range(count):
-        kind, shown, code = TEMPLATES[i % len(TEMPLATES)]
-        a = 2 + (i // len(TEMPLATES)) % 5
+        kind, shown, code = templates[i % len(templates)]
+        a = 2 + (i // len(templates)) % 5
         u = 0.5 * a - 1 + 0.1
         values = {
             "a": a,
@@ -123,6 +146,7 @@ def main() -> int:
     """Run the benchmark; exit 1 if any check failed."""
     parser = argparse.ArgumentParser(description="Run checks through verify_cards, timed.")
     parser.add_argument("--checks", type=int, default=2000, help="checks per run")
+    parser.add_argument("--formulas", type=int, default=300, help="formula checks per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs")
     args = parser.parse_args()
     cards, kinds = make_cards(args.checks)
@@ -133,7 +157,8 @@ def main() -> int:
         start = time.perf_counter()
         verified, problems = verify_cards(cards)
         elapsed = time.perf_counter() - start
-        if problems or len(verified) != len(cards):
+        shown = sum(bool(card.value_source) and card.value_source != "It holds." for card in cards)
+        if problems or len(verified) != shown:
             for problem in problems[:5]:
                 print(problem, file=sys.stderr)
             print(f"{len(problems)} checks failed: the figures would be wrong", file=sys.stderr)
@@ -141,6 +166,21 @@ def main() -> int:
         rates.append(len(cards) / elapsed)
         print(f"run {run}: {elapsed:.2f} s total, {rates[-1]:,.0f} checks/s")
     print(f"median {statistics.median(rates):,.0f} checks/s, slowest {min(rates):,.0f} checks/s")
+
+    formulas, _ = make_cards(args.formulas, FORMULA_TEMPLATES)
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        verified, problems = verify_cards(formulas)
+        times.append(time.perf_counter() - start)
+        if problems or len(verified) != len(formulas):
+            print("formula checks failed: the figures would be wrong", file=sys.stderr)
+            return 1
+    best = statistics.median(times)
+    print(
+        f"{len(formulas)} formula checks alone: median {best:.2f} s, "
+        f"{1000 * best / len(formulas):.2f} ms per formula ({len(formulas) / best:,.0f}/s)"
+    )
     return 0
 
 

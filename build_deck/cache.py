@@ -31,8 +31,8 @@ class FileResult:
 
     cards: list[Card]
     """The file's cards."""
-    verified: frozenset[SourceLoc]
-    """The cards whose checks all passed."""
+    verified: dict[SourceLoc, str]
+    """The verified cards, with what was verified."""
     diagnostics: list[Diagnostic]
     """Warnings kept with the result (a cached file has no errors)."""
 
@@ -170,7 +170,7 @@ def load(cache_dir: Path, shown_path: str, key: str) -> tuple[FileResult | None,
         return None, warning
     try:
         cards = [_card_from_json(c) for c in data["cards"]]
-        verified = frozenset(_loc(loc) for loc in data["verified"])
+        verified = {_loc(item[:2]): str(item[2]) for item in data["verified"]}
         warnings = [
             Diagnostic(_loc(d["loc"]), d["message"], Severity.WARNING) for d in data["warnings"]
         ]
@@ -185,7 +185,7 @@ def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> Non
     """Save a notes file's result."""
     data = {
         "cards": [_card_to_json(c) for c in result.cards],
-        "verified": sorted([loc.path, loc.line] for loc in result.verified),
+        "verified": sorted([loc.path, loc.line, what] for loc, what in result.verified.items()),
         "warnings": [
             {"loc": [d.loc.path, d.loc.line], "message": d.message}
             for d in result.diagnostics

@@ -51,7 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
     )
-    commands.add_parser("check", parents=[common, strict], help="parse and verify, write nothing")
+    check = commands.add_parser(
+        "check", parents=[common, strict], help="parse and verify, write nothing"
+    )
+    check.add_argument(
+        "--mutate",
+        action="store_true",
+        help="also test the checks: make each verified card wrong and see that they fail",
+    )
     commands.add_parser(
         "preview", parents=[common, strict], help="write dist/preview/index.html, every card"
     )
@@ -80,7 +87,9 @@ def _print_stats(report: BuildReport) -> None:
             print(f"  {name:<{width}}  {count:>5}")
 
 
-def _write_preview(report: BuildReport, verified: set[SourceLoc], options: BuildOptions) -> int:
+def _write_preview(
+    report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
+) -> int:
     from build_deck.preview import write_preview
     from build_deck.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
 
@@ -158,4 +167,11 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         for note_path, entry in report.removed:
             print(f"removed: {note_path}: {entry.text!r} (guid {entry.guid})")
     print(summary_line(report, wrote=write), flush=True)
+    if getattr(args, "mutate", False) and not report.errors:
+        from build_deck.mutate import digest, mutate_cards
+
+        mutation = mutate_cards(report.cards, report.verified, options.cache_dir)
+        for warning in mutation.survivors:
+            print(warning, file=sys.stderr, flush=True)
+        print(digest(mutation), flush=True)
     return EXIT_ERRORS if report.errors else EXIT_OK

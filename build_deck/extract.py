@@ -163,7 +163,11 @@ def _starts_with(block: list[Token], prefix: str) -> bool:
 
 
 def _block_source(block: list[Token]) -> str:
-    return "\n".join(t.content for t in _walk(block) if t.type in ("inline", "fence", "math_block"))
+    return "\n".join(
+        f"$${t.content.strip()}$$" if t.type == "math_block" else t.content
+        for t in _walk(block)
+        if t.type in ("inline", "fence", "math_block")
+    )
 
 
 class _FileExtractor:

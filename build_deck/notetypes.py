@@ -66,8 +66,8 @@ CLOZE = NoteType(
 )
 """Cloze deletions, one card per number."""
 
-VERIFIED_TEXT = "verified by recomputation"
-"""What the Verified field holds on a card whose check passed."""
+VERIFIED_TEXT = "verified"
+"""The Verified field of a verified card starts so; what was verified follows."""
 VERIFIED_TAG = "verified"
 """The tag of a card whose check passed."""
 

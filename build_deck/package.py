@@ -52,11 +52,13 @@ class NoteRecord:
     """Tags to write (the card's own plus build-given ones such as ``verified``)."""
 
     @classmethod
-    def of(cls, card: Card, *, verified: bool, guid: str = "", mtime: int = 0) -> NoteRecord:
-        """The note of ``card``, with the verified mark and tag when its checks passed."""
+    def of(cls, card: Card, *, verified: bool | str, guid: str = "", mtime: int = 0) -> NoteRecord:
+        """The note of ``card``, with the verified mark and tag when something it shows
+        was verified; ``verified`` may say what (``value recomputed``)."""
         if not verified:
             return cls(card, guid, mtime, "", card.tags)
-        return cls(card, guid, mtime, VERIFIED_TEXT, tuple(sorted({*card.tags, VERIFIED_TAG})))
+        text = f"{VERIFIED_TEXT}: {verified}" if isinstance(verified, str) else VERIFIED_TEXT
+        return cls(card, guid, mtime, text, tuple(sorted({*card.tags, VERIFIED_TAG})))
 
 
 def note_fields(record: NoteRecord) -> list[str]:

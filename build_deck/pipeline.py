@@ -80,8 +80,8 @@ class BuildReport:
     """Notes files read."""
     cards: list[Card] = field(default_factory=list)
     """Every card found."""
-    verified: set[SourceLoc] = field(default_factory=set)
-    """Cards whose checks all passed."""
+    verified: dict[SourceLoc, str] = field(default_factory=dict)
+    """Cards that passed and had something they show verified, with what was verified."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     """Errors and warnings, in file order."""
     new: int = 0
@@ -162,8 +162,8 @@ class NotesFile:
     """True when parsing and verifying were skipped."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     """Its own problems (parsing, checks)."""
-    verified: set[SourceLoc] = field(default_factory=set)
-    """Its cards whose checks passed."""
+    verified: dict[SourceLoc, str] = field(default_factory=dict)
+    """Its verified cards, with what was verified."""
 
 
 def collect_cards(
@@ -198,7 +198,9 @@ def collect_cards(
                 )
             if hit is not None:
                 files.append(
-                    NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, set(hit.verified))
+                    NotesFile(
+                        path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified)
+                    )
                 )
                 continue
         files.append(NotesFile(path, shown, key, [], False))
@@ -320,7 +322,7 @@ def run(
     options: BuildOptions,
     *,
     write: bool,
-    verify: Callable[[list[Card]], tuple[set[SourceLoc], list[Diagnostic]]] | None = None,
+    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None = None,
     progress: Progress | None = None,
     texcheck: TexHook | None = None,
 ) -> BuildReport:
@@ -342,7 +344,8 @@ def run(
     if verify is not None:
         verified, problems = verify(fresh_cards)
         for notes_file in fresh:
-            notes_file.verified = {card.loc for card in notes_file.cards} & verified
+            locs = {card.loc for card in notes_file.cards}
+            notes_file.verified = {loc: what for loc, what in verified.items() if loc in locs}
     problems += tex_problems()
     by_file = {f.shown: f for f in fresh}
     for problem in problems:
@@ -355,7 +358,7 @@ def run(
         for notes_file in fresh:
             if not any(d.severity is Severity.ERROR for d in notes_file.diagnostics):
                 result = build_cache.FileResult(
-                    notes_file.cards, frozenset(notes_file.verified), notes_file.diagnostics
+                    notes_file.cards, dict(notes_file.verified), notes_file.diagnostics
                 )
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
 
@@ -376,7 +379,7 @@ def run(
             live_ledgers.add(where)
             prints = []
             for card in cards:
-                record = NoteRecord.of(card, verified=card.loc in report.verified)
+                record = NoteRecord.of(card, verified=report.verified.get(card.loc, False))
                 note_hash = hashlib.sha256(
                     "\x1f".join([*note_fields(record), " ".join(record.tags)]).encode()
                 ).hexdigest()[:16]
@@ -460,6 +463,16 @@ def summary_line(report: BuildReport, *, wrote: bool) -> str:
     qa = sum(card.kind is CardKind.QA for card in report.cards)
     cloze = len(report.cards) - qa
     counts = f"{qa} Q/A, {cloze} cloze, {len(report.verified)} verified"
+    if not report.errors:
+        # A card may be verified in more than one way; supporting-only cards have
+        # checks that passed but compared nothing the card shows.
+        kinds = list(report.verified.values())
+        supporting = sum(bool(c.checks) and c.loc not in report.verified for c in report.cards)
+        counts += (
+            f": {sum('value' in k for k in kinds)} values, "
+            f"{sum('formula' in k for k in kinds)} formulas, "
+            f"{sum('arithmetic' in k for k in kinds)} arithmetic; {supporting} supporting-only"
+        )
     line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
     if report.errors:
         return f"{line}; {len(report.errors)} errors, nothing written"

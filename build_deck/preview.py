@@ -214,7 +214,7 @@ class CardFace:
     """The answer side, as HTML."""
 
 
-def card_faces(card: Card, *, verified: bool = False) -> list[CardFace]:
+def card_faces(card: Card, *, verified: bool | str = False) -> list[CardFace]:
     """Every Anki card of a note: one for Q/A, one per cloze number."""
     note_type = note_type_of(card)
     record = NoteRecord.of(card, verified=verified)
@@ -267,7 +267,7 @@ data-text="{e(words.lower())}">
 
 def preview_page(
     cards: Sequence[Card],
-    verified: set[SourceLoc],
+    verified: Mapping[SourceLoc, str],
     *,
     title: str,
     mathjax_src: str = f"mathjax/{MATHJAX_SCRIPT}",
@@ -278,7 +278,7 @@ def preview_page(
     for card in cards:
         sections = groups.setdefault(card.deck, {})
         entries = sections.setdefault(card.section, [])
-        for face in card_faces(card, verified=card.loc in verified):
+        for face in card_faces(card, verified=verified.get(card.loc, False)):
             entries.append(_entry(face, card.loc in verified))
             faces += 1
     body: list[str] = []
@@ -347,7 +347,7 @@ def copy_mathjax(mathjax: Path, out_dir: Path) -> None:
 
 def write_preview(
     cards: Sequence[Card],
-    verified: set[SourceLoc],
+    verified: Mapping[SourceLoc, str],
     out_dir: Path,
     mathjax: Path,
     *,

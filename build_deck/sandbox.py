@@ -15,6 +15,10 @@ arithmetic. Three layers:
 3. **A separate worker process** per core, with an address-space limit and a time
    limit per check (a timer inside the worker, and a hard kill from the parent).
 
+A formula check sends its card's formula as plain data (the tree of
+:mod:`build_deck.formula`) along with the check's code; the worker evaluates it with the
+check's names bound, after the check ran, in what is left of its time limit.
+
 asteval was chosen over simpleeval because checks are short programs (assignments,
 ``def``, ``lambda``, ``assert``) over numpy arrays; simpleeval evaluates single
 expressions only.
@@ -129,6 +133,20 @@ class Outcome:
     """What went wrong, or None."""
     error_line: int | None = None
     """1-based line of the check code where it went wrong, if known."""
+    formula: tuple[FormulaPoint, ...] = ()
+    """For a formula check: the formula and the check's reference at each point."""
+
+
+@dataclass(frozen=True, slots=True)
+class FormulaPoint:
+    """A card's formula and the check's reference, evaluated at one point."""
+
+    bindings: dict[str, Any]
+    """The value of each name the formula reads, where it is a number or a vector."""
+    shown: tuple[Any, ...]
+    """The value of each part of the formula the card shows."""
+    reference: Any
+    """The reference's value."""
 
 
 def numgrad(f: Callable[..., Any], x: Any, *args: Any) -> Any:
@@ -278,8 +296,17 @@ def _describe(error: Any, code: str) -> tuple[str, int | None]:
     return (f"{exc_type.__name__}: {message}" if message else exc_type.__name__), line
 
 
-def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT) -> Outcome:
-    """Run one check in this process (call it only inside a limited worker)."""
+def run_check(
+    code: str,
+    symbols: dict[str, Any],
+    time_limit: float = TIME_LIMIT,
+    formula: Sequence[Any] | None = None,
+) -> Outcome:
+    """Run one check in this process (call it only inside a limited worker).
+
+    ``formula`` holds the expression trees of a formula the card shows (plain data,
+    see :mod:`build_deck.formula`); they are evaluated with the check's names bound.
+    """
     from asteval import Interpreter, astutils
 
     if len(code) > MAX_CODE_LENGTH:
@@ -340,6 +367,7 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
     interpreter.node_handlers["assert"] = counted_assertion
     interpreter.node_assign = guarded_assign
     timer = _Timer(time_limit)
+    started = time.monotonic()
     # The tree, not the text: asteval would parse the code a second time.
     with contextlib.suppress(CheckTimeout), timer:
         interpreter.eval(tree, show_errors=False)
@@ -360,7 +388,22 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
             tolerances[name] = float(table[name]) if name in table else None
         except (TypeError, ValueError):
             return _failure(asserts, f"{name} must be a number, not {table[name]!r}")
-    return Outcome(answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts)
+    points: tuple[FormulaPoint, ...] = ()
+    if formula is not None:
+        from build_deck.formula import FormulaError, formula_points
+
+        try:
+            # The formula gets what is left of the check's time limit.
+            timer.seconds = max(0.01, time_limit - (time.monotonic() - started))
+            with contextlib.suppress(CheckTimeout), timer:
+                points = tuple(FormulaPoint(*p) for p in formula_points(formula, table, _plain))
+        except (FormulaError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
+            return _failure(asserts, f"the formula cannot be evaluated: {exc}")
+        if timer.expired:
+            return _failure(asserts, f"time limit of {time_limit:g} s exceeded")
+    return Outcome(
+        answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts, None, None, points
+    )
 
 
 def _vm_size() -> int:
@@ -385,9 +428,9 @@ def _serve(connection: Connection, time_limit: float, memory_limit: int) -> None
             return
         if job is None:
             return
-        index, code = job
+        index, code, formula = job
         try:
-            outcome = run_check(code, symbols, time_limit)
+            outcome = run_check(code, symbols, time_limit, formula)
         except MemoryError:
             outcome = _failure(0, "memory limit exceeded")
         except Exception as exc:  # never a traceback: it is this check's error
@@ -409,11 +452,15 @@ class _Worker:
 def run_checks(
     codes: Sequence[str],
     *,
+    formulas: Sequence[Sequence[Any] | None] | None = None,
     time_limit: float = TIME_LIMIT,
     memory_limit: int = MEMORY_LIMIT,
     workers: int | None = None,
 ) -> list[Outcome]:
-    """Run every check in limited worker processes; one outcome per check, in order."""
+    """Run every check in limited worker processes; one outcome per check, in order.
+
+    ``formulas``, one item per check, holds the trees of the formula a check verifies.
+    """
     if not codes:
         return []
     import numpy  # noqa: F401  (imported once here, shared by the forked workers)
@@ -447,7 +494,8 @@ def run_checks(
                 if worker.job is None and pending:
                     worker.job = pending.pop()
                     worker.started = time.monotonic()
-                    worker.connection.send((worker.job, codes[worker.job]))
+                    formula = formulas[worker.job] if formulas is not None else None
+                    worker.connection.send((worker.job, codes[worker.job], formula))
             busy = [w for w in pool if w.job is not None]
             deadline = min(w.started for w in busy) + time_limit + 1.0
             ready = wait(

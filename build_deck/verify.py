@@ -1,19 +1,39 @@
-"""Compare the value a card shows with what its check recomputes.
+r"""Compare what a card shows with an independent computation.
 
-The value is read from the card's Markdown source: the first **bold** value of a
-Q/A answer (else its last value), or a cloze deletion. Its tolerance comes from the
-digits shown: half a unit in the last digit, unless the check sets ``tol`` (absolute)
-or ``rtol`` (relative).
+Three things a card shows are verified:
+
+- **its value**, read from the card's Markdown source: the first **bold** value of a
+  Q/A answer (else its last value), or a cloze deletion, compared with the ``answer``
+  its check computes. The tolerance comes from the digits shown: half a unit in the
+  last digit, unless the check sets ``tol`` (absolute) or ``rtol`` (relative);
+- **its formula**, when a check starts with ``# formula``: the TeX the card shows is
+  read into an expression (:mod:`build_deck.formula`), evaluated in the check's worker
+  with the check's names bound, and compared with the check's ``reference`` at several
+  points;
+- **its arithmetic**: displayed math whose parts are all numbers
+  (``$0.5 \cdot 2 + 0.1 = 1.1$``, ``$2 \cdot 3 =$ **6**``) is evaluated here, without
+  running any user code, and each part compared, within the digits shown. A chain
+  written with ``\sim`` is rough on purpose and is not checked.
+
+A card is verified (and earns the mark) only when one of these was compared; checks
+that only assert supporting facts must pass but do not earn it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from markdown_it import MarkdownIt
+
+from build_deck import formula as tex
+from build_deck.markdown import make_parser
 from build_deck.model import Card, CardKind, Check, Diagnostic, SourceLoc
 from build_deck.sandbox import Outcome, run_checks
 
@@ -234,31 +254,385 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
     return None
 
 
-def _judge(card: Card, check: Check, outcome: Outcome) -> Diagnostic | None:
+VALUE = "value recomputed"
+"""What the mark says of a card whose check recomputed its value."""
+ARITHMETIC = "arithmetic checked"
+"""What the mark says of a card whose displayed arithmetic was recomputed."""
+FORMULA = "formula checked at {} points"
+"""What the mark says of a card whose formula was compared with a reference."""
+
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*formula\b[ \t]*(?::[ \t]*(.*?))?[ \t]*$", re.MULTILINE)
+_CLOZE_OPEN = re.compile(r"\{\{c\d+::")
+_FORMULA_RTOL = 1e-6
+_FORMULA_ATOL = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One piece of what a card's Markdown shows, in reading order."""
+
+    kind: str
+    """``math`` (TeX), ``bold`` or ``text``."""
+    text: str
+    """Its source (TeX without dollars, or the text)."""
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    return make_parser()
+
+
+def shown_pieces(markdown: str) -> list[Shown]:
+    """The math, bold and plain text of Markdown, in order, as the parser reads it."""
+    pieces: list[Shown] = []
+    if "$" not in markdown and "*" not in markdown and "_" not in markdown:
+        return [Shown("text", markdown)]
+    for token in _parser().parse(markdown):
+        if token.type == "math_block":
+            pieces.append(Shown("math", token.content))
+        bold: list[str] | None = None
+        for child in token.children or []:
+            if child.type == "strong_open":
+                bold = []
+            elif child.type == "strong_close" and bold is not None:
+                pieces.append(Shown("bold", "".join(bold)))
+                bold = None
+            elif child.type in ("math_inline", "math_inline_double"):
+                if bold is not None:
+                    bold.append(f"${child.content}$")
+                else:
+                    pieces.append(Shown("math", child.content))
+            elif child.type in ("text", "code_inline"):
+                if bold is not None:
+                    bold.append(child.content)
+                else:
+                    pieces.append(Shown("text", child.content))
+    return pieces
+
+
+def strip_cloze(tex: str) -> str:
+    """TeX with cloze markup ``{{c1::x::hint}}`` replaced by what it hides.
+
+    One pass: once no ``}}`` is left, no later ``{{c1::`` can close.
+    """
+    out: list[str] = []
+    at = 0
+    while True:
+        match = _CLOZE_OPEN.search(tex, at)
+        if match is None:
+            break
+        close = tex.find("}}", match.end())
+        if close < 0:
+            break
+        body = tex[match.end() : close]
+        hint = body.find("::")
+        out += [tex[at : match.start()], body if hint < 0 else body[:hint]]
+        at = close + 2
+    return "".join([*out, tex[at:]])
+
+
+# -- formula checks ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """The formula a check verifies, read from the card."""
+
+    source: str
+    """The TeX as shown (spacing dropped), for messages."""
+    parts: tuple[tex.Node, ...]
+    """The trees of the parts compared with the reference."""
+    texts: tuple[str, ...]
+    """The TeX of each of those parts."""
+
+
+def formula_directive(check: Check) -> str | None:
+    """What ``# formula`` in a check names ('' for the default), or None."""
+    match = _DIRECTIVE.search(check.code)
+    if match is None:
+        return None
+    return (match.group(1) or "").strip()
+
+
+def _formula_tex(card: Card, check: Check, named: str) -> str:
+    """The TeX of the formula a check names on its card; raises FormulaError."""
+    target = named if re.fullmatch(r"[cC]\d+", named) else check.target
+    if named and target is not named:
+        wanted = " ".join(named.strip("$").split())
+        shown = (
+            " ".join(card.value_source.split())
+            + " "
+            + " ".join(" ".join(body.split()) for _, body in card.deletions)
+        )
+        if wanted not in shown:
+            raise tex.FormulaError(f"the card shows no formula ${wanted}$")
+        return wanted
+    if card.kind is CardKind.CLOZE:
+        bodies = [
+            (n, body) for n, body in card.deletions if target is None or f"c{n}" == target.lower()
+        ]
+        if not bodies:
+            raise tex.FormulaError(f"the card has no deletion {target}")
+        for number, body in bodies:
+            maths = [p.text for p in shown_pieces(body) if p.kind == "math"]
+            if maths:
+                return maths[0]
+            if target is not None:
+                raise tex.FormulaError(f"deletion c{number} holds no math")
+        raise tex.FormulaError("no deletion of the card holds math; name one with ```check c2")
+    maths = [p.text for p in shown_pieces(card.value_source) if p.kind == "math"]
+    if not maths:
+        raise tex.FormulaError("the answer shows no formula")
+    return strip_cloze(maths[-1])
+
+
+def read_formula(card: Card, check: Check, named: str) -> Formula:
+    """The formula a check verifies: the parts of its chain after a leading name
+    (``\\frac{dL}{dw} =``), parsed. Raises FormulaError."""
+    source = strip_cloze(_formula_tex(card, check, named))
+    chain, relations = tex.split_chain(source)
+    odd = [r for r in relations if r not in ("=", "≈")]
+    if odd:
+        raise tex.FormulaError(
+            f"${tex.shown(source)}$ holds '{odd[0]}': name the part to verify, "
+            "e.g. '# formula: $...$'"
+        )
+    trees = []
+    for tokens in chain:
+        if not tokens:
+            continue
+        try:
+            trees.append((tex.parse_tokens(tokens, source), tex.part_text(tokens, source)))
+        except tex.FormulaError as exc:
+            raise tex.FormulaError(f"cannot read ${tex.shown(source)}$: {exc}") from None
+    if len(trees) > 1 and tex.is_name(trees[0][0]):
+        trees = trees[1:]
+    if not trees:
+        raise tex.FormulaError(f"${tex.shown(source)}$ has nothing to evaluate")
+    return Formula(tex.shown(source), tuple(t for t, _ in trees), tuple(t for _, t in trees))
+
+
+def _format_point(bindings: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={_format(value)}" for name, value in bindings.items())
+
+
+def compare_formula(
+    formula: Formula, outcome: Outcome, tol: float | None, rtol: float | None
+) -> str | None:
+    """None if every part of the formula matches the reference, else the message."""
+    import numpy as np
+
+    compared = 0
+    for point in outcome.formula:
+        reference = np.asarray(point.reference, dtype=float)
+        if not np.all(np.isfinite(reference)):
+            continue
+        compared += 1
+        for text, value in zip(formula.texts, point.shown, strict=True):
+            shown = np.asarray(value, dtype=float)
+            same = shown.shape == reference.shape or shown.size == reference.size == 1
+            if same:
+                same = bool(
+                    np.allclose(
+                        shown.reshape(reference.shape),
+                        reference,
+                        rtol=_FORMULA_RTOL if rtol is None else rtol,
+                        atol=_FORMULA_ATOL if tol is None else tol,
+                    )
+                )
+            if not same:
+                where = _format_point(point.bindings)
+                return (
+                    f"formula {text} differs from the check's reference"
+                    + (f" at {where}" if where else "")
+                    + f": shows {_format(value)}, reference {_format(point.reference)}"
+                )
+    if compared < 2 and len(outcome.formula) >= 2:
+        return (
+            f"formula {formula.source}: the reference is not finite at the points; "
+            "give 'points' where it is defined"
+        )
+    return None
+
+
+# -- displayed arithmetic --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPart:
+    """One numeric part of a chain of displayed arithmetic."""
+
+    text: str
+    """Its TeX, as quoted in messages."""
+    value: float
+    """What it evaluates to."""
+    tolerance: float
+    """How far off it may be (see :func:`arithmetic_chains`)."""
+    math: str
+    """The TeX of the whole math span it is part of."""
+    span: tuple[int, int] | None
+    """Where it is in ``math``; None for a bold value after the math."""
+
+
+def arithmetic_chains(card: Card) -> list[list[ChainPart]]:
+    """Every chain of numbers the card displays, as its parts (TeX, value, tolerance);
+    parts that are not plain numbers are left out.
+
+    A number as written (``0.4167``, ``1.97 \\cdot 10^6``, a bold value right after a
+    chain that ends in ``=``) has the tolerance of its digits; a computed part is exact,
+    or, in a chain with ``\\approx``, may be off by what rounding its numbers moves it by.
+    """
+    if "=" not in card.value_source and "approx" not in card.value_source:
+        return []  # no chain: spare the Markdown parser
+    pieces = shown_pieces(card.value_source)
+    chains = []
+    for index, piece in enumerate(pieces):
+        if piece.kind != "math":
+            continue
+        source = strip_cloze(piece.text)
+        try:
+            parts, relations = tex.split_chain(source)
+        except tex.FormulaError:
+            continue
+        if not relations or any(r not in ("=", "≈") for r in relations):
+            continue  # not a chain, or not one of equalities (\sim marks a rough one)
+        bold: Number | None = None
+        if not parts[-1]:
+            following = [p for p in pieces[index + 1 :] if p.kind != "text" or p.text.strip()]
+            if following and following[0].kind == "bold":
+                bold = parse_number(following[0].text.replace("$", ""))
+        values: list[ChainPart] = []
+        for position, tokens in enumerate(parts):
+            text = tex.part_text(tokens, source)
+            number = parse_number(text) if text else bold
+            if position == len(parts) - 1 and not tokens and bold is not None:
+                text = bold.text
+            if number is not None:
+                value, tolerance = number.value, number.tolerance
+            else:
+                try:
+                    tree = tex.parse_tokens(tokens, source)
+                    value = float(tex.evaluate(tree, tex.numeric_lookup))
+                except (tex.FormulaError, TypeError, ValueError, ArithmeticError):
+                    continue
+                # In a chain with \approx, the numbers a computed part is written with
+                # may be rounded too (-\log 0.665 \approx 0.4076): it may be off by what
+                # half a unit in each of their last digits moves it by.
+                spread = 0.0
+                rounded = tex.rounded_inputs(tree)[:20] if "≈" in relations else []
+                for changed, _ in rounded:
+                    with contextlib.suppress(tex.FormulaError, TypeError, ValueError):
+                        spread += abs(float(tex.evaluate(changed, tex.numeric_lookup)) - value)
+                tolerance = spread
+            span = (tokens[0].start, tokens[-1].start + len(tokens[-1].text)) if tokens else None
+            values.append(ChainPart(text, value, tolerance, source, span))
+        if len(values) >= 2:
+            chains.append(values)
+    return chains
+
+
+def check_arithmetic(card: Card) -> tuple[bool, list[Diagnostic]]:
+    """Compare the parts of every numeric chain the card shows: whether any was
+    compared, and the chains that do not hold."""
+    problems = []
+    compared = False
+    for parts in arithmetic_chains(card):
+        compared = True
+        for first, second in itertools.pairwise(parts):
+            left, a, ta = first.text, first.value, first.tolerance
+            right, b, tb = second.text, second.value, second.tolerance
+            broken = [p.text for p in (first, second) if not math.isfinite(p.value)]
+            if broken:
+                problems.append(
+                    Diagnostic(card.loc, f"displayed arithmetic: {broken[0]} is not a number")
+                )
+                break
+            # A number carries the tolerance of its digits; a computed part, in a chain
+            # with \approx, that of the numbers it is computed from.
+            allowed = abs(ta) + abs(tb)
+            allowed += 1e-9 * max(abs(a), abs(b))
+            # Half a unit is the edge: 1.5 is shown as 2, not as 1.
+            if abs(a - b) > allowed or (allowed and abs(a - b) >= allowed * (1 - 1e-6)):
+                problems.append(
+                    Diagnostic(
+                        card.loc,
+                        f"displayed arithmetic does not hold: {left} is {_format(a)}, "
+                        f"{right} is {_format(b)} (tolerance ±{allowed:.3g} from the "
+                        "digits shown); write \\sim for a rough chain",
+                    )
+                )
+                break
+    return compared, problems
+
+
+# -- judging -------------------------------------------------------------------------
+
+
+def _judge(
+    card: Card, check: Check, outcome: Outcome, formula: Formula | None
+) -> tuple[list[str], Diagnostic | None]:
+    """What one check verified of its card, and its failure if it failed."""
     if outcome.error is not None:
         line = check.loc.line + (outcome.error_line or 1)
-        return Diagnostic(SourceLoc(check.loc.path, line), f"check failed: {outcome.error}")
+        return [], Diagnostic(SourceLoc(check.loc.path, line), f"check failed: {outcome.error}")
+    earned = []
+    if formula is not None:
+        problem = compare_formula(formula, outcome, outcome.tol, outcome.rtol)
+        if problem:
+            return [], Diagnostic(card.loc, problem)
+        earned.append(FORMULA.format(len(outcome.formula)))
     if not outcome.has_answer:
-        if outcome.asserts:
-            return None
-        return Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing")
+        if outcome.asserts or formula is not None:
+            return earned, None
+        return [], Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing")
     value = card_value(card, check)
     if isinstance(value, str):
-        return Diagnostic(check.loc, f"cannot check this card: {value}")
+        return [], Diagnostic(check.loc, f"cannot check this card: {value}")
     problem = compare(value, outcome)
-    return Diagnostic(card.loc, problem) if problem else None
+    if problem:
+        return [], Diagnostic(card.loc, problem)
+    return [VALUE, *earned], None
 
 
-def verify_cards(cards: Sequence[Card]) -> tuple[set[SourceLoc], list[Diagnostic]]:
-    """Run every check; returns the cards whose checks all passed, and the failures."""
-    jobs = [(card, check) for card in cards for check in card.checks]
-    outcomes = run_checks([check.code for _, check in jobs])
+def verify_cards(cards: Sequence[Card]) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
+    """Run every check and compare every chain; returns the verified cards, each with
+    what was verified, and the failures."""
+    jobs: list[tuple[Card, Check, Formula | None]] = []
+    diagnostics: list[Diagnostic] = []
     failed: set[SourceLoc] = set()
-    diagnostics = []
-    for (card, check), outcome in zip(jobs, outcomes, strict=True):
-        problem = _judge(card, check, outcome)
+    for card in cards:
+        for check in card.checks:
+            named = formula_directive(check)
+            formula = None
+            if named is not None:
+                try:
+                    formula = read_formula(card, check, named)
+                except tex.FormulaError as exc:
+                    diagnostics.append(Diagnostic(check.loc, f"formula check: {exc}"))
+                    failed.add(card.loc)
+                    continue
+            jobs.append((card, check, formula))
+    outcomes = run_checks(
+        [check.code for _, check, _ in jobs],
+        formulas=[list(f.parts) if f is not None else None for _, _, f in jobs],
+    )
+    earned: dict[SourceLoc, list[str]] = {}
+    for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):
+        kinds, problem = _judge(card, check, outcome, formula)
         if problem is not None:
             diagnostics.append(problem)
             failed.add(card.loc)
-    verified = {card.loc for card in cards if card.checks and card.loc not in failed}
+        earned.setdefault(card.loc, []).extend(kinds)
+    for card in cards:
+        compared, problems = check_arithmetic(card)
+        diagnostics += problems
+        if problems:
+            failed.add(card.loc)
+        elif compared:
+            earned.setdefault(card.loc, []).append(ARITHMETIC)
+    verified = {
+        loc: "; ".join(dict.fromkeys(kinds))
+        for loc, kinds in earned.items()
+        if kinds and loc not in failed
+    }
     return verified, diagnostics

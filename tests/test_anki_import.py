@@ -133,8 +133,9 @@ def test_verified_mark_is_on_the_back(imported: tuple[Project, Collection]) -> N
     assert len(verified) >= 60
     for nid in verified[:20]:
         card = col.get_note(nid).cards()[0]
-        assert "verified by recomputation" in card.answer()
-        assert "verified by recomputation" not in card.question()
+        # The back says what was verified: a value, a formula, or displayed arithmetic.
+        assert re.search(r"&#10003; verified: (value|formula|arithmetic)", card.answer())
+        assert "verified:" not in card.question()
 
 
 def test_package_notes_carry_ledger_mtimes(shipped: Project) -> None:

@@ -125,4 +125,4 @@ def test_watch_rebuilds_after_a_save_and_keeps_the_last_good_deck(
     assert builds[:3] == [0, 1, 0]
     out = capsys.readouterr()
     assert "notes/a.md:10: error: 'Q:' without 'A:'" in out.err
-    assert "2 cards (2 Q/A, 0 cloze, 1 verified) from 1 files -> " in out.out
+    assert "2 cards (2 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; " in out.out

@@ -82,7 +82,7 @@ def shipped_preview(tmp_path_factory: pytest.TempPathFactory) -> Preview:
 
 
 @pytest.fixture(scope="module")
-def shipped_cards(shipped_preview: Preview) -> tuple[list[Card], set[SourceLoc]]:
+def shipped_cards(shipped_preview: Preview) -> tuple[list[Card], dict[SourceLoc, str]]:
     """The shipped notes' cards, and those whose checks pass."""
     report = BuildReport()
     with pytest.MonkeyPatch.context() as patch:
@@ -284,7 +284,7 @@ def our_sides(project: Project) -> dict[tuple[str, int], tuple[str, str]]:
     return {
         (card.source, face.ordinal): (face.front, face.back)
         for card in report.cards
-        for face in card_faces(card, verified=card.loc in verified)
+        for face in card_faces(card, verified=verified.get(card.loc, False))
     }
 
 

@@ -21,23 +21,22 @@ import pytest
 from tests.conftest import Project
 
 NETWORK = """\
-wc, bc, wd, bd, wd2, bd2, we, be, t = {weights}
-def loss(xb):
-    xc = wc * xb + bc
-    xd = wd * xc + bd + wd2 * xb + bd2
-    xe = we * xd + be
-    return (xe - t) ** 2
+w_c, b_c, w_d, b_d, w_d2, b_d2, w_e, b_e, t = {weights}
+def loss(x_b):
+    x_c = w_c * x_b + b_c
+    x_d = w_d * x_c + b_d + w_d2 * x_b + b_d2
+    x_e = w_e * x_d + b_e
+    return (x_e - t) ** 2
 """
 
 # Weights of a real network: w_d and w_d2 are not 1.
 WEIGHTS = "0.7, 0.1, 1.5, -0.2, 0.4, 0.3, -0.8, 0.05, 1.0"
 
-SEED_FORMULA = "dL_dxe * dxe_dxd * (dxc_dxb + 1)"
-CORRECT_FORMULA = "dL_dxe * dxe_dxd * (wd * dxc_dxb + wd2)"
 
-
-def formula_card(factor: str, formula: str, weights: str = WEIGHTS) -> str:
-    """A card stating dL/dx_b, with a check of ``formula`` at a few points."""
+def formula_card(factor: str, weights: str = WEIGHTS) -> str:
+    """A card stating dL/dx_b with the last factor ``factor``, and a formula check that
+    reads the formula as the card shows it and compares it with the network's numerical
+    gradient at several points."""
     network = NETWORK.format(weights=weights)
     return f"""\
 # Backpropagation
@@ -51,10 +50,11 @@ Q: What is $\\frac{{dL}}{{dx_b}}$ through the skip connection?
 A: $\\frac{{dL}}{{dx_b}} = \\frac{{dL}}{{dx_e}} \\cdot \\frac{{dx_e}}{{dx_d}} \\cdot {factor}$
 
 ```check
-{network}for xb in [-1.0, 0.5, 2.0]:
-    xe = we * (wd * (wc * xb + bc) + bd + wd2 * xb + bd2) + be
-    dL_dxe, dxe_dxd, dxc_dxb = 2 * (xe - t), we, wc
-    assert np.isclose(numgrad(loss, xb), {formula})
+# formula
+{network}x_e = lambda x_b: w_e * (w_d * (w_c * x_b + b_c) + b_d + w_d2 * x_b + b_d2) + b_e
+dL_dx_e = lambda x_b: 2 * (x_e(x_b) - t)
+dx_e_dx_d, dx_c_dx_b = w_e, w_c
+reference = lambda x_b: numgrad(loss, x_b)
 ```
 """
 
@@ -82,18 +82,19 @@ def run_check(project: Project, capsys: pytest.CaptureFixture[str], text: str) -
     return [*lines, out.strip()]
 
 
-SEED = formula_card("\\left(\\frac{dx_c}{dx_b} + 1\\right)", SEED_FORMULA)
-CORRECTED = formula_card("\\left(w_d \\frac{dx_c}{dx_b} + w_{d2}\\right)", CORRECT_FORMULA)
+SEED = formula_card("\\left(\\frac{dx_c}{dx_b} + 1\\right)")
+CORRECTED = formula_card("\\left(w_d \\frac{dx_c}{dx_b} + w_{d2}\\right)")
+FORMULA_VERIFIED = "1 verified: 0 values, 1 formulas, 0 arithmetic; 0 supporting-only"
 
 
 def test_the_seed_formula_fails_the_build(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The card is on line 8, its check fence on line 11; the assert is the 10th line of
-    # the check, so line 21 of the file.
+    # The card is on line 8; the first point drawn is x_b = 0.71.
     assert run_check(project, capsys, SEED) == [
-        "notes/skip.md:21: error: check failed: assertion failed: "
-        "assert np.isclose(numgrad(loss, xb), dL_dxe * dxe_dxd * (dxc_dxb + 1))",
+        "notes/skip.md:8: error: formula \\frac{dL}{dx_e} \\cdot \\frac{dx_e}{dx_d} \\cdot "
+        "(\\frac{dx_c}{dx_b} + 1) differs from the check's reference at dL_dx_e=-3.9472, "
+        "dx_e_dx_d=-0.8, dx_c_dx_b=0.7, x_b=0.71: shows 5.36819, reference 4.57875",
         "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
     ]
 
@@ -103,13 +104,13 @@ def test_the_seed_formula_fails_build_and_writes_nothing(
 ) -> None:
     project.write("skip.md", SEED)
     assert project.run("build") == 1
-    assert "notes/skip.md:21: error: check failed: assertion failed" in capsys.readouterr().err
+    assert "notes/skip.md:8: error: formula " in capsys.readouterr().err
     assert not project.apkg.exists()
 
 
 def test_the_corrected_formula_passes(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_check(project, capsys, CORRECTED) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+        f"1 cards (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 files; no errors"
     ]
 
 
@@ -118,9 +119,25 @@ def test_the_seed_formula_holds_only_when_both_weights_are_one(
 ) -> None:
     # With w_d = w_d2 = 1 the seed is right: the failure above is the weights, not the test.
     unit = WEIGHTS.replace("1.5, -0.2, 0.4", "1.0, -0.2, 1.0")
-    seed_with_unit_weights = formula_card("(dx_c/dx_b + 1)", SEED_FORMULA, unit)
+    seed_with_unit_weights = formula_card("\\left(\\frac{dx_c}{dx_b} + 1\\right)", unit)
     assert run_check(project, capsys, seed_with_unit_weights) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+        f"1 cards (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 files; no errors"
+    ]
+
+
+def test_the_seed_closed_form_is_caught(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The card may also show the closed form: each part of the chain is compared.
+    seed = CORRECTED.replace("w_{d2}\\right)$", "w_{d2}\\right) = 2(x_e - t)\\, w_e\\, (w_c + 1)$")
+    lines = run_check(project, capsys, seed)
+    assert lines[0].startswith(
+        "notes/skip.md:8: error: formula 2(x_e - t) w_e (w_c + 1) differs from the check's "
+        "reference at "
+    )
+    right = seed.replace("(w_c + 1)$", "(w_d w_c + w_{d2})$")
+    assert run_check(project, capsys, right) == [
+        f"1 cards (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 files; no errors"
     ]
 
 
@@ -133,5 +150,6 @@ def test_the_seed_value_is_caught(project: Project, capsys: pytest.CaptureFixtur
         "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
     ]
     assert run_check(project, capsys, value_card("4.0136")) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+        "1 cards (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]

@@ -88,3 +88,26 @@ def test_every_numeric_card_has_a_check(report: BuildReport) -> None:
 def test_the_seed_correction_is_stated_and_checked(report: BuildReport) -> None:
     skip = [c for c in report.cards if any("Skip" in s for s in c.section)]
     assert any("w_{d2}" in c.content + c.back and c.checks for c in skip)
+
+
+def test_the_skip_connection_formula_is_verified_as_displayed(report: BuildReport) -> None:
+    # The seed's error was a formula: the cards that state it have it read from their
+    # TeX and compared with the network's numerical derivative.
+    skip = [c for c in report.cards if any("Skip" in s for s in c.section)]
+    shown = [c for c in skip if "w_d w_c + w_{d2}" in c.value_source]
+    assert len(shown) >= 4
+    for card in shown:
+        assert "formula checked" in report.verified.get(card.loc, ""), card.source
+
+
+def test_the_mark_is_earned_by_what_cards_show(report: BuildReport) -> None:
+    kinds = list(report.verified.values())
+    assert sum("value" in k for k in kinds) >= 150
+    assert sum("formula" in k for k in kinds) >= 25
+    assert sum("arithmetic" in k for k in kinds) >= 100
+    # Checks that only assert supporting facts earn no mark.
+    for card in report.cards:
+        codes = [check.code for check in card.checks]
+        if codes and all("answer" not in c and "# formula" not in c for c in codes):
+            assert "value" not in report.verified.get(card.loc, ""), card.source
+            assert "formula" not in report.verified.get(card.loc, ""), card.source

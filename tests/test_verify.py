@@ -183,7 +183,8 @@ answer = 6.022e23
 
 def test_passing_checks_of_every_kind(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, PASSING) == [
-        "8 cards (6 Q/A, 2 cloze, 8 verified) from 1 files; no errors"
+        "8 cards (6 Q/A, 2 cloze, 6 verified: 6 values, 0 formulas, 0 arithmetic; "
+        "2 supporting-only) from 1 files; no errors"
     ]
 
 
@@ -406,7 +407,8 @@ def test_values_within_tolerance_pass(
 ) -> None:
     notes = f"Q: Value?\nA: {answer}\n\n```check\nanswer = {computed}\n```\n"
     assert check(project, capsys, notes) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified) from 1 files; no errors"
+        "1 cards (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]
 
 
@@ -462,7 +464,8 @@ def test_check_c2_selects_the_deletion(
     ```
     """
     assert check(project, capsys, notes) == [
-        "2 cards (0 Q/A, 2 cloze, 2 verified) from 1 files; no errors"
+        "2 cards (0 Q/A, 2 cloze, 2 verified: 2 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]
 
 
@@ -536,8 +539,8 @@ A: A student.
 The derivative of $\\tanh$ is {{c1::$1 - \\tanh^2(x)$}}.
 
 ```check
-for x in [-1.0, 0.0, 2.0]:
-    assert np.isclose(numgrad(np.tanh, x), 1 - np.tanh(x)**2)
+# formula
+reference = lambda x: numgrad(np.tanh, x)
 ```
 """
 
@@ -548,7 +551,9 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
     project.write("x.md", GOOD_DECK)
     assert project.run("build") == 0
     assert capsys.readouterr().out == (
-        "3 cards (2 Q/A, 1 cloze, 2 verified) from 1 files -> dist/ai-study-notes.apkg; "
+        "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files "
+        "-> dist/ai-study-notes.apkg; "
         "+3 new, 0 changed, 0 removed\n"
     )
     package = project.apkg.read_bytes()
@@ -569,7 +574,8 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
 
 def test_check_writes_nothing(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, GOOD_DECK) == [
-        "3 cards (2 Q/A, 1 cloze, 2 verified) from 1 files; no errors"
+        "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 files; no errors"
     ]
     assert not project.apkg.exists()
     assert not project.cards.exists()
@@ -588,15 +594,16 @@ def test_verified_cards_carry_the_mark_and_the_tag(
     assert sorted(by_source) == ["notes/x.md:10", "notes/x.md:13", "notes/x.md:3"]
     for source in ("notes/x.md:3", "notes/x.md:13"):
         note = by_source[source]
-        assert note["Verified"] == "verified by recomputation"
+        what = "value recomputed" if source == "notes/x.md:3" else "formula checked at 6 points"
+        assert note["Verified"] == f"verified: {what}"
         assert "verified" in note.tags
         card = note.cards()[0]
-        assert "verified by recomputation" in card.answer()
-        assert "verified by recomputation" not in card.question()
+        assert f"verified: {what}" in card.answer()
+        assert "verified:" not in card.question()
     unchecked = by_source["notes/x.md:10"]
     assert unchecked["Verified"] == ""
     assert "verified" not in unchecked.tags
-    assert "verified by recomputation" not in unchecked.cards()[0].answer()
+    assert "verified:" not in unchecked.cards()[0].answer()
     assert sorted(collection.find_notes("tag:verified")) == sorted(
         by_source[s].id for s in ("notes/x.md:3", "notes/x.md:13")
     )
