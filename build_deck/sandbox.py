@@ -12,8 +12,18 @@ arithmetic. Three layers:
    ``lib``, ``ctypeslib``). Attribute access refuses private and dunder names,
    classes, functions, and the array methods that write files; no attribute can be
    assigned, so no check changes ``np`` for the next one or an array's strides.
-3. **A separate worker process** per core, with an address-space limit and a time
-   limit per check (a timer inside the worker, and a hard kill from the parent).
+3. **Confined worker processes** (Linux): fresh interpreters, not forks of the build,
+   started once per build and reused. Each starts with an empty environment (but for
+   the variables OpenBLAS needs), holds only /dev/null and its two pipes, and has
+   resource limits (memory, CPU, no file writes, no processes, few descriptors) and
+   ``no_new_privs``. After importing numpy and asteval and warming them up, it loads a
+   seccomp filter (through libseccomp) that allows only computing: memory, futexes,
+   clocks, its timer, exit, and reading and writing its own two pipes. Opening files,
+   exec, fork, sockets, ptrace and signals to other processes fail with EPERM, so even
+   code that escapes the first two layers (a memory bug in numpy) cannot touch the
+   machine. What comes back through the pipe is checked to be a small outcome of plain
+   data (JSON, never pickle), and each check has a time limit (a timer inside the
+   worker, and a kill from the build), all checks of a build a time budget.
 
 asteval was chosen over simpleeval because checks are short programs (assignments,
 ``def``, ``lambda``, ``assert``) over numpy arrays; simpleeval evaluates single
@@ -23,19 +33,24 @@ expressions only.
 from __future__ import annotations
 
 import ast
+import atexit
+import collections
 import contextlib
+import json
 import math
-import multiprocessing
 import os
 import re
 import resource
+import select
 import signal
+import struct
+import subprocess
+import sys
 import time
 import types
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 TIME_LIMIT = 2.0
@@ -129,6 +144,11 @@ class Outcome:
     """What went wrong, or None."""
     error_line: int | None = None
     """1-based line of the check code where it went wrong, if known."""
+    seconds: float = 0.0
+    """Wall-clock seconds the check took, as the build measured it."""
+    budget_exceeded: bool = False
+    """Whether the check was cut or never started because the build's checks used up
+    their time budget."""
 
 
 def numgrad(f: Callable[..., Any], x: Any, *args: Any) -> Any:
@@ -242,14 +262,21 @@ class _Timer:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _failure(asserts: int, message: str, line: int | None = None) -> Outcome:
-    """An outcome for a check that went wrong; long messages are cut."""
-    # One line, and no control characters: the message is printed on the user's terminal.
+def _one_line(message: str) -> str:
+    """A message fit for the user's terminal: one line, no control characters, no memory
+    addresses, at most :data:`MAX_MESSAGE_LENGTH` characters."""
+    message = message[: MAX_MESSAGE_LENGTH * 4]
     message = re.sub(r"\s*\n\s*", " ", message.strip())
     message = re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: repr(m.group())[1:-1], message)
+    message = re.sub(r"\b0x[0-9a-fA-F]{5,}\b", "0x…", message)
     if len(message) > MAX_MESSAGE_LENGTH:
         message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
-    return Outcome(None, False, None, None, asserts, message, line)
+    return message
+
+
+def _failure(asserts: int, message: str, line: int | None = None) -> Outcome:
+    """An outcome for a check that went wrong, its message made one short line."""
+    return Outcome(None, False, None, None, asserts, _one_line(message), line)
 
 
 def _denied_syntax(tree: ast.AST) -> tuple[str, int | None] | None:
@@ -363,6 +390,59 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
     return Outcome(answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts)
 
 
+# -- Confinement of a worker process (Linux) --------------------------------------------
+
+_PASSED_ENVIRONMENT = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+"""Variables a worker receives from the build if set there: older OpenBLAS builds pick a
+wrong kernel on some CPUs without them. Never set or changed here."""
+_THREAD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+"""A worker computes on one thread: it may not create threads once confined."""
+
+_ALLOWED_SYSCALLS = """
+brk munmap mremap madvise futex clock_gettime clock_getres gettimeofday nanosleep
+clock_nanosleep rt_sigreturn rt_sigprocmask rt_sigaction sigaltstack setitimer getitimer
+alarm exit exit_group getrandom getpid gettid sched_yield sched_getaffinity getrusage
+close restart_syscall
+""".split()
+"""System calls a confined worker may make without condition: memory, futexes, clocks,
+its own signal handlers and timer, exit. ``read`` and ``write`` are allowed on its two
+pipes only, ``mmap`` and ``mprotect`` without ``PROT_EXEC``; everything else (open,
+exec, fork and clone, sockets, ptrace, kill) fails with EPERM."""
+
+_WORKER_PROGRAM = (
+    "import sys; from build_deck.sandbox import serve_checks; serve_checks(sys.argv[1:])"
+)
+_CONFINEMENT_SWITCH = "BUILD_DECK_CONFINEMENT"
+"""Set to ``off`` to act as a platform without confinement (for tests of that path)."""
+_WORKER_CPU_SECONDS = 600
+"""CPU seconds a worker may use in all; it retires itself at half of it."""
+_WORKER_FILES = 16
+"""File descriptors a worker may hold."""
+
+
+class ConfinementUnavailable(Exception):
+    """Check workers cannot be confined here; the message says why, in one line."""
+
+
+def confinement_problem() -> str | None:
+    """Why check workers cannot be confined on this machine, or None if they can."""
+    if os.environ.get(_CONFINEMENT_SWITCH, "").lower() == "off":
+        return f"confinement is switched off ({_CONFINEMENT_SWITCH}=off)"
+    if not sys.platform.startswith("linux"):
+        return f"no seccomp on this platform ({sys.platform}): checks need Linux to be confined"
+    try:
+        import pyseccomp  # noqa: F401  (loads the system's libseccomp)
+    except (ImportError, OSError, RuntimeError) as exc:
+        return f"libseccomp cannot be loaded ({_one_line(str(exc))}): apt-get install libseccomp2"
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            if not any(line.startswith("Seccomp:") for line in status):
+                return "this kernel has no seccomp"
+    except OSError:
+        return "/proc is not mounted: cannot tell whether the kernel has seccomp"
+    return None
+
+
 def _vm_size() -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
@@ -371,108 +451,544 @@ def _vm_size() -> int:
     return 0
 
 
-def _serve(connection: Connection, time_limit: float, memory_limit: int) -> None:
-    """Worker loop: limit this process, then run checks until told to stop."""
+def _limit_resources(memory_limit: int) -> None:
+    """Resource limits of a worker: memory, CPU, no files written, no processes."""
+    limit = _vm_size() + memory_limit
+    limits = {
+        resource.RLIMIT_AS: limit,
+        resource.RLIMIT_CPU: _WORKER_CPU_SECONDS,
+        resource.RLIMIT_FSIZE: 0,
+        resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_NOFILE: _WORKER_FILES,
+    }
+    if hasattr(resource, "RLIMIT_NPROC"):
+        limits[resource.RLIMIT_NPROC] = 0
+    for kind, value in limits.items():
+        resource.setrlimit(kind, (value, value))
+
+
+def _no_new_privileges() -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): no exec can ever raise this process's rights."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs = 38
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+
+
+def _install_filter(read_fd: int, write_fd: int) -> None:
+    """Load the seccomp filter: from here on this process can only compute and talk."""
+    import errno
+    import mmap
+
+    import pyseccomp as seccomp
+
+    denied = seccomp.ERRNO(errno.EPERM)
+    syscalls = seccomp.SyscallFilter(denied)
+    for name in _ALLOWED_SYSCALLS:
+        try:
+            syscalls.add_rule(seccomp.ALLOW, name)
+        except (OSError, ValueError):
+            continue  # not a system call of this architecture
+    no_exec = seccomp.Arg(2, seccomp.MASKED_EQ, mmap.PROT_EXEC, 0)
+    syscalls.add_rule(seccomp.ALLOW, "mmap", no_exec)
+    syscalls.add_rule(seccomp.ALLOW, "mprotect", no_exec)
+    syscalls.add_rule(seccomp.ALLOW, "read", seccomp.Arg(0, seccomp.EQ, read_fd))
+    syscalls.add_rule(seccomp.ALLOW, "write", seccomp.Arg(0, seccomp.EQ, write_fd))
+    syscalls.load()
+
+
+def _warm_up(symbols: dict[str, Any]) -> None:
+    """Run checks that load what numpy and asteval import lazily, before confinement."""
+    for code in _WARM_UP_CHECKS:
+        run_check(code, symbols, TIME_LIMIT)
+
+
+_WARM_UP_CHECKS = (
+    "a = np.linspace(0, 1, 7).reshape(7, 1) @ np.ones((1, 3))\n"
+    "answer = [np.linalg.det(np.eye(3)), np.linalg.inv(np.eye(2)).sum(), np.median(a),"
+    " np.percentile(a, 50), np.quantile(a, 0.5), np.std(a), np.unique(a).size,"
+    " np.einsum('ij->', a), np.linalg.norm(a), np.linalg.svd(np.eye(2))[1].sum(),"
+    " np.linalg.eigh(np.eye(2))[0].sum(), np.linalg.solve(np.eye(2), np.ones(2)).sum(),"
+    " np.linalg.qr(np.eye(2))[0].sum(), np.cov(a.T).sum(), np.corrcoef(a.T)[0, 0],"
+    " np.round(2.5), np.sort(a[:, 0])[0], np.cumsum(a).sum(), math.gamma(3), math.erf(1),"
+    " numgrad(np.tanh, 0.5), numgrad(lambda w: np.sum(w**2), np.ones(2)).sum()]",
+    "answer = 1 / 0",
+    "assert 1 == 2, 'no'",
+    "x = np.ones(3)\nanswer = x.nothing",
+    "answer = np.ones((2, 2)) @ np.ones((3, 3))",
+    "answer = np.array([1, 2]) + np.array([1, 2, 3])",
+    "answer = int('x')",
+    "answer = [1, 2][5]",
+    "answer = {}['k']",
+    "answer = undefined_name",
+    "answer = f'{1.5:.3f} {2:d} {np.pi:g}'",
+    "answer = np.log(-1) + np.sqrt(-1) + np.float64(1) / 0",
+    "def f(n):\n    return f(n + 1)\nanswer = f(0)",
+    "answer = 'ab' * 2 + str(np.ones(2)) + repr(np.eye(2))",
+    "answer = np.ones(10**12)",
+)
+
+
+# -- The wire between the build and its workers ------------------------------------------
+
+_FRAME = struct.Struct(">I")
+"""Every message is its length (4 bytes, big-endian) and then as many bytes of JSON."""
+MAX_RESULT_BYTES = 128 * 1024
+"""Bytes of one result a worker may send back; more fails the check."""
+CHECK_BUDGET = 60.0
+"""Seconds all the checks of one build may take together."""
+BUDGET_MESSAGE = "not run: the build's checks used up their time budget"
+"""The error of a check that was cut or never started when the budget ran out."""
+_GRACE = 1.0
+"""Seconds past a check's time limit before its worker is killed."""
+_STARTUP_LIMIT = 60.0
+"""Seconds a worker may take to start (imports on a loaded machine)."""
+
+# What a worker may send for each field of Outcome, by the field's annotation.
+_FIELD_TYPES: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda v: isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63,
+    "int | None": lambda v: v is None or _FIELD_TYPES["int"](v),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "float | None": lambda v: v is None or _FIELD_TYPES["float"](v),
+    "str": lambda v: isinstance(v, str),
+    "str | None": lambda v: v is None or isinstance(v, str),
+}
+_PARENT_FIELDS = frozenset({"seconds", "budget_exceeded"})
+"""Fields of Outcome the build sets; a worker never sends them."""
+
+
+def _to_wire(value: Any) -> Any:
+    """Plain data as JSON values: a tuple becomes ``{"tuple": [...]}``."""
+    if isinstance(value, tuple):
+        return {"tuple": [_to_wire(item) for item in value]}
+    if isinstance(value, list):
+        return [_to_wire(item) for item in value]
+    if isinstance(value, dict):
+        return {"dict": [[str(k), _to_wire(v)] for k, v in value.items()]}
+    return value
+
+
+def _from_wire(value: Any, *, text: bool, depth: int = 0) -> Any:
+    """Undo :func:`_to_wire`, accepting only numbers, lists and tuples (and ``text``:
+    strings and dicts); raise ValueError on anything else."""
+    if depth > 40:
+        raise ValueError("nested too deeply")
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list):
+        return [_from_wire(item, text=text, depth=depth + 1) for item in value]
+    if isinstance(value, dict) and set(value) == {"tuple"} and isinstance(value["tuple"], list):
+        return tuple(_from_wire(item, text=text, depth=depth + 1) for item in value["tuple"])
+    if text and isinstance(value, str):
+        return value
+    if text and isinstance(value, dict) and set(value) == {"dict"}:
+        return {str(k): _from_wire(v, text=text, depth=depth + 1) for k, v in value["dict"]}
+    raise ValueError(f"not plain data: {type(value).__name__}")
+
+
+def _frame(payload: Any) -> bytes:
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    return _FRAME.pack(len(data)) + data
+
+
+def _send_frame(fd: int, payload: Any) -> None:
+    """Write one message on a blocking file descriptor (in a worker)."""
+    _send_bytes(fd, _frame(payload))
+
+
+def _send_bytes(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_frame(fd: int) -> Any:
+    """Read one message from a blocking file descriptor (in a worker); None at EOF."""
+    header = _read_exactly(fd, _FRAME.size)
+    if header is None:
+        return None
+    (length,) = _FRAME.unpack(header)
+    body = _read_exactly(fd, length)
+    return None if body is None else json.loads(body)
+
+
+def _read_exactly(fd: int, count: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < count:
+        chunk = os.read(fd, count - len(chunks))
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
+    return {
+        f.name: _to_wire(getattr(outcome, f.name))
+        for f in fields(Outcome)
+        if f.name not in _PARENT_FIELDS
+    }
+
+
+def _outcome_from_wire(payload: Any) -> Outcome:
+    """A worker's result as an Outcome; ValueError unless it is exactly the plain data
+    an Outcome holds."""
+    wanted = [f for f in fields(Outcome) if f.name not in _PARENT_FIELDS]
+    if not isinstance(payload, dict) or set(payload) != {f.name for f in wanted}:
+        raise ValueError("not an outcome")
+    values: dict[str, Any] = {}
+    for f in wanted:
+        value = payload[f.name]
+        if f.type == "Any":
+            values[f.name] = _from_wire(value, text=False)
+        elif isinstance(f.type, str) and _FIELD_TYPES[f.type](value):
+            values[f.name] = float(value) if "float" in f.type and value is not None else value
+        else:
+            raise ValueError(f"bad {f.name}")
+    if values.get("error") is not None:
+        values["error"] = _one_line(values["error"])
+    return Outcome(**values)
+
+
+# -- A worker --------------------------------------------------------------------------
+
+
+def prepare_worker(read_fd: int, write_fd: int, memory_limit: int, confine: bool) -> dict[str, Any]:
+    """Ready this process to run checks: import and warm up, limit it, confine it.
+
+    Returns the checks' base namespace. Sends ``{"ready": true}`` to the build, or
+    ``{"ready": false, "why": ...}`` and exits if it cannot be confined.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore")  # numpy's warnings would land on the user's terminal
     symbols = _symbols()
-    limit = _vm_size() + memory_limit
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _warm_up(symbols)
+    os.environ.clear()
+    try:
+        _limit_resources(memory_limit)
+        _no_new_privileges()
+        if confine:
+            _install_filter(read_fd, write_fd)
+    except (OSError, ValueError, ImportError, RuntimeError) as exc:
+        _send_frame(write_fd, {"ready": False, "why": _one_line(f"{type(exc).__name__}: {exc}")})
+        os._exit(1)
+    _send_frame(write_fd, {"ready": True})
+    return symbols
+
+
+def serve_checks(argv: Sequence[str]) -> None:
+    """A worker's main loop: run each check the build sends, send back its outcome.
+
+    ``argv``: the fd to read jobs from, the fd to write results to, the memory limit in
+    bytes, and ``1`` to confine the worker (``0`` only where the user trusts the checks).
+    """
+    read_fd, write_fd, memory_limit = int(argv[0]), int(argv[1]), int(argv[2])
+    symbols = prepare_worker(read_fd, write_fd, memory_limit, confine=argv[3] == "1")
     while True:
-        try:
-            job = connection.recv()
-        except EOFError:
-            return
+        job = _read_frame(read_fd)
         if job is None:
-            return
-        index, code = job
+            os._exit(0)
         try:
-            outcome = run_check(code, symbols, time_limit)
+            extra = _from_wire(job["symbols"], text=True)
+            outcome = run_check(job["code"], {**symbols, **extra}, float(job["time_limit"]))
         except MemoryError:
             outcome = _failure(0, "memory limit exceeded")
         except Exception as exc:  # never a traceback: it is this check's error
             outcome = _failure(0, f"the check could not be run ({type(exc).__name__}: {exc})")
         try:
-            connection.send((index, outcome))
+            data = _frame(_outcome_to_wire(outcome))
         except (MemoryError, RecursionError, TypeError, ValueError) as exc:
-            connection.send((index, _failure(0, f"the check's result cannot be sent ({exc})")))
+            data = _frame(_outcome_to_wire(_failure(0, f"the result cannot be sent ({exc})")))
+        if len(data) > MAX_RESULT_BYTES:
+            limit = f"{MAX_RESULT_BYTES // 1024} KiB"
+            data = _frame(_outcome_to_wire(_failure(0, f"the answer is larger than {limit}")))
+        del outcome
+        _send_bytes(write_fd, data)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        if usage.ru_utime + usage.ru_stime > _WORKER_CPU_SECONDS / 2:
+            os._exit(0)  # retire before the CPU limit; the build starts a fresh worker
+
+
+# -- The pool, in the build process -----------------------------------------------------
 
 
 @dataclass(slots=True)
 class _Worker:
-    process: multiprocessing.process.BaseProcess
-    connection: Connection
+    """A worker process as the build sees it."""
+
+    process: subprocess.Popen[bytes]
+    jobs: int
+    """The pipe the build writes jobs to (non-blocking)."""
+    results: int
+    """The pipe the build reads results from."""
+    received: bytearray = field(default_factory=bytearray)
+    ready: bool = False
     job: int | None = None
     started: float = 0.0
+    """When the current job (or the worker's start) began."""
+
+
+class _WorkerFault(Exception):
+    """A worker broke the protocol, crashed or sent too much; the message says how."""
+
+
+def _worker_environment() -> dict[str, str]:
+    environment = {name: os.environ[name] for name in _PASSED_ENVIRONMENT if name in os.environ}
+    environment.update(_THREAD_ENVIRONMENT)
+    return environment
+
+
+def _spawn(memory_limit: int, confine: bool, program: str | None = None) -> _Worker:
+    """Start a worker: a fresh interpreter with an empty environment and two pipes.
+
+    ``program`` replaces the worker's code (tests play an attacker with it).
+    """
+    job_read, job_write = os.pipe()
+    result_read, result_write = os.pipe()
+    arguments = [str(job_read), str(result_write), str(memory_limit), "1" if confine else "0"]
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-c", program or _WORKER_PROGRAM, *arguments],
+            env=_worker_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(job_read, result_write),
+            close_fds=True,
+            cwd="/",
+        )
+    finally:
+        os.close(job_read)
+        os.close(result_write)
+    os.set_blocking(job_write, False)
+    return _Worker(process, job_write, result_read, started=time.monotonic())
+
+
+def _stop(worker: _Worker) -> None:
+    """Kill a worker and release its pipes."""
+    with contextlib.suppress(OSError):
+        worker.process.kill()
+    worker.process.wait()
+    for fd in (worker.jobs, worker.results):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _send_job(worker: _Worker, data: bytes, deadline: float) -> bool:
+    """Write a job to an idle worker; False if it died or would not read it in time."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(worker.jobs, view) :]
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [worker.jobs], [], left)[1]:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _receive(worker: _Worker) -> list[Any]:
+    """Read what a worker sent; the complete messages in it, decoded from JSON."""
+    try:
+        chunk = os.read(worker.results, 65536)
+    except OSError as exc:
+        raise _WorkerFault(f"the pipe from the check's worker failed ({exc.strerror})") from None
+    if not chunk:
+        raise _WorkerFault(_death(worker))
+    worker.received += chunk
+    messages = []
+    while len(worker.received) >= _FRAME.size:
+        (length,) = _FRAME.unpack_from(worker.received)
+        if length > MAX_RESULT_BYTES:
+            limit = f"{MAX_RESULT_BYTES // 1024} KiB"
+            raise _WorkerFault(f"the check's worker sent a result larger than {limit}")
+        if len(worker.received) < _FRAME.size + length:
+            break
+        body = bytes(worker.received[_FRAME.size : _FRAME.size + length])
+        del worker.received[: _FRAME.size + length]
+        try:
+            messages.append(json.loads(body))
+        except (ValueError, RecursionError):
+            raise _WorkerFault("the check's worker sent something that is not a result") from None
+    return messages
+
+
+def _death(worker: _Worker) -> str:
+    """Why a worker's pipe closed, in one line."""
+    try:
+        code = worker.process.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        return "the check's worker closed its pipe"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"the check crashed its worker ({signal.Signals(-code).name})"
+    return f"the check's worker exited (status {code})"
+
+
+_pools: dict[tuple[int, bool], list[_Worker]] = {}
+
+
+def _close_pools() -> None:
+    """Stop every worker (at exit): EOF on its job pipe ends it, a kill if it lingers."""
+    workers = [worker for pool in _pools.values() for worker in pool]
+    _pools.clear()
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            os.close(worker.jobs)
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+        with contextlib.suppress(OSError):
+            os.close(worker.results)
+
+
+atexit.register(_close_pools)
+
+
+def _pool(memory_limit: int, confine: bool, count: int) -> list[_Worker]:
+    """The build's workers for these limits, started once and kept for later checks."""
+    pool = _pools.setdefault((memory_limit, confine), [])
+    while len(pool) < count:
+        pool.append(_spawn(memory_limit, confine))
+    return pool
 
 
 def run_checks(
     codes: Sequence[str],
     *,
+    symbols: Sequence[Mapping[str, Any]] | None = None,
     time_limit: float = TIME_LIMIT,
     memory_limit: int = MEMORY_LIMIT,
     workers: int | None = None,
+    budget: float = CHECK_BUDGET,
+    confine: bool = True,
 ) -> list[Outcome]:
-    """Run every check in limited worker processes; one outcome per check, in order."""
+    """Run every check in confined worker processes; one outcome per check, in order.
+
+    ``symbols[i]`` holds plain data (numbers, strings, lists, tuples, dicts) that check
+    ``i`` sees as variables. All checks together may take ``budget`` seconds; those cut
+    or never started then fail with :data:`BUDGET_MESSAGE`. With ``confine`` (the
+    default) raises :class:`ConfinementUnavailable` where workers cannot be confined;
+    ``confine=False`` is for notes the user trusts.
+    """
     if not codes:
         return []
-    import numpy  # noqa: F401  (imported once here, shared by the forked workers)
-
-    context = multiprocessing.get_context("fork")
+    if confine:
+        problem = confinement_problem()
+        if problem is not None:
+            raise ConfinementUnavailable(problem)
     count = max(1, min(workers or os.cpu_count() or 1, len(codes)))
+    pool = _pool(memory_limit, confine, count)
     outcomes: list[Outcome | None] = [None] * len(codes)
-    pending = list(range(len(codes)))[::-1]
+    pending: collections.deque[int] = collections.deque()
+    for index, code in enumerate(codes):
+        if len(code) > MAX_CODE_LENGTH:
+            outcomes[index] = _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
+        else:
+            pending.append(index)
+    start = time.monotonic()
+    out_of_time = start + budget
 
-    def spawn() -> _Worker:
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_serve, args=(child, time_limit, memory_limit), daemon=True
-        )
-        process.start()
-        child.close()
-        return _Worker(process, parent)
+    def finish(worker: _Worker, outcome: Outcome) -> None:
+        assert worker.job is not None
+        outcomes[worker.job] = replace(outcome, seconds=time.monotonic() - worker.started)
+        worker.job = None
 
-    def replace(worker: _Worker, message: str) -> _Worker:
-        if worker.job is not None:
-            outcomes[worker.job] = Outcome(None, False, None, None, 0, message)
-        worker.process.kill()
-        worker.process.join()
-        worker.connection.close()
-        return spawn()
+    def discard(worker: _Worker, message: str | None) -> None:
+        if worker.job is not None and message is not None:
+            finish(worker, _failure(0, message))
+        _stop(worker)
+        pool[pool.index(worker)] = _spawn(memory_limit, confine)
 
-    pool = [spawn() for _ in range(count)]
     try:
         while pending or any(w.job is not None for w in pool):
+            now = time.monotonic()
+            if now >= out_of_time:
+                break
             for worker in pool:
-                if worker.job is None and pending:
-                    worker.job = pending.pop()
-                    worker.started = time.monotonic()
-                    worker.connection.send((worker.job, codes[worker.job]))
-            busy = [w for w in pool if w.job is not None]
-            deadline = min(w.started for w in busy) + time_limit + 1.0
-            ready = wait(
-                [w.connection for w in busy], timeout=max(0.0, deadline - time.monotonic())
-            )
-            for i, worker in enumerate(pool):
-                if worker.job is None:
-                    continue
-                if worker.connection in ready:
+                if worker.ready and worker.job is None and pending:
+                    index = pending.popleft()
+                    job = {
+                        "code": codes[index],
+                        "symbols": _to_wire(dict(symbols[index]) if symbols else {}),
+                        "time_limit": time_limit,
+                    }
+                    worker.job, worker.started = index, time.monotonic()
+                    if not _send_job(worker, _frame(job), worker.started + time_limit):
+                        worker.job = None
+                        pending.appendleft(index)
+                        discard(worker, None)
+            waiting = [w for w in pool if w.job is not None or not w.ready]
+            if not waiting:
+                continue
+
+            def deadline(worker: _Worker) -> float:
+                limit = time_limit + _GRACE if worker.ready else _STARTUP_LIMIT
+                return worker.started + limit
+
+            timeout = min(min(deadline(w) for w in waiting), out_of_time) - time.monotonic()
+            readable = select.select([w.results for w in waiting], [], [], max(0.0, timeout))[0]
+            for worker in waiting:
+                if worker.results in readable:
                     try:
-                        index, outcome = worker.connection.recv()
-                    except (EOFError, OSError):
-                        pool[i] = replace(worker, "the check crashed its sandbox (memory limit?)")
-                        continue
-                    outcomes[index] = outcome
-                    worker.job = None
-                elif time.monotonic() - worker.started > time_limit + 1.0:
-                    pool[i] = replace(worker, f"time limit of {time_limit:g} s exceeded")
-    finally:
+                        for message in _receive(worker):
+                            _take(worker, message, finish)
+                    except _WorkerFault as fault:
+                        if worker.job is None and not worker.ready:
+                            raise _StartFailed(str(fault)) from None
+                        discard(worker, str(fault) if worker.job is not None else None)
+                elif time.monotonic() > deadline(worker):
+                    if not worker.ready:
+                        raise _StartFailed("a check worker did not start in time")
+                    discard(worker, f"time limit of {time_limit:g} s exceeded")
+    except ConfinementUnavailable:
         for worker in pool:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                worker.connection.send(None)
-            worker.process.join(timeout=1)
-            if worker.process.is_alive():
-                worker.process.kill()
-    return [
-        o if o is not None else Outcome(None, False, None, None, 0, "not run") for o in outcomes
-    ]
+            _stop(worker)
+        pool.clear()
+        raise
+    except _StartFailed as failure:
+        for worker in pool:
+            if worker.job is not None:
+                finish(worker, _failure(0, str(failure)))
+        while pending:
+            outcomes[pending.popleft()] = _failure(0, str(failure))
+    # Out of budget: what is running is cut, what is left never starts.
+    cut = Outcome(None, False, None, None, 0, BUDGET_MESSAGE, budget_exceeded=True)
+    for worker in list(pool):
+        if worker.job is not None:
+            finish(worker, cut)
+            _stop(worker)
+            pool.remove(worker)
+    for index in pending:
+        outcomes[index] = cut
+    return [o if o is not None else _failure(0, "not run") for o in outcomes]
+
+
+class _StartFailed(Exception):
+    """A worker could not start (or be confined): no check can run."""
+
+
+def _take(worker: _Worker, message: Any, finish: Callable[[_Worker, Outcome], None]) -> None:
+    """Act on one message from a worker: its start-up report or a job's outcome."""
+    if not worker.ready:
+        if isinstance(message, dict) and message.get("ready") is True:
+            worker.ready = True
+            return
+        if isinstance(message, dict) and isinstance(message.get("why"), str):
+            raise ConfinementUnavailable(f"a check worker could not be confined: {message['why']}")
+        raise _StartFailed("a check worker did not start")
+    if worker.job is None:
+        raise _WorkerFault("the check's worker sent a result nobody asked for")
+    try:
+        outcome = _outcome_from_wire(message)
+    except (ValueError, TypeError, KeyError, RecursionError):
+        raise _WorkerFault("the check's worker sent something that is not a result") from None
+    finish(worker, outcome)
