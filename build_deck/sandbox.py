@@ -95,6 +95,35 @@ _DENIED_ATTRIBUTES = frozenset(
     format format_map""".split()
 )
 
+# Attributes a check may read, by the type of the object (an allow-list: a method added
+# to numpy later is refused until it is named here). ``np``, ``np.linalg`` and ``math``
+# are namespaces of vetted names; a named tuple (np.linalg.eigh's result) offers its
+# fields. Left out on purpose: ndarray.resize, view, base, data, ctypes, strides,
+# tobytes, ... (memory layout), and str.ljust, rjust, center, zfill, expandtabs
+# (padding, which no cap on ``*`` would bound).
+_NUMBER_ATTRIBUTES = "real imag conjugate is_integer bit_length numerator denominator"
+_ARRAY_ATTRIBUTES = """T all any argmax argmin argsort astype clip conj conjugate copy cumprod
+    cumsum diagonal dot dtype flatten imag item max mean min ndim nonzero prod ravel real
+    repeat reshape round shape size sort squeeze std sum swapaxes tolist trace transpose
+    var"""
+_ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "array": frozenset(_ARRAY_ATTRIBUTES.split()),
+    "number": frozenset(_NUMBER_ATTRIBUTES.split()),
+    "list": frozenset("append extend index count pop insert reverse sort copy remove".split()),
+    "dict": frozenset("keys values items get copy pop update setdefault".split()),
+    "tuple": frozenset("count index".split()),
+    "set": frozenset("add discard remove union intersection difference issubset".split()),
+    "str": frozenset(
+        """upper lower strip lstrip rstrip split join replace startswith endswith count find
+        index isdigit splitlines""".split()
+    ),
+}
+_NUMERIC_KINDS = "?biufc"
+"""numpy dtype kinds a check may make: bool, integers, floats, complex. No object
+arrays (numpy calls methods by name on their items), no structured or raw memory."""
+MAX_FORMAT_WIDTH = 1000
+"""Largest width or precision in an f-string's format spec."""
+
 _ALLOWED_NODES = {"import": False, "importfrom": False, "with": False, "try": False}
 _ALLOWED_NODES.update({"print": False, "raise": False, "delete": False})
 
@@ -191,15 +220,100 @@ def _namespace(module: Any, names: Sequence[str], **extra: Any) -> _Namespace:
     return _Namespace(**found, **extra)
 
 
+def _numeric_only(value: Any, depth: int = 0) -> None:
+    """Raise TypeError if ``value`` is or holds an array (or dtype) that is not numeric,
+    or an object numpy would call methods on."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray | np.generic):
+        if value.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"arrays of {value.dtype} are not allowed in a check: only numbers")
+    elif isinstance(value, list | tuple):
+        if depth > 32:
+            raise TypeError("the argument is nested too deeply")
+        for item in value:
+            if not isinstance(item, int | float):
+                _numeric_only(item, depth + 1)
+    elif not isinstance(value, int | float | complex | str | slice | None):
+        if value in (int, float, bool, complex):
+            return
+        if (
+            isinstance(value, type)
+            and issubclass(value, np.generic)
+            and np.dtype(value).kind in _NUMERIC_KINDS
+        ):
+            return
+        if isinstance(value, np.dtype) and value.kind in _NUMERIC_KINDS:
+            return
+        raise TypeError(f"a {type(value).__name__} is not a number or an array of numbers")
+
+
+def _numeric_function(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (from numpy) refusing to take or make arrays that are not numeric."""
+    import numpy as np
+
+    def numeric(*args: Any, **kwargs: Any) -> Any:
+        for argument in (*args, *kwargs.values()):
+            _numeric_only(argument)
+        if kwargs.get("dtype") is not None and np.dtype(kwargs["dtype"]).kind not in "?biufc":
+            raise TypeError("only numeric dtypes are allowed in a check")
+        result = function(*args, **kwargs)
+        _numeric_only(result)
+        return result
+
+    numeric.__name__ = getattr(function, "__name__", "function")
+    return numeric
+
+
+def _capped_pow(base: Any, exponent: Any, modulo: Any = None) -> Any:
+    """``pow`` under the same cap as ``**``."""
+    from asteval.astutils import safe_pow
+
+    if modulo is not None:
+        return pow(base, exponent, modulo)
+    return safe_pow(base, exponent)
+
+
 def _symbols() -> dict[str, Any]:
     import builtins
 
     import numpy as np
 
-    numpy_ns = _namespace(np, _NUMPY_NAMES, linalg=_namespace(np.linalg, _LINALG_NAMES))
+    def vetted(module: Any, names: Sequence[str], **extra: Any) -> _Namespace:
+        found = {}
+        for name in names:
+            if hasattr(module, name):
+                value = getattr(module, name)
+                is_function = callable(value) and not isinstance(value, type)
+                found[name] = _numeric_function(value) if is_function else value
+        return _Namespace(**found, **extra)
+
+    numpy_ns = vetted(np, _NUMPY_NAMES, linalg=vetted(np.linalg, _LINALG_NAMES))
     symbols: dict[str, Any] = {n: getattr(builtins, n) for n in _BUILTIN_NAMES}
     symbols.update(np=numpy_ns, math=_namespace(math, _MATH_NAMES), numgrad=numgrad)
+    symbols["pow"] = _capped_pow
     return symbols
+
+
+def _attribute_allowed(target: Any, attribute: str) -> bool:
+    """Whether a check may read ``target.attribute`` (see :data:`_ALLOWED_ATTRIBUTES`)."""
+    import numpy as np
+
+    if attribute.startswith("_") or attribute in _DENIED_ATTRIBUTES:
+        return False
+    if isinstance(target, _Namespace):
+        return hasattr(target, attribute)
+    if isinstance(target, np.ndarray | np.generic):
+        kind = "array"
+    elif isinstance(target, bool | int | float | complex):
+        kind = "number"
+    elif isinstance(target, tuple):
+        if attribute in getattr(type(target), "_fields", ()):
+            return True  # a named tuple's field, e.g. eigh(a).eigenvalues
+        kind = "tuple"
+    else:
+        kind = type(target).__name__
+    return type(target) is not type and attribute in _ALLOWED_ATTRIBUTES.get(kind, ())
 
 
 def _plain(value: Any) -> Any:
@@ -228,10 +342,14 @@ def _plain(value: Any) -> Any:
             if array.dtype.kind not in "biuf":
                 raise TypeError("answer must hold numbers")
             take(array.size)
+            if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+                array = array.astype(np.float64)  # long double: compared as a float
             return array.tolist()
         if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**1023:
             raise TypeError("answer is too large a number to compare")
-        if isinstance(item, bool | int | float | np.integer | np.floating | np.bool_):
+        if isinstance(item, np.floating):
+            return float(item)  # also a long double, which .item() keeps as it is
+        if isinstance(item, bool | int | float | np.integer | np.bool_):
             return item.item() if isinstance(item, np.generic) else item
         raise TypeError(f"answer must be a number, a vector or a tuple, not {type(item).__name__}")
 
@@ -280,11 +398,27 @@ def _failure(asserts: int, message: str, line: int | None = None) -> Outcome:
 
 
 def _denied_syntax(tree: ast.AST) -> tuple[str, int | None] | None:
-    """The first statement a check may not use, as (word, line), or None."""
+    """The first statement a check may not use, as (what, line), or None."""
     for node in ast.walk(tree):
         word = _DENIED_SYNTAX.get(type(node))
         if word is not None:
-            return word, getattr(node, "lineno", None)
+            return f"'{word}' is not allowed in a check", getattr(node, "lineno", None)
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            problem = _format_spec_problem(node.format_spec)
+            if problem:
+                return problem, getattr(node, "lineno", None)
+    return None
+
+
+def _format_spec_problem(spec: ast.expr) -> str | None:
+    """Why an f-string's format spec is refused, or None: it must be written out, not
+    computed (asteval formats it with rules of its own), and its widths small."""
+    parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+    if not all(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts):
+        return "a computed format spec in an f-string is not allowed: write it out"
+    text = "".join(str(p.value) for p in parts if isinstance(p, ast.Constant))
+    if any(int(width) > MAX_FORMAT_WIDTH for width in re.findall(r"\d+", text)):
+        return f"widths in an f-string's format spec are limited to {MAX_FORMAT_WIDTH}"
     return None
 
 
@@ -307,6 +441,7 @@ def _describe(error: Any, code: str) -> tuple[str, int | None]:
 
 def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT) -> Outcome:
     """Run one check in this process (call it only inside a limited worker)."""
+    import numpy as np
     from asteval import Interpreter, astutils
 
     if len(code) > MAX_CODE_LENGTH:
@@ -319,8 +454,7 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
         return _failure(0, f"the check cannot be read ({type(exc).__name__}: {exc})")
     denied = _denied_syntax(tree)
     if denied is not None:
-        word, line = denied
-        return _failure(0, f"'{word}' is not allowed in a check", line)
+        return _failure(0, *denied)
 
     interpreter = Interpreter(
         symtable=dict(symbols), use_numpy=False, config=dict(_ALLOWED_NODES), builtins_readonly=True
@@ -331,16 +465,23 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
     def guarded_attribute(node: ast.Attribute) -> Any:
         target = interpreter.run(node.value)
         attribute = node.attr
-        if (
-            attribute.startswith("_")
-            or attribute in _DENIED_ATTRIBUTES
-            or isinstance(target, type)
-            or (callable(target) and not isinstance(target, types.SimpleNamespace))
-        ):
+        if not _attribute_allowed(target, attribute):
             interpreter.raise_exception(
                 node, exc=AttributeError, msg=f"access to attribute '{attribute}' is not allowed"
             )
-        return safe_getattr(target, attribute, interpreter.raise_exception, node)
+        value = safe_getattr(target, attribute, interpreter.raise_exception, node)
+        if callable(value) and isinstance(target, np.ndarray | np.generic):
+            return _numeric_function(value)  # e.g. x.astype('O') makes no object array
+        return value
+
+    def guarded_binary_operation(node: ast.BinOp) -> Any:
+        left, right = interpreter.run(node.left), interpreter.run(node.right)
+        if isinstance(node.op, ast.Mod) and isinstance(left, str | bytes):
+            # '%*d' % (10**9, 1) pads without any cap.
+            interpreter.raise_exception(
+                node, exc=TypeError, msg="'%' formatting is not allowed: use an f-string"
+            )
+        return astutils.op2func(node.op)(left, right)
 
     assign = interpreter.node_assign
 
@@ -364,6 +505,7 @@ def run_check(code: str, symbols: dict[str, Any], time_limit: float = TIME_LIMIT
         return result
 
     interpreter.node_handlers["attribute"] = guarded_attribute
+    interpreter.node_handlers["binop"] = guarded_binary_operation
     interpreter.node_handlers["assert"] = counted_assertion
     interpreter.node_assign = guarded_assign
     timer = _Timer(time_limit)

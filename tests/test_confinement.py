@@ -23,6 +23,7 @@ import pytest
 
 from build_deck import sandbox
 from build_deck.sandbox import MAX_MESSAGE_LENGTH, MEMORY_LIMIT, Outcome, run_checks
+from tests.conftest import Project
 
 SECRET = "correct horse battery staple"
 
@@ -299,3 +300,43 @@ class TestOnlyPlainDataComesBack:
         monkeypatch.setattr(sandbox, "_WORKER_PROGRAM", lie("import ctypes; ctypes.string_at(0)"))
         outcomes = run_checks(["answer = 4"] * 3, memory_limit=MEMORY_LIMIT + 1, workers=1)
         assert [o.error for o in outcomes] == ["the check crashed its worker (SIGSEGV)"] * 3
+
+
+# -- The attacks of the issue that opened this, through a real build ---------------------
+
+RESIZE_EXPLOIT = """
+Q: What is 2+2?
+A: **4**
+
+```check
+x = np.zeros(100)
+y = x[:]
+x.resize(10000, refcheck=False)
+L = [0] * 100
+yi = y.view(np.int64)
+base = int(yi[0]) - 0x54e888
+q = lambda v: v.to_bytes(8, 'little')
+L[1] = b"posix\\x00"
+name = int(yi[1]) + 32
+L[2] = b''.join([q(name), q(base + 0x27ea20), q(1), q(0)])
+L[3] = b''.join([q(2**40), q(base + 0x45b000), q(int(yi[2]) + 32), q(name), q(0), q(0), q(0)])
+yi[4] = int(yi[3]) + 32
+posix = L[4]()
+posix.system('id > pwned.txt')
+answer = 2 + 2
+```
+"""
+
+
+def test_resize_use_after_free_exploit_writes_nothing_and_verifies_nothing(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("attack.md", RESIZE_EXPLOIT)
+    assert project.run("build", "--no-cache") == 1
+    out, err = capsys.readouterr()
+    assert "0 verified" in out
+    assert "notes/attack.md:" in err and "check failed" in err
+    assert "Traceback" not in err
+    assert not (project.root / "pwned.txt").exists()
+    assert not Path("/pwned.txt").exists()
+    assert not project.apkg.exists()
