@@ -324,12 +324,20 @@ def _plain(value: Any) -> Any:
     import numpy as np
 
     left = MAX_ANSWER_NUMBERS
+    size = 0  # about the bytes it takes on the pipe: refused before it is encoded
 
     def take(count: int) -> None:
         nonlocal left
         if count > left:
             raise TypeError(f"answer holds more than {MAX_ANSWER_NUMBERS} numbers")
         left -= count
+        grow(count * 24)
+
+    def grow(count: int) -> None:
+        nonlocal size
+        size += count
+        if size > MAX_RESULT_BYTES:
+            raise TypeError(f"the answer is larger than {MAX_RESULT_BYTES // 1024} KiB")
 
     def convert(item: Any, depth: int) -> Any:
         if depth > 32:
@@ -345,8 +353,10 @@ def _plain(value: Any) -> Any:
             if array.dtype.kind == "f" and array.dtype.itemsize > 8:
                 array = array.astype(np.float64)  # long double: compared as a float
             return array.tolist()
-        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**1023:
-            raise TypeError("answer is too large a number to compare")
+        if isinstance(item, int) and not isinstance(item, bool):
+            if abs(item) > 2**1023:
+                raise TypeError("answer is too large a number to compare")
+            grow(item.bit_length() // 3)  # its digits
         if isinstance(item, np.floating):
             return float(item)  # also a long double, which .item() keeps as it is
         if isinstance(item, bool | int | float | np.integer | np.bool_):
@@ -677,13 +687,13 @@ _WARM_UP_CHECKS = (
 
 _FRAME = struct.Struct(">I")
 """Every message is its length (4 bytes, big-endian) and then as many bytes of JSON."""
-MAX_RESULT_BYTES = 128 * 1024
+MAX_RESULT_BYTES = 256 * 1024
 """Bytes of one result a worker may send back; more fails the check."""
 CHECK_BUDGET = 60.0
 """Seconds all the checks of one build may take together."""
 BUDGET_MESSAGE = "not run: the build's checks used up their time budget"
 """The error of a check that was cut or never started when the budget ran out."""
-_GRACE = 1.0
+_GRACE = 0.5
 """Seconds past a check's time limit before its worker is killed."""
 _STARTUP_LIMIT = 60.0
 """Seconds a worker may take to start (imports on a loaded machine)."""

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from build_deck.model import Card, CardKind, Check, Diagnostic, SourceLoc
-from build_deck.sandbox import Outcome, run_checks
+from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
+from build_deck.sandbox import CHECK_BUDGET, ConfinementUnavailable, Outcome, run_checks
 
 _NUMBER = (
     r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
@@ -171,15 +171,24 @@ def card_value(card: Card, check: Check) -> CardValue | str:
     return "the answer shows no value: write it in bold, e.g. **-0.2494**"
 
 
+_SHOWN_ITEMS = 6
+"""Items of a computed list or tuple a message shows; the rest are elided."""
+
+
 def _format(value: Any) -> str:
+    """A computed answer as a message shows it: short, however large the answer."""
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list | tuple):
-        inner = ", ".join(_format(v) for v in value)
+        items = [_format(v) for v in value[:_SHOWN_ITEMS]]
+        if len(value) > _SHOWN_ITEMS:
+            items.append(f"… {len(value) - _SHOWN_ITEMS} more")
+        inner = ", ".join(items)
         if isinstance(value, tuple):
             return f"({inner},)" if len(value) == 1 else f"({inner})"
         return f"[{inner}]"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:10]}…({len(text)} digits)"
 
 
 def _flatten(value: Any) -> list[Any]:
@@ -234,31 +243,93 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
     return None
 
 
+MAX_MESSAGE_LENGTH = 300
+"""Characters of a message about a check; the card's text or the answer may be huge."""
+
+
+def _short(message: str) -> str:
+    """``message`` on one line of at most :data:`MAX_MESSAGE_LENGTH` characters."""
+    message = " ".join(message[: MAX_MESSAGE_LENGTH * 2].split())
+    if len(message) > MAX_MESSAGE_LENGTH:
+        message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
+    return message
+
+
 def _judge(card: Card, check: Check, outcome: Outcome) -> Diagnostic | None:
     if outcome.error is not None:
-        line = check.loc.line + (outcome.error_line or 1)
-        return Diagnostic(SourceLoc(check.loc.path, line), f"check failed: {outcome.error}")
+        lines = check.code.count("\n") + 1
+        error_line = outcome.error_line if 0 < (outcome.error_line or 0) <= lines else None
+        line = check.loc.line + (error_line or 1)
+        return Diagnostic(SourceLoc(check.loc.path, line), _short(f"check failed: {outcome.error}"))
     if not outcome.has_answer:
         if outcome.asserts:
             return None
         return Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing")
     value = card_value(card, check)
     if isinstance(value, str):
-        return Diagnostic(check.loc, f"cannot check this card: {value}")
+        return Diagnostic(check.loc, _short(f"cannot check this card: {value}"))
     problem = compare(value, outcome)
-    return Diagnostic(card.loc, problem) if problem else None
+    return Diagnostic(card.loc, _short(problem)) if problem else None
 
 
-def verify_cards(cards: Sequence[Card]) -> tuple[set[SourceLoc], list[Diagnostic]]:
-    """Run every check; returns the cards whose checks all passed, and the failures."""
+def verify_cards(
+    cards: Sequence[Card],
+    *,
+    budget: float = CHECK_BUDGET,
+    trust_checks: bool = False,
+    strict: bool = False,
+) -> tuple[set[SourceLoc], list[Diagnostic]]:
+    """Run every check; returns the cards whose checks all passed, and the failures.
+
+    All checks together may take ``budget`` seconds. Where checks cannot be confined
+    they are run only with ``trust_checks``; otherwise the cards stay unverified with
+    one warning saying why (an error with ``strict``).
+    """
     jobs = [(card, check) for card in cards for check in card.checks]
-    outcomes = run_checks([check.code for _, check in jobs])
+    if not jobs:
+        return set(), []
+    codes = [check.code for _, check in jobs]
+    try:
+        outcomes = run_checks(codes, budget=budget, confine=not trust_checks)
+    except ConfinementUnavailable as exc:
+        message = (
+            f"checks not run, {len(jobs)} checks left unverified: {exc}; "
+            "pass --trust-checks to run them unconfined, only for notes you trust"
+        )
+        severity = Severity.ERROR if strict else Severity.WARNING
+        return set(), [Diagnostic(jobs[0][1].loc, message, severity)]
     failed: set[SourceLoc] = set()
     diagnostics = []
     for (card, check), outcome in zip(jobs, outcomes, strict=True):
+        if outcome.budget_exceeded:
+            failed.add(card.loc)
+            continue
         problem = _judge(card, check, outcome)
         if problem is not None:
             diagnostics.append(problem)
             failed.add(card.loc)
+    cut = sum(outcome.budget_exceeded for outcome in outcomes)
+    if cut:
+        diagnostics.append(_budget_exceeded(jobs, outcomes, budget, cut))
     verified = {card.loc for card in cards if card.checks and card.loc not in failed}
     return verified, diagnostics
+
+
+def _budget_exceeded(
+    jobs: Sequence[tuple[Card, Check]], outcomes: Sequence[Outcome], budget: float, cut: int
+) -> Diagnostic:
+    """One error for a build whose checks ran out of time, at the file that took most."""
+    seconds: dict[str, float] = {}
+    slowest: dict[str, tuple[float, SourceLoc]] = {}
+    for (_, check), outcome in zip(jobs, outcomes, strict=True):
+        path = check.loc.path
+        seconds[path] = seconds.get(path, 0.0) + outcome.seconds
+        if outcome.seconds >= slowest.get(path, (-1.0, check.loc))[0]:
+            slowest[path] = (outcome.seconds, check.loc)
+    worst = max(seconds, key=lambda path: seconds[path])
+    return Diagnostic(
+        slowest[worst][1],
+        f"checks stopped: all checks may take {budget:g} s and this file's took "
+        f"{seconds[worst]:.1f} s; {cut} checks were cut or not run, their cards unverified; "
+        "make the slow checks faster or raise --check-budget",
+    )

@@ -248,7 +248,7 @@ class TestOnlyPlainDataComesBack:
         outcome = run_lying(
             monkeypatch, "_send_bytes(write_fd, b'\\xff\\xff\\xff\\xff' + b'x' * 100000)"
         )
-        assert outcome.error == "the check's worker sent a result larger than 128 KiB"
+        assert outcome.error == "the check's worker sent a result larger than 256 KiB"
 
     def test_an_answer_that_is_text(self, monkeypatch: pytest.MonkeyPatch) -> None:
         outcome = run_lying(monkeypatch, good(answer="4"))
@@ -340,3 +340,51 @@ def test_resize_use_after_free_exploit_writes_nothing_and_verifies_nothing(
     assert not (project.root / "pwned.txt").exists()
     assert not Path("/pwned.txt").exists()
     assert not project.apkg.exists()
+
+
+SLOW = "".join(
+    f"Q: What is {i}?\nA: **{i}**\n\n```check\nanswer = sum(range(10**12))\n```\n\n"
+    for i in range(8)
+)
+FINE = "Q: What is 2+2?\nA: **4**\n\n```check\nanswer = 2 + 2\n```\n"
+
+
+def test_slow_checks_stop_at_the_budget_and_name_the_file(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("a_fine.md", FINE)
+    project.write("slow.md", SLOW)
+    assert project.run("build", "--no-cache", "--check-budget", "3") == 1
+    out, err = capsys.readouterr()
+    stopped = [line for line in err.splitlines() if "checks stopped" in line]
+    assert len(stopped) == 1
+    assert stopped[0].startswith("notes/slow.md:")
+    assert "all checks may take 3 s" in stopped[0] and "--check-budget" in stopped[0]
+    assert "1 verified" in out  # the fine file's card, checked first
+    assert not project.apkg.exists()
+
+
+def test_check_budget_must_be_a_positive_number(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        project.run("build", "--check-budget", "-1")
+    assert exit_.value.code == 2
+    assert "not a positive number of seconds: '-1'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        ("answer = [1e300] * 10000", "card says 4, check computes [1e+300, 1e+300,"),
+        ("answer = tuple([2**1023] * 10000)", "the answer is larger than 256 KiB"),
+    ],
+)
+def test_huge_mismatches_give_one_short_line(
+    project: Project, capsys: pytest.CaptureFixture[str], check: str, expected: str
+) -> None:
+    project.write("huge.md", f"Q: What is 2+2?\nA: **4**\n\n```check\n{check}\n```\n")
+    assert project.run("build", "--no-cache") == 1
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "huge.md" in line]
+    assert expected in line
+    assert len(line) < 400
