@@ -8,6 +8,7 @@ or ``rtol`` (relative).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -15,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
-from build_deck.sandbox import CHECK_BUDGET, ConfinementUnavailable, Outcome, run_checks
+from build_deck.sandbox import (
+    CHECK_BUDGET,
+    MAX_ANSWER_NUMBERS,
+    ConfinementUnavailable,
+    Outcome,
+    run_checks,
+)
 
 _NUMBER = (
     r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
@@ -23,7 +30,12 @@ _NUMBER = (
 )
 _VECTOR = r"\[[\s\d.,eE+\-\u2212\[\]]*\]"
 _TUPLE = r"\([\s\d.,eE+\-\u2212]*,[\s\d.,eE+\-\u2212]*\)"
-_VALUE = re.compile(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")
+_NUMBER_AT = re.compile(_NUMBER)
+_VECTOR_RUN = re.compile(r"[\s\d.,eE+\-\u2212\[\]]*")
+_TUPLE_RUN = re.compile(r"[\s\d.,eE+\-\u2212]*")
+# A '[' or '(' that may start a vector or a tuple: the character after it must be able
+# to follow (a run of '(' or of '[(' is skipped at the speed of the regex engine).
+_OPENER = re.compile(r"\[(?=[\s\d.,eE+\-\u2212\[\]])|\((?=[\s\d.,eE+\-\u2212])")
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.DOTALL)
 _NOISE = re.compile(r"\$|\\approx|\\,|≈|=|\\!|\\;")
 _PARTS = re.compile(
@@ -100,20 +112,57 @@ def _split_items(text: str) -> list[str]:
     return [item.strip() for item in items]
 
 
-def _parse_array(text: str) -> tuple[list[Number], tuple[int, ...]] | None:
-    inner = text.strip()
-    if not (inner.startswith("[") and inner.endswith("]")):
-        number = parse_number(inner)
+MAX_ARRAY_DEPTH = 32
+"""Deepest nesting of brackets a card's value may have (an answer may have no more)."""
+
+_Parsed = tuple[list[Number], tuple[int, ...]]
+
+
+def _parse_array(text: str) -> _Parsed | None:
+    """Read ``[...]`` nested lists of numbers, all of one shape at each level, or a
+    number; None if it is not one. One pass with an explicit stack: linear in the
+    text, never recursive."""
+    text = text.strip()
+    if not text.startswith("["):
+        number = parse_number(text)
         return ([number], ()) if number else None
-    items = _split_items(inner[1:-1])
-    parsed = [_parse_array(item) for item in items]
-    if not items or any(p is None for p in parsed):
+    if text.count(",") >= MAX_ANSWER_NUMBERS:
+        return None  # more numbers than any check may answer with
+    stack: list[list[_Parsed]] = []  # the items of every list still open
+    start = 0  # where the pending item's text starts
+    closed: _Parsed | None = None  # a list just closed, the pending item
+    for i, ch in enumerate(text):
+        if ch not in "[],":
+            continue
+        pending = text[start:i]
+        if ch == "[":
+            if closed is not None or pending.strip() or len(stack) >= MAX_ARRAY_DEPTH:
+                return None
+            stack.append([])
+        else:
+            if not stack:
+                return None  # text after the outermost list
+            if closed is not None:
+                if pending.strip():
+                    return None
+                item = closed
+            else:
+                number = parse_number(pending)
+                if number is None:
+                    return None
+                item = ([number], ())
+            stack[-1].append(item)
+            closed = None
+            if ch == "]":
+                items = stack.pop()
+                shapes = {shape for _, shape in items}
+                if len(shapes) != 1:
+                    return None
+                closed = ([n for numbers, _ in items for n in numbers], (len(items), *shapes.pop()))
+        start = i + 1
+    if stack or closed is None or text[start:].strip():
         return None
-    shapes = {p[1] for p in parsed if p}
-    if len(shapes) != 1:
-        return None
-    numbers = [n for p in parsed if p for n in p[0]]
-    return numbers, (len(items), *shapes.pop())
+    return closed
 
 
 def parse_value(text: str) -> CardValue | None:
@@ -121,6 +170,8 @@ def parse_value(text: str) -> CardValue | None:
     shown = _NOISE.sub(" ", text).strip()  # as written, for messages
     clean = shown.replace("\u2212", "-")
     if clean.startswith("(") and clean.endswith(")"):
+        if clean.count(",") > MAX_ANSWER_NUMBERS:
+            return None  # more numbers than any check may answer with
         items = _split_items(clean[1:-1])
         if len(items) > 1 and not items[-1]:
             items.pop()  # a one-element tuple such as the shape (3,)
@@ -144,7 +195,8 @@ def card_value(card: Card, check: Check) -> CardValue | str:
         return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
         if check.target is not None:
-            number = int(check.target.lstrip("cC")) if check.target[1:].isdigit() else None
+            digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
+            number = int(digits.group(1)) if digits else None
             bodies = [body for n, body in card.deletions if n == number]
             if not bodies:
                 return f"the check names {check.target}, but the card has no such deletion"
@@ -156,20 +208,62 @@ def card_value(card: Card, check: Check) -> CardValue | str:
                 return value
         return "no deletion of the card is a value; name one with ```check c2"
     source = card.value_source
-    bold = [match.group(1) or match.group(2) for match in _BOLD.finditer(source)]
-    for text in bold:
+    first_bold = None
+    for match in itertools.islice(_BOLD.finditer(source), MAX_BOLD_TRIED):
+        text = match.group(1) or match.group(2)
         value = parse_value(text)
         if value:
             return value
-    if bold:
-        return f"no bold text of the answer is a value ({bold[0]!r}); write the value in bold"
-    candidates = [m.group(0) for m in _VALUE.finditer(source)]
+        first_bold = text if first_bold is None else first_bold
+    if first_bold is not None:
+        return f"no bold text of the answer is a value ({first_bold!r}); write the value in bold"
+    candidates = _value_candidates(source[-MAX_SCANNED_ANSWER:])
     for text in reversed(candidates):
         value = parse_value(text)
         if value:
             return value
     return "the answer shows no value: write it in bold, e.g. **-0.2494**"
 
+
+def _value_candidates(source: str) -> list[str]:
+    """Every value written in ``source``, left to right: ``[vectors]``, ``(tuples,)``
+    and numbers, as ``re.finditer(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")`` would find them,
+    but in linear time: that expression tries a run of ``[`` without an end once per
+    bracket. Between two brackets only numbers can be found, by ``finditer`` in C."""
+    found: list[str] = []
+    dead_until = 0  # a run of vector characters without a ']' ends here
+    i = 0
+    while i < len(source):
+        if i < dead_until:
+            opener = dead_until  # no '(' can be in the run, and no '[' starts a vector
+        else:
+            match = _OPENER.search(source, i)
+            opener = match.start() if match else len(source)
+        found += [m.group(0) for m in _NUMBER_AT.finditer(source, i, opener)]
+        i = opener
+        if i >= len(source) or i < dead_until or (i == dead_until and source[i] not in "[("):
+            continue
+        run = (_VECTOR_RUN if source[i] == "[" else _TUPLE_RUN).match(source, i + 1)
+        end = run.end() if run else i + 1
+        if source[i] == "[":
+            close = source.rfind("]", i + 1, end)
+            if close >= 0:
+                found.append(source[i : close + 1])
+                i = close + 1
+                continue
+            dead_until = end
+        elif end < len(source) and source[end] == ")" and "," in source[i + 1 : end]:
+            found.append(source[i : end + 1])
+            i = end + 1
+            continue
+        i += 1
+    return found
+
+
+MAX_BOLD_TRIED = 1000
+"""Bold texts of an answer tried as its value, from the first."""
+MAX_SCANNED_ANSWER = 20_000
+"""Characters at the end of an answer searched for its last value when none is bold."""
 
 _SHOWN_ITEMS = 6
 """Items of a computed list or tuple a message shows; the rest are elided."""
