@@ -188,7 +188,10 @@ def collect_cards(
         files.append(NotesFile(path, shown, key, [], False))
         to_parse.append((len(files) - 1, data, shown, path.parent))
 
-    jobs = [(data, shown, folder, options.root_deck) for _, data, shown, folder in to_parse]
+    jobs = [
+        (data, shown, folder, options.root_deck, options.notes_dir)
+        for _, data, shown, folder in to_parse
+    ]
     for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
@@ -198,7 +201,7 @@ def collect_cards(
     return files
 
 
-_ParseJob = tuple[bytes, str, Path, str]
+_ParseJob = tuple[bytes, str, Path, str, Path]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
@@ -206,13 +209,15 @@ _parser_of_process: list[MarkdownIt] = []
 
 def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
     """Decode and extract one notes file (in this process or a worker)."""
-    data, shown, folder, root_deck = job
+    data, shown, folder, root_deck, notes_dir = job
     text, problem = read_notes_file(data, shown)
     if text is None:
         return [], [problem] if problem else []
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    return extract_cards(_parser_of_process[0], text, shown, folder, root_deck)
+    return extract_cards(
+        _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
+    )
 
 
 def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
