@@ -23,7 +23,7 @@ from build_deck.pipeline import (
     run,
     summary_line,
 )
-from build_deck.sandbox import CHECK_BUDGET
+from build_deck.sandbox import CHECK_BUDGET, check_mode
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -146,6 +146,7 @@ def _main(argv: Sequence[str] | None) -> int:
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
+        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
     )
     if args.command == "watch":
         from build_deck.watch import watch

@@ -70,6 +70,9 @@ class BuildOptions:
     """Fail instead of changing the ledger."""
     cache_dir: Path | None = DEFAULT_CACHE
     """The per-file build cache, or None to build every file afresh."""
+    check_mode: str = "checks:confined"
+    """How checks are run (confined, trusted, or not at all); part of the cache key, so
+    that cards left unverified for want of confinement are checked once they can be."""
 
 
 @dataclass(slots=True)
@@ -173,7 +176,7 @@ def collect_cards(
             progress("reading notes", number, len(paths))
         shown = display_path(path)
         data = path.read_bytes()
-        key = build_cache.cache_key(data, shown, options.root_deck, tex_state)
+        key = build_cache.cache_key(data, shown, options.root_deck, tex_state, options.check_mode)
         if options.cache_dir is not None:
             hit, warning = build_cache.load(options.cache_dir, shown, key)
             if warning:

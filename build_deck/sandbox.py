@@ -595,6 +595,14 @@ def confinement_problem() -> str | None:
     return None
 
 
+def check_mode(*, trust_checks: bool) -> str:
+    """How checks will run here: ``checks:confined``, ``checks:trusted`` (unconfined, as
+    the user asked) or ``checks:not-run`` (no confinement, not trusted)."""
+    if confinement_problem() is None:
+        return "checks:confined"
+    return "checks:trusted" if trust_checks else "checks:not-run"
+
+
 def _vm_size() -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:

@@ -384,14 +384,12 @@ def verify_cards(
         return set(), []
     codes = [check.code for _, check in jobs]
     try:
-        outcomes = run_checks(codes, budget=budget, confine=not trust_checks)
+        outcomes = run_checks(codes, budget=budget)
     except ConfinementUnavailable as exc:
-        message = (
-            f"checks not run, {len(jobs)} checks left unverified: {exc}; "
-            "pass --trust-checks to run them unconfined, only for notes you trust"
-        )
-        severity = Severity.ERROR if strict else Severity.WARNING
-        return set(), [Diagnostic(jobs[0][1].loc, message, severity)]
+        if trust_checks:
+            outcomes = run_checks(codes, budget=budget, confine=False)
+        else:
+            return set(), [_not_run(jobs, str(exc), strict)]
     failed: set[SourceLoc] = set()
     diagnostics = []
     for (card, check), outcome in zip(jobs, outcomes, strict=True):
@@ -407,6 +405,16 @@ def verify_cards(
         diagnostics.append(_budget_exceeded(jobs, outcomes, budget, cut))
     verified = {card.loc for card in cards if card.checks and card.loc not in failed}
     return verified, diagnostics
+
+
+def _not_run(jobs: Sequence[tuple[Card, Check]], why: str, strict: bool) -> Diagnostic:
+    """The one line saying that no check ran because none could be confined."""
+    message = (
+        f"checks not run, {len(jobs)} checks left unverified: {why}; pass --trust-checks "
+        "to run them unconfined, only for notes you trust"
+    )
+    severity = Severity.ERROR if strict else Severity.WARNING
+    return Diagnostic(jobs[0][1].loc, _short(message), severity)
 
 
 def _budget_exceeded(

@@ -388,3 +388,65 @@ def test_huge_mismatches_give_one_short_line(
     [line] = [line for line in capsys.readouterr().err.splitlines() if "huge.md" in line]
     assert expected in line
     assert len(line) < 400
+
+
+# -- Where checks cannot be confined -------------------------------------------------------
+
+
+@pytest.fixture
+def unconfined(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Act as a platform without seccomp (the switch the tests of this path use)."""
+    monkeypatch.setenv("BUILD_DECK_CONFINEMENT", "off")
+    yield
+    sandbox._close_pools()  # no unconfined worker outlives these tests
+
+
+@pytest.mark.usefixtures("unconfined")
+class TestWithoutConfinement:
+    """No check runs unconfined unless the user trusts the notes."""
+
+    def test_run_checks_refuses(self) -> None:
+        with pytest.raises(sandbox.ConfinementUnavailable, match="switched off"):
+            run_checks(["answer = 4"])
+
+    def test_cards_build_unverified_with_one_line(
+        self, project: Project, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        project.write("a.md", FINE + "\n" + FINE.replace("2+2", "3+1"))
+        assert project.run("build") == 0
+        out, err = capsys.readouterr()
+        assert err.splitlines() == [
+            "notes/a.md:4: warning: checks not run, 2 checks left unverified: confinement is "
+            "switched off (BUILD_DECK_CONFINEMENT=off); pass --trust-checks to run them "
+            "unconfined, only for notes you trust"
+        ]
+        assert "0 verified" in out
+        assert project.apkg.exists()
+
+    def test_strict_makes_it_an_error(
+        self, project: Project, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        project.write("a.md", FINE)
+        assert project.run("build", "--strict") == 1
+        assert "notes/a.md:4: error: checks not run" in capsys.readouterr().err
+        assert not project.apkg.exists()
+
+    def test_trust_checks_runs_them(
+        self, project: Project, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        project.write("a.md", FINE)
+        assert project.run("build") == 0  # cached unverified ...
+        assert project.run("build", "--trust-checks") == 0  # ... and checked once trusted
+        out, err = capsys.readouterr()
+        assert "1 verified" in out.splitlines()[-1]
+        assert err.count("warning") == 1
+
+
+def test_trust_checks_does_not_unconfine_where_confinement_works(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox._close_pools()
+    project.write("a.md", FINE)
+    assert project.run("build", "--trust-checks") == 0
+    assert "1 verified" in capsys.readouterr().out
+    assert list(sandbox._pools) == [(MEMORY_LIMIT, True)]
