@@ -703,6 +703,10 @@ BUDGET_MESSAGE = "not run: the build's checks used up their time budget"
 """The error of a check that was cut or never started when the budget ran out."""
 _GRACE = 0.5
 """Seconds past a check's time limit before its worker is killed."""
+_QUEUE_DEPTH = 2
+"""Checks sent to a worker ahead: the one it runs and the next."""
+_QUEUED_JOB_BYTES = 16 * 1024
+"""Largest check sent to a busy worker (the pipe holds it without blocking the build)."""
 _STARTUP_LIMIT = 60.0
 """Seconds a worker may take to start (imports on a loaded machine)."""
 
@@ -886,9 +890,10 @@ class _Worker:
     """The pipe the build reads results from."""
     received: bytearray = field(default_factory=bytearray)
     ready: bool = False
-    job: int | None = None
+    queue: collections.deque[int] = field(default_factory=collections.deque)
+    """The checks sent to it, in order: the first is running, the next waits in the pipe."""
     started: float = 0.0
-    """When the current job (or the worker's start) began."""
+    """When the running check (or the worker's start) began."""
 
 
 class _WorkerFault(Exception):
@@ -1054,46 +1059,59 @@ def run_checks(
             outcomes[index] = _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
         else:
             pending.append(index)
-    start = time.monotonic()
-    out_of_time = start + budget
+    out_of_time = time.monotonic() + budget
 
     def finish(worker: _Worker, outcome: Outcome) -> None:
-        assert worker.job is not None
-        outcomes[worker.job] = replace(outcome, seconds=time.monotonic() - worker.started)
-        worker.job = None
+        now = time.monotonic()
+        outcomes[worker.queue.popleft()] = replace(outcome, seconds=now - worker.started)
+        worker.started = now  # the next check in its queue starts now
 
     def discard(worker: _Worker, message: str | None) -> None:
-        if worker.job is not None and message is not None:
+        if worker.queue and message is not None:
             finish(worker, _failure(0, message))
+        pending.extendleft(reversed(worker.queue))  # not started: they run elsewhere
+        worker.queue.clear()
         _stop(worker)
         pool[pool.index(worker)] = _spawn(memory_limit, confine)
 
+    def dispatch(worker: _Worker) -> None:
+        # A second check waits in the pipe, so that the worker goes on without waiting
+        # for this process to be scheduled; a large one only when the worker is idle.
+        while pending and len(worker.queue) < _QUEUE_DEPTH:
+            index = pending[0]
+            job = {
+                "code": codes[index],
+                "symbols": _to_wire(dict(symbols[index]) if symbols else {}),
+                "time_limit": time_limit,
+            }
+            data = _frame(job)
+            if worker.queue and len(data) > _QUEUED_JOB_BYTES:
+                return
+            pending.popleft()
+            if not worker.queue:
+                worker.started = time.monotonic()
+            worker.queue.append(index)
+            if not _send_job(worker, data, time.monotonic() + time_limit):
+                worker.queue.pop()
+                pending.appendleft(index)
+                if not worker.queue:  # else reading its result tells what became of it
+                    discard(worker, None)
+                return
+
+    def deadline(worker: _Worker) -> float:
+        limit = time_limit + _GRACE if worker.ready else _STARTUP_LIMIT
+        return worker.started + limit
+
     try:
-        while pending or any(w.job is not None for w in pool):
-            now = time.monotonic()
-            if now >= out_of_time:
+        while pending or any(w.queue for w in pool):
+            if time.monotonic() >= out_of_time:
                 break
-            for worker in pool:
-                if worker.ready and worker.job is None and pending:
-                    index = pending.popleft()
-                    job = {
-                        "code": codes[index],
-                        "symbols": _to_wire(dict(symbols[index]) if symbols else {}),
-                        "time_limit": time_limit,
-                    }
-                    worker.job, worker.started = index, time.monotonic()
-                    if not _send_job(worker, _frame(job), worker.started + time_limit):
-                        worker.job = None
-                        pending.appendleft(index)
-                        discard(worker, None)
-            waiting = [w for w in pool if w.job is not None or not w.ready]
+            for worker in list(pool):
+                if worker.ready:
+                    dispatch(worker)
+            waiting = [w for w in pool if w.queue or not w.ready]
             if not waiting:
                 continue
-
-            def deadline(worker: _Worker) -> float:
-                limit = time_limit + _GRACE if worker.ready else _STARTUP_LIMIT
-                return worker.started + limit
-
             timeout = min(min(deadline(w) for w in waiting), out_of_time) - time.monotonic()
             readable = select.select([w.results for w in waiting], [], [], max(0.0, timeout))[0]
             for worker in waiting:
@@ -1102,9 +1120,9 @@ def run_checks(
                         for message in _receive(worker):
                             _take(worker, message, finish)
                     except _WorkerFault as fault:
-                        if worker.job is None and not worker.ready:
+                        if not worker.ready:
                             raise _StartFailed(str(fault)) from None
-                        discard(worker, str(fault) if worker.job is not None else None)
+                        discard(worker, str(fault) if worker.queue else None)
                 elif time.monotonic() > deadline(worker):
                     if not worker.ready:
                         raise _StartFailed("a check worker did not start in time")
@@ -1116,15 +1134,16 @@ def run_checks(
         raise
     except _StartFailed as failure:
         for worker in pool:
-            if worker.job is not None:
+            while worker.queue:
                 finish(worker, _failure(0, str(failure)))
         while pending:
             outcomes[pending.popleft()] = _failure(0, str(failure))
     # Out of budget: what is running is cut, what is left never starts.
     cut = Outcome(None, False, None, None, 0, BUDGET_MESSAGE, budget_exceeded=True)
     for worker in list(pool):
-        if worker.job is not None:
-            finish(worker, cut)
+        if worker.queue:
+            while worker.queue:
+                finish(worker, cut)
             _stop(worker)
             pool.remove(worker)
     for index in pending:
@@ -1145,7 +1164,7 @@ def _take(worker: _Worker, message: Any, finish: Callable[[_Worker, Outcome], No
         if isinstance(message, dict) and isinstance(message.get("why"), str):
             raise ConfinementUnavailable(f"a check worker could not be confined: {message['why']}")
         raise _StartFailed("a check worker did not start")
-    if worker.job is None:
+    if not worker.queue:
         raise _WorkerFault("the check's worker sent a result nobody asked for")
     try:
         outcome = _outcome_from_wire(message)
