@@ -7,11 +7,14 @@ arithmetic. Three layers:
    no ``try`` (a time-out cannot be swallowed), no ``class``, ``raise`` or ``del``
    (all refused before the check runs), no ``print``; only the names below exist
    (no ``open``, ``getattr``, ``type``, ``eval``).
-2. **A vetted namespace**: ``np`` is not numpy but a read-only namespace holding a
-   list of pure numeric functions (no ``load``, ``save``, ``fromfile``, ``memmap``,
-   ``lib``, ``ctypeslib``). Attribute access refuses private and dunder names,
-   classes, functions, and the array methods that write files; no attribute can be
+2. **Allow-lists**: ``np`` is not numpy but a read-only namespace holding a list of
+   pure numeric functions (no ``load``, ``save``, ``fromfile``, ``memmap``, ``lib``,
+   ``ctypeslib``), each refusing to take or make arrays that are not numeric (no
+   object arrays). Attributes are allowed by the type of the object
+   (:data:`_ALLOWED_ATTRIBUTES`), never a private or dunder name; no attribute can be
    assigned, so no check changes ``np`` for the next one or an array's strides.
+   F-strings with computed format specs, ``%`` formatting of text and string padding
+   are refused, and ``pow`` has the cap of ``**``.
 3. **Confined worker processes** (Linux): fresh interpreters, not forks of the build,
    started once per build and reused. Each starts with an empty environment (but for
    the variables OpenBLAS needs), holds only /dev/null and its two pipes, and has
@@ -24,10 +27,15 @@ arithmetic. Three layers:
    machine. What comes back through the pipe is checked to be a small outcome of plain
    data (JSON, never pickle), and each check has a time limit (a timer inside the
    worker, and a kill from the build), all checks of a build a time budget.
+   Landlock is not added: with every ``open`` denied by the filter it would deny
+   nothing more.
 
 asteval was chosen over simpleeval because checks are short programs (assignments,
 ``def``, ``lambda``, ``assert``) over numpy arrays; simpleeval evaluates single
-expressions only.
+expressions only. libseccomp is used through pyseccomp, a small ctypes binding with
+the API of libseccomp's own Python bindings (which are not on PyPI): the system's
+library resolves system call names and checks the architecture, so no BPF is written
+by hand here.
 """
 
 from __future__ import annotations

@@ -431,7 +431,8 @@ def _budget_exceeded(
     worst = max(seconds, key=lambda path: seconds[path])
     return Diagnostic(
         slowest[worst][1],
-        f"checks stopped: all checks may take {budget:g} s and this file's took "
-        f"{seconds[worst]:.1f} s; {cut} checks were cut or not run, their cards unverified; "
-        "make the slow checks faster or raise --check-budget",
+        f"checks stopped after {budget:g} s, the time all checks of a build may take; "
+        f"this file's took longest ({seconds[worst]:.1f} s, all workers together); "
+        f"{cut} checks were cut or not run, their cards unverified; make the slow checks "
+        "faster or raise --check-budget",
     )
