@@ -48,7 +48,6 @@ import json
 import math
 import os
 import re
-import resource
 import select
 import signal
 import struct
@@ -621,6 +620,8 @@ def _vm_size() -> int:
 
 def _limit_resources(memory_limit: int) -> None:
     """Resource limits of a worker: memory, CPU, no files written, no processes."""
+    import resource  # POSIX only, like the workers; the build itself imports it not
+
     limit = _vm_size() + memory_limit
     limits = {
         resource.RLIMIT_AS: limit,
@@ -857,6 +858,8 @@ def serve_checks(argv: Sequence[str]) -> None:
     ``argv``: the fd to read jobs from, the fd to write results to, the memory limit in
     bytes, and ``1`` to confine the worker (``0`` only where the user trusts the checks).
     """
+    import resource
+
     read_fd, write_fd, memory_limit = int(argv[0]), int(argv[1]), int(argv[2])
     symbols = prepare_worker(read_fd, write_fd, memory_limit, confine=argv[3] == "1")
     while True:
