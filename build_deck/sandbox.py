@@ -1050,8 +1050,9 @@ def run_checks(
     """Run every check in confined worker processes; one outcome per check, in order.
 
     ``symbols[i]`` holds plain data (numbers, strings, lists, tuples, dicts) that check
-    ``i`` sees as variables. All checks together may take ``budget`` seconds; those cut
-    or never started then fail with :data:`BUDGET_MESSAGE`. With ``confine`` (the
+    ``i`` sees as variables. All checks together may take ``budget`` seconds from the
+    moment a worker is ready; those cut or never started then fail with
+    :data:`BUDGET_MESSAGE`. With ``confine`` (the
     default) raises :class:`ConfinementUnavailable` where workers cannot be confined;
     ``confine=False`` is for notes the user trusts.
     """
@@ -1070,7 +1071,7 @@ def run_checks(
             outcomes[index] = _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
         else:
             pending.append(index)
-    out_of_time = time.monotonic() + budget
+    out_of_time = math.inf  # the budget starts once a worker is ready, not at its start-up
 
     def finish(worker: _Worker, outcome: Outcome) -> None:
         now = time.monotonic()
@@ -1115,6 +1116,8 @@ def run_checks(
 
     try:
         while pending or any(w.queue for w in pool):
+            if out_of_time == math.inf and any(w.ready for w in pool):
+                out_of_time = time.monotonic() + budget
             if time.monotonic() >= out_of_time:
                 break
             for worker in list(pool):

@@ -696,6 +696,19 @@ class TestChecks:
             else:
                 assert (outcome.error, outcome.answer) == (None, i)
 
+    def test_plain_data_symbols_reach_the_check(self) -> None:
+        symbols = [{"x": 3.0, "shape": (2, 3), "w": [1, 2], "name": "loss", "d": {"k": 1}}]
+        [outcome] = run_checks(
+            ["assert name == 'loss' and d['k'] == 1\nanswer = (x * 2, shape[1], sum(w))"],
+            symbols=symbols,
+        )
+        assert outcome.error is None and outcome.answer == (6.0, 3, 3)
+
+    def test_symbols_of_one_check_are_not_seen_by_the_next(self) -> None:
+        outcomes = run_checks(["answer = x", "answer = x"], symbols=[{"x": 1}, {}], workers=1)
+        assert outcomes[0].answer == 1
+        assert outcomes[1].error is not None and "NameError" in outcomes[1].error
+
     def test_checks_do_not_share_variables(self) -> None:
         first, second = run_checks(
             ["secret = 41\nanswer = secret", "answer = secret + 1"], workers=1
