@@ -845,9 +845,12 @@ def prepare_worker(read_fd: int, write_fd: int, memory_limit: int, confine: bool
         _no_new_privileges()
         if confine:
             _install_filter(read_fd, write_fd)
-    except (OSError, ValueError, ImportError, RuntimeError) as exc:
-        _send_frame(write_fd, {"ready": False, "why": _one_line(f"{type(exc).__name__}: {exc}")})
-        os._exit(1)
+    except (OSError, ValueError, ImportError, RuntimeError, AttributeError) as exc:
+        if confine:
+            why = _one_line(f"{type(exc).__name__}: {exc}")
+            _send_frame(write_fd, {"ready": False, "why": why})
+            os._exit(1)
+        # Trusted checks on a system without these limits (no /proc, no prctl): go on.
     _send_frame(write_fd, {"ready": True})
     return symbols
 

@@ -386,10 +386,9 @@ def verify_cards(
     try:
         outcomes = run_checks(codes, budget=budget)
     except ConfinementUnavailable as exc:
-        if trust_checks:
-            outcomes = run_checks(codes, budget=budget, confine=False)
-        else:
+        if not trust_checks:
             return set(), [_not_run(jobs, str(exc), strict)]
+        outcomes = run_checks(codes, budget=budget, confine=False)
     failed: set[SourceLoc] = set()
     diagnostics = []
     for (card, check), outcome in zip(jobs, outcomes, strict=True):
