@@ -29,7 +29,12 @@ SECRET = "correct horse battery staple"
 
 ESCAPED = r"""
 import ctypes, errno, json, mmap, os, socket, sys
+import pyseccomp
 from build_deck.sandbox import prepare_worker, _send_frame
+
+# System call numbers of this architecture, for the calls Python has no function for.
+NAMES = ("connect", "ptrace", "kill", "clone")
+NR = {name: pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name) for name in NAMES}
 
 read_fd, write_fd, memory_limit = map(int, sys.argv[1:4])
 at_start = dict(os.environ)
@@ -62,10 +67,10 @@ attempt("fork", os.fork)
 attempt("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
 attempt("socketpair", socket.socketpair)
 # connect(2) on a descriptor it holds: EPERM from the filter, not ENOTSOCK from the kernel.
-raw("connect", 42, read_fd, 0, 0)
-raw("ptrace", 101, 16, os.getppid(), 0, 0)
-raw("kill the build", 62, os.getppid(), 0)
-raw("clone a process", 56, 17, 0, 0, 0, 0)
+raw("connect", NR["connect"], read_fd, 0, 0)
+raw("ptrace", NR["ptrace"], 16, os.getppid(), 0, 0)
+raw("kill the build", NR["kill"], os.getppid(), 0)
+raw("clone a process", NR["clone"], 17, 0, 0, 0, 0)
 attempt("write to stderr", lambda: os.write(2, b"leak"))
 attempt("executable memory", lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC))
 _send_frame(write_fd, found)
@@ -148,7 +153,11 @@ def test_unconfined_worker_is_not_confined(tmp_path: Path) -> None:
     # Leave out what would harm the test run: a fork or a clone would answer twice,
     # ptrace would stop the test runner, exec would end the program.
     for name in ("fork", "execve", "kill the build", "ptrace", "clone a process"):
-        program = "\n".join(line for line in program.splitlines() if f'"{name}"' not in line)
+        program = "\n".join(
+            line
+            for line in program.splitlines()
+            if not (line.startswith(("attempt(", "raw(")) and f'"{name}"' in line)
+        )
     found = receive(sandbox._spawn(MEMORY_LIMIT, False, program))[1]
     assert found["read a file"] == "succeeded"
     assert found["socket"] == "succeeded"
