@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats watch test lint preview chromium clean
+.PHONY: build check stats watch test lint preview chromium libseccomp clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt | libseccomp
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,lint]'
@@ -26,6 +26,12 @@ $(NODE_STAMP): package.json package-lock.json
 # Debian's Chromium for the browser tests; Playwright's own browser download is never used.
 chromium:
 	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
+
+# The system's libseccomp confines the check workers on Linux (Debian: libseccomp2).
+libseccomp:
+	@if [ "$$(uname)" = Linux ] && ! ldconfig -p | grep -q 'libseccomp\.so\.2'; then \
+		apt-get update && apt-get install -y libseccomp2; \
+	fi
 
 build: $(STAMP) $(NODE_STAMP)
 	$(BIN)/build-deck build

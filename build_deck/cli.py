@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import os
 import sys
 from collections import Counter
@@ -21,9 +23,21 @@ from build_deck.pipeline import (
     run,
     summary_line,
 )
+from build_deck.sandbox import CHECK_BUDGET, check_mode
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for an option."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +58,20 @@ def _parser() -> argparse.ArgumentParser:
     strict.add_argument(
         "--strict",
         action="store_true",
-        help="fail when the TeX cannot be validated (Node.js or MathJax missing)",
+        help="fail when the TeX cannot be validated (Node.js or MathJax missing) or the "
+        "checks cannot be run confined",
+    )
+    strict.add_argument(
+        "--trust-checks",
+        action="store_true",
+        help="run the checks even where they cannot be confined (only for notes you trust)",
+    )
+    strict.add_argument(
+        "--check-budget",
+        type=_seconds,
+        default=CHECK_BUDGET,
+        metavar="SECONDS",
+        help=f"seconds all checks of a build may take together (default {CHECK_BUDGET:g})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", parents=[common, strict], help="write dist/<deck>.apkg")
@@ -128,6 +155,7 @@ def _main(argv: Sequence[str] | None) -> int:
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
+        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
     )
     if args.command == "watch":
         from build_deck.watch import watch
@@ -151,9 +179,15 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     from build_deck.verify import verify_cards
 
     write = args.command in ("build", "watch")
+    verify = functools.partial(
+        verify_cards,
+        budget=getattr(args, "check_budget", CHECK_BUDGET),
+        trust_checks=getattr(args, "trust_checks", False),
+        strict=getattr(args, "strict", False),
+    )
     try:
         report = run(
-            options, write=write, verify=verify_cards, progress=print_progress, texcheck=texcheck
+            options, write=write, verify=verify, progress=print_progress, texcheck=texcheck
         )
     finally:
         if texcheck is not None:

@@ -180,10 +180,12 @@ class _FileExtractor:
         display_path: str,
         base_dir: Path,
         root_deck: str,
+        notes_root: Path | None = None,
     ) -> None:
         self.md = md
         self.display_path = display_path
         self.base_dir = base_dir
+        self.notes_root = (notes_root or base_dir).resolve()
         self.root_deck = root_deck
         self.env: dict[str, Any] = {}
         self.tokens = md.parse(source, self.env)
@@ -294,9 +296,17 @@ class _FileExtractor:
                 if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
                     continue  # a URL: Anki loads it itself
                 path = (self.base_dir / src).resolve()
+                at = token.content.find(f"]({src}")
+                line = first_line + token.content.count("\n", 0, max(at, 0))
+                if not path.is_relative_to(self.notes_root):
+                    # Checked first: whether a file outside exists is none of the notes' business.
+                    self.error(
+                        line,
+                        f"image outside the notes folder: {src}; images must be files inside "
+                        "it (after following links), so no other file can be packed into the deck",
+                    )
+                    continue
                 if not path.is_file():
-                    at = token.content.find(f"]({src}")
-                    line = first_line + token.content.count("\n", 0, max(at, 0))
                     looked_in = Path(shown_dir, src).parent.as_posix()
                     self.error(
                         line,
@@ -304,7 +314,15 @@ class _FileExtractor:
                         "fix the path or add the file",
                     )
                     continue
-                digest = hashlib.sha1(path.read_bytes()).hexdigest()[:10]
+                data = path.read_bytes()
+                if image_type(data) is None:
+                    self.error(
+                        line,
+                        f"not an image: {src}; an image must be a PNG, JPEG, GIF, WebP or SVG "
+                        "file (its content is checked, not its name)",
+                    )
+                    continue
+                digest = hashlib.sha1(data).hexdigest()[:10]
                 name = f"{path.stem}-{digest}{path.suffix}"
                 self.media[name] = str(path)
                 child.attrs["src"] = name
@@ -606,7 +624,39 @@ def _clean_tag(text: str) -> str:
 
 
 def extract_cards(
-    md: MarkdownIt, source: str, display_path: str, base_dir: Path, root_deck: str
+    md: MarkdownIt,
+    source: str,
+    display_path: str,
+    base_dir: Path,
+    root_deck: str,
+    *,
+    notes_root: Path | None = None,
 ) -> tuple[list[Card], list[Diagnostic]]:
-    """All cards of one notes file, and every problem found in it."""
-    return _FileExtractor(md, source, display_path, base_dir, root_deck).run()
+    """All cards of one notes file, and every problem found in it.
+
+    Images resolve against ``base_dir`` (the file's folder) and must lie inside
+    ``notes_root`` (the notes folder; ``base_dir`` if not given).
+    """
+    return _FileExtractor(md, source, display_path, base_dir, root_deck, notes_root).run()
+
+
+_SVG_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
+    rb"(?:<!DOCTYPE[^>]*>\s*)?(?:<!--.*?-->\s*)*<svg[\s>/]",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def image_type(data: bytes) -> str | None:
+    """``png``, ``jpeg``, ``gif``, ``webp`` or ``svg`` from a file's first bytes, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "webp"
+    if _SVG_START.match(data[:4096]):
+        return "svg"
+    return None

@@ -70,6 +70,9 @@ class BuildOptions:
     """Fail instead of changing the ledger."""
     cache_dir: Path | None = DEFAULT_CACHE
     """The per-file build cache, or None to build every file afresh."""
+    check_mode: str = "checks:confined"
+    """How checks are run (confined, trusted, or not at all); part of the cache key, so
+    that cards left unverified for want of confinement are checked once they can be."""
 
 
 @dataclass(slots=True)
@@ -189,7 +192,7 @@ def collect_cards(
             progress("reading notes", number, len(paths))
         shown = display_path(path)
         data = path.read_bytes()
-        key = build_cache.cache_key(data, shown, options.root_deck, tex_state)
+        key = build_cache.cache_key(data, shown, options.root_deck, tex_state, options.check_mode)
         if options.cache_dir is not None:
             hit, warning = build_cache.load(options.cache_dir, shown, key)
             if warning:
@@ -206,7 +209,10 @@ def collect_cards(
         files.append(NotesFile(path, shown, key, [], False))
         to_parse.append((len(files) - 1, data, shown, path.parent))
 
-    jobs = [(data, shown, folder, options.root_deck) for _, data, shown, folder in to_parse]
+    jobs = [
+        (data, shown, folder, options.root_deck, options.notes_dir)
+        for _, data, shown, folder in to_parse
+    ]
     for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
@@ -216,7 +222,7 @@ def collect_cards(
     return files
 
 
-_ParseJob = tuple[bytes, str, Path, str]
+_ParseJob = tuple[bytes, str, Path, str, Path]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
@@ -224,13 +230,15 @@ _parser_of_process: list[MarkdownIt] = []
 
 def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
     """Decode and extract one notes file (in this process or a worker)."""
-    data, shown, folder, root_deck = job
+    data, shown, folder, root_deck, notes_dir = job
     text, problem = read_notes_file(data, shown)
     if text is None:
         return [], [problem] if problem else []
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    return extract_cards(_parser_of_process[0], text, shown, folder, root_deck)
+    return extract_cards(
+        _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
+    )
 
 
 def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:

@@ -34,8 +34,14 @@ from markdown_it import MarkdownIt
 
 from build_deck import formula as tex
 from build_deck.markdown import make_parser
-from build_deck.model import Card, CardKind, Check, Diagnostic, SourceLoc
-from build_deck.sandbox import Outcome, run_checks
+from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
+from build_deck.sandbox import (
+    CHECK_BUDGET,
+    MAX_ANSWER_NUMBERS,
+    ConfinementUnavailable,
+    Outcome,
+    run_checks,
+)
 
 _NUMBER = (
     r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
@@ -43,7 +49,12 @@ _NUMBER = (
 )
 _VECTOR = r"\[[\s\d.,eE+\-\u2212\[\]]*\]"
 _TUPLE = r"\([\s\d.,eE+\-\u2212]*,[\s\d.,eE+\-\u2212]*\)"
-_VALUE = re.compile(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")
+_NUMBER_AT = re.compile(_NUMBER)
+_VECTOR_RUN = re.compile(r"[\s\d.,eE+\-\u2212\[\]]*")
+_TUPLE_RUN = re.compile(r"[\s\d.,eE+\-\u2212]*")
+# A '[' or '(' that may start a vector or a tuple: the character after it must be able
+# to follow (a run of '(' or of '[(' is skipped at the speed of the regex engine).
+_OPENER = re.compile(r"\[(?=[\s\d.,eE+\-\u2212\[\]])|\((?=[\s\d.,eE+\-\u2212])")
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.DOTALL)
 _NOISE = re.compile(r"\$|\\approx|\\,|≈|=|\\!|\\;")
 _PARTS = re.compile(
@@ -120,20 +131,57 @@ def _split_items(text: str) -> list[str]:
     return [item.strip() for item in items]
 
 
-def _parse_array(text: str) -> tuple[list[Number], tuple[int, ...]] | None:
-    inner = text.strip()
-    if not (inner.startswith("[") and inner.endswith("]")):
-        number = parse_number(inner)
+MAX_ARRAY_DEPTH = 32
+"""Deepest nesting of brackets a card's value may have (an answer may have no more)."""
+
+_Parsed = tuple[list[Number], tuple[int, ...]]
+
+
+def _parse_array(text: str) -> _Parsed | None:
+    """Read ``[...]`` nested lists of numbers, all of one shape at each level, or a
+    number; None if it is not one. One pass with an explicit stack: linear in the
+    text, never recursive."""
+    text = text.strip()
+    if not text.startswith("["):
+        number = parse_number(text)
         return ([number], ()) if number else None
-    items = _split_items(inner[1:-1])
-    parsed = [_parse_array(item) for item in items]
-    if not items or any(p is None for p in parsed):
+    if text.count(",") >= MAX_ANSWER_NUMBERS:
+        return None  # more numbers than any check may answer with
+    stack: list[list[_Parsed]] = []  # the items of every list still open
+    start = 0  # where the pending item's text starts
+    closed: _Parsed | None = None  # a list just closed, the pending item
+    for i, ch in enumerate(text):
+        if ch not in "[],":
+            continue
+        pending = text[start:i]
+        if ch == "[":
+            if closed is not None or pending.strip() or len(stack) >= MAX_ARRAY_DEPTH:
+                return None
+            stack.append([])
+        else:
+            if not stack:
+                return None  # text after the outermost list
+            if closed is not None:
+                if pending.strip():
+                    return None
+                item = closed
+            else:
+                number = parse_number(pending)
+                if number is None:
+                    return None
+                item = ([number], ())
+            stack[-1].append(item)
+            closed = None
+            if ch == "]":
+                items = stack.pop()
+                shapes = {shape for _, shape in items}
+                if len(shapes) != 1:
+                    return None
+                closed = ([n for numbers, _ in items for n in numbers], (len(items), *shapes.pop()))
+        start = i + 1
+    if stack or closed is None or text[start:].strip():
         return None
-    shapes = {p[1] for p in parsed if p}
-    if len(shapes) != 1:
-        return None
-    numbers = [n for p in parsed if p for n in p[0]]
-    return numbers, (len(items), *shapes.pop())
+    return closed
 
 
 def parse_value(text: str) -> CardValue | None:
@@ -141,6 +189,8 @@ def parse_value(text: str) -> CardValue | None:
     shown = _NOISE.sub(" ", text).strip()  # as written, for messages
     clean = shown.replace("\u2212", "-")
     if clean.startswith("(") and clean.endswith(")"):
+        if clean.count(",") > MAX_ANSWER_NUMBERS:
+            return None  # more numbers than any check may answer with
         items = _split_items(clean[1:-1])
         if len(items) > 1 and not items[-1]:
             items.pop()  # a one-element tuple such as the shape (3,)
@@ -164,7 +214,8 @@ def card_value(card: Card, check: Check) -> CardValue | str:
         return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
         if check.target is not None:
-            number = int(check.target.lstrip("cC")) if check.target[1:].isdigit() else None
+            digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
+            number = int(digits.group(1)) if digits else None
             bodies = [body for n, body in card.deletions if n == number]
             if not bodies:
                 return f"the check names {check.target}, but the card has no such deletion"
@@ -176,14 +227,16 @@ def card_value(card: Card, check: Check) -> CardValue | str:
                 return value
         return "no deletion of the card is a value; name one with ```check c2"
     source = card.value_source
-    bold = [match.group(1) or match.group(2) for match in _BOLD.finditer(source)]
-    for text in bold:
+    first_bold = None
+    for match in itertools.islice(_BOLD.finditer(source), MAX_BOLD_TRIED):
+        text = match.group(1) or match.group(2)
         value = parse_value(text)
         if value:
             return value
-    if bold:
-        return f"no bold text of the answer is a value ({bold[0]!r}); write the value in bold"
-    candidates = [m.group(0) for m in _VALUE.finditer(source)]
+        first_bold = text if first_bold is None else first_bold
+    if first_bold is not None:
+        return f"no bold text of the answer is a value ({first_bold!r}); write the value in bold"
+    candidates = _value_candidates(source[-MAX_SCANNED_ANSWER:])
     for text in reversed(candidates):
         value = parse_value(text)
         if value:
@@ -191,15 +244,64 @@ def card_value(card: Card, check: Check) -> CardValue | str:
     return "the answer shows no value: write it in bold, e.g. **-0.2494**"
 
 
+def _value_candidates(source: str) -> list[str]:
+    """Every value written in ``source``, left to right: ``[vectors]``, ``(tuples,)``
+    and numbers, as ``re.finditer(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")`` would find them,
+    but in linear time: that expression tries a run of ``[`` without an end once per
+    bracket. Between two brackets only numbers can be found, by ``finditer`` in C."""
+    found: list[str] = []
+    dead_until = 0  # a run of vector characters without a ']' ends here
+    i = 0
+    while i < len(source):
+        if i < dead_until:
+            opener = dead_until  # no '(' can be in the run, and no '[' starts a vector
+        else:
+            match = _OPENER.search(source, i)
+            opener = match.start() if match else len(source)
+        found += [m.group(0) for m in _NUMBER_AT.finditer(source, i, opener)]
+        i = opener
+        if i >= len(source) or i < dead_until or (i == dead_until and source[i] not in "[("):
+            continue
+        run = (_VECTOR_RUN if source[i] == "[" else _TUPLE_RUN).match(source, i + 1)
+        end = run.end() if run else i + 1
+        if source[i] == "[":
+            close = source.rfind("]", i + 1, end)
+            if close >= 0:
+                found.append(source[i : close + 1])
+                i = close + 1
+                continue
+            dead_until = end
+        elif end < len(source) and source[end] == ")" and "," in source[i + 1 : end]:
+            found.append(source[i : end + 1])
+            i = end + 1
+            continue
+        i += 1
+    return found
+
+
+MAX_BOLD_TRIED = 1000
+"""Bold texts of an answer tried as its value, from the first."""
+MAX_SCANNED_ANSWER = 20_000
+"""Characters at the end of an answer searched for its last value when none is bold."""
+
+_SHOWN_ITEMS = 6
+"""Items of a computed list or tuple a message shows; the rest are elided."""
+
+
 def _format(value: Any) -> str:
+    """A computed answer as a message shows it: short, however large the answer."""
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list | tuple):
-        inner = ", ".join(_format(v) for v in value)
+        items = [_format(v) for v in value[:_SHOWN_ITEMS]]
+        if len(value) > _SHOWN_ITEMS:
+            items.append(f"… {len(value) - _SHOWN_ITEMS} more")
+        inner = ", ".join(items)
         if isinstance(value, tuple):
             return f"({inner},)" if len(value) == 1 else f"({inner})"
         return f"[{inner}]"
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:10]}…({len(text)} digits)"
 
 
 def _flatten(value: Any) -> list[Any]:
@@ -252,6 +354,18 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
         if not ok:
             return f"card says {value.text}, check computes {_format(answer)} ({reason})"
     return None
+
+
+MAX_MESSAGE_LENGTH = 300
+"""Characters of a message about a check; the card's text or the answer may be huge."""
+
+
+def _short(message: str) -> str:
+    """``message`` on one line of at most :data:`MAX_MESSAGE_LENGTH` characters."""
+    message = " ".join(message[: MAX_MESSAGE_LENGTH * 2].split())
+    if len(message) > MAX_MESSAGE_LENGTH:
+        message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
+    return message
 
 
 VALUE = "value recomputed"
@@ -573,13 +687,16 @@ def _judge(
 ) -> tuple[list[str], Diagnostic | None]:
     """What one check verified of its card, and its failure if it failed."""
     if outcome.error is not None:
-        line = check.loc.line + (outcome.error_line or 1)
-        return [], Diagnostic(SourceLoc(check.loc.path, line), f"check failed: {outcome.error}")
+        lines = check.code.count("\n") + 1
+        error_line = outcome.error_line if 0 < (outcome.error_line or 0) <= lines else None
+        line = check.loc.line + (error_line or 1)
+        message = _short(f"check failed: {outcome.error}")
+        return [], Diagnostic(SourceLoc(check.loc.path, line), message)
     earned = []
     if formula is not None:
         problem = compare_formula(formula, outcome, outcome.tol, outcome.rtol)
         if problem:
-            return [], Diagnostic(card.loc, problem)
+            return [], Diagnostic(card.loc, _short(problem))
         earned.append(FORMULA.format(len(outcome.formula)))
     if not outcome.has_answer:
         if outcome.asserts or formula is not None:
@@ -587,16 +704,27 @@ def _judge(
         return [], Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing")
     value = card_value(card, check)
     if isinstance(value, str):
-        return [], Diagnostic(check.loc, f"cannot check this card: {value}")
+        return [], Diagnostic(check.loc, _short(f"cannot check this card: {value}"))
     problem = compare(value, outcome)
     if problem:
-        return [], Diagnostic(card.loc, problem)
+        return [], Diagnostic(card.loc, _short(problem))
     return [VALUE, *earned], None
 
 
-def verify_cards(cards: Sequence[Card]) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
+def verify_cards(
+    cards: Sequence[Card],
+    *,
+    budget: float = CHECK_BUDGET,
+    trust_checks: bool = False,
+    strict: bool = False,
+) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
     """Run every check and compare every chain; returns the verified cards, each with
-    what was verified, and the failures."""
+    what was verified, and the failures.
+
+    All checks together may take ``budget`` seconds. Where checks cannot be confined
+    they are run only with ``trust_checks``; otherwise the cards stay unverified by
+    their checks, with one warning saying why (an error with ``strict``).
+    """
     jobs: list[tuple[Card, Check, Formula | None]] = []
     diagnostics: list[Diagnostic] = []
     failed: set[SourceLoc] = set()
@@ -612,12 +740,25 @@ def verify_cards(cards: Sequence[Card]) -> tuple[dict[SourceLoc, str], list[Diag
                     failed.add(card.loc)
                     continue
             jobs.append((card, check, formula))
-    outcomes = run_checks(
-        [check.code for _, check, _ in jobs],
-        formulas=[list(f.parts) if f is not None else None for _, _, f in jobs],
-    )
+    codes = [check.code for _, check, _ in jobs]
+    formulas = [list(f.parts) if f is not None else None for _, _, f in jobs]
+    outcomes: list[Outcome] = []
+    if jobs:
+        try:
+            outcomes = run_checks(codes, formulas=formulas, budget=budget)
+        except ConfinementUnavailable as exc:
+            if not trust_checks:
+                diagnostics.append(_not_run([(c, k) for c, k, _ in jobs], str(exc), strict))
+                # Cards that no check ran for stay unverified, whatever else they show.
+                failed |= {card.loc for card, _, _ in jobs}
+                jobs = []
+            else:
+                outcomes = run_checks(codes, formulas=formulas, budget=budget, confine=False)
     earned: dict[SourceLoc, list[str]] = {}
     for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):
+        if outcome.budget_exceeded:
+            failed.add(card.loc)
+            continue
         kinds, problem = _judge(card, check, outcome, formula)
         if problem is not None:
             diagnostics.append(problem)
@@ -630,9 +771,44 @@ def verify_cards(cards: Sequence[Card]) -> tuple[dict[SourceLoc, str], list[Diag
             failed.add(card.loc)
         elif compared:
             earned.setdefault(card.loc, []).append(ARITHMETIC)
+    cut = sum(outcome.budget_exceeded for outcome in outcomes)
+    if cut:
+        pairs = [(card, check) for card, check, _ in jobs]
+        diagnostics.append(_budget_exceeded(pairs, outcomes, budget, cut))
     verified = {
         loc: "; ".join(dict.fromkeys(kinds))
         for loc, kinds in earned.items()
         if kinds and loc not in failed
     }
     return verified, diagnostics
+
+
+def _not_run(jobs: Sequence[tuple[Card, Check]], why: str, strict: bool) -> Diagnostic:
+    """The one line saying that no check ran because none could be confined."""
+    message = (
+        f"checks not run, {len(jobs)} checks left unverified: {why}; pass --trust-checks "
+        "to run them unconfined, only for notes you trust"
+    )
+    severity = Severity.ERROR if strict else Severity.WARNING
+    return Diagnostic(jobs[0][1].loc, _short(message), severity)
+
+
+def _budget_exceeded(
+    jobs: Sequence[tuple[Card, Check]], outcomes: Sequence[Outcome], budget: float, cut: int
+) -> Diagnostic:
+    """One error for a build whose checks ran out of time, at the file that took most."""
+    seconds: dict[str, float] = {}
+    slowest: dict[str, tuple[float, SourceLoc]] = {}
+    for (_, check), outcome in zip(jobs, outcomes, strict=True):
+        path = check.loc.path
+        seconds[path] = seconds.get(path, 0.0) + outcome.seconds
+        if outcome.seconds >= slowest.get(path, (-1.0, check.loc))[0]:
+            slowest[path] = (outcome.seconds, check.loc)
+    worst = max(seconds, key=lambda path: seconds[path])
+    return Diagnostic(
+        slowest[worst][1],
+        f"checks stopped after {budget:g} s, the time all checks of a build may take; "
+        f"this file's took longest ({seconds[worst]:.1f} s, all workers together); "
+        f"{cut} checks were cut or not run, their cards unverified; make the slow checks "
+        "faster or raise --check-budget",
+    )

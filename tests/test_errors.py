@@ -204,7 +204,7 @@ def test_every_error_in_one_run_and_old_package_untouched(
 
 def test_existing_image_is_packaged(project: Project) -> None:
     (project.notes / "img").mkdir()
-    (project.notes / "img" / "plot.png").write_bytes(b"\x89PNG fake image bytes")
+    (project.notes / "img" / "plot.png").write_bytes(PNG)
     project.write("pics.md", "Q: Which plot?\nA: ![loss](img/plot.png)\n")
     assert project.run("build") == 0
     import json
@@ -215,4 +215,63 @@ def test_existing_image_is_packaged(project: Project) -> None:
         assert list(media.values()) == [next(iter(media.values()))]
         (name,) = media.values()
         assert name.startswith("plot-") and name.endswith(".png")
-        assert archive.read(next(iter(media))) == b"\x89PNG fake image bytes"
+        assert archive.read(next(iter(media))) == PNG
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)
+"""The start of a PNG file: what the image check reads."""
+
+IMAGES = {
+    "plot.png": PNG,
+    "photo.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    "anim.gif": b"GIF89a\x01\x00\x01\x00",
+    "pic.webp": b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+    "diagram.svg": b'<?xml version="1.0"?>\n<!-- made by hand -->\n<svg xmlns="x"></svg>',
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_images_of_every_kind_are_packaged(project: Project, name: str) -> None:
+    (project.notes / "img").mkdir()
+    (project.notes / "img" / name).write_bytes(IMAGES[name])
+    project.write("sub/pics.md", f"Q: Which picture?\nA: ![it](../img/{name})\n")
+    assert project.run("build") == 0
+    import zipfile
+
+    with zipfile.ZipFile(project.apkg) as archive:
+        assert IMAGES[name] in [archive.read(n) for n in archive.namelist() if n.isdigit()]
+
+
+@pytest.mark.parametrize(
+    "src",
+    ["/etc/passwd", "../../../../../../etc/passwd", "../secret.png", "link/secret.png"],
+)
+def test_images_outside_the_notes_folder_are_refused(
+    project: Project, capsys: pytest.CaptureFixture[str], src: str
+) -> None:
+    (project.root / "secret.png").write_bytes(PNG)  # beside notes/, not in it
+    (project.notes / "link").symlink_to(project.root)
+    project.write("pics.md", f"Q: Which?\nA: ![x]({src})\n")
+    assert project.run("build") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"notes/pics.md:2: error: image outside the notes folder: {src};")
+    assert not project.apkg.exists()
+
+
+def test_a_symlink_inside_the_notes_folder_to_an_image_inside_it(project: Project) -> None:
+    (project.notes / "img").mkdir()
+    (project.notes / "img" / "plot.png").write_bytes(PNG)
+    (project.notes / "alias.png").symlink_to(project.notes / "img" / "plot.png")
+    project.write("pics.md", "Q: Which?\nA: ![x](alias.png)\n")
+    assert project.run("build") == 0
+
+
+@pytest.mark.parametrize("content", [b"ssh-rsa AAAA secret key", b"", b"<html><svg></svg>"])
+def test_files_that_are_not_images_are_refused(
+    project: Project, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    (project.notes / "id_rsa.png").write_bytes(content)
+    project.write("pics.md", "Q: Which?\n\nA: ![key](id_rsa.png)\n")
+    assert project.run("build") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("notes/pics.md:3: error: not an image: id_rsa.png; an image must be")

@@ -8,6 +8,7 @@ value came back, no file was written. Add a test whenever a new trick is found.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -249,7 +250,8 @@ class TestTryingToBreakOut:
 
     def test_class_reached_from_an_array(self) -> None:
         outcome = run_one("answer = np.ones(2).dtype.type.__mro__")
-        assert_refused(outcome, "access to attribute '__mro__' is not allowed")
+        # A dtype offers no attributes at all: refused before the dunder is reached.
+        assert_refused(outcome, "access to attribute 'type' is not allowed")
 
     def test_generator_frame(self) -> None:
         outcome = run_one("answer = (x for x in [1]).gi_frame.f_globals")
@@ -456,6 +458,98 @@ class TestLimits:
         assert outcome.error is not None
         assert len(outcome.error) <= 300
 
+    def test_messages_echo_no_memory_addresses(self) -> None:
+        outcome = run_one("answer = {}[np.mean]")
+        assert_refused(outcome, "KeyError", "0x…")
+        assert outcome.error is not None
+        assert not re.search(r"0x[0-9a-f]{5,}", outcome.error)
+
+
+class TestAllowListsInTheEvaluator:
+    """Attacks on names: only what is named may be used, whatever numpy adds later."""
+
+    def test_f_string_with_a_computed_format_spec(self) -> None:
+        # asteval formats the spec with its own formatter and its own rules.
+        outcome = run_one(
+            """
+            s = "}{__fstring__._implementation"
+            answer = {}[f"{np.mean:{s}}"]
+            """
+        )
+        assert_refused(outcome, "computed format spec in an f-string is not allowed", line=2)
+
+    def test_f_string_with_a_huge_width(self) -> None:
+        outcome = run_one("answer = len(f'{1:>400000000}')")
+        assert_refused(outcome, "limited to 1000", line=1)
+
+    def test_f_string_with_a_written_out_spec_works(self) -> None:
+        outcome = run_one("answer = float(f'{3.14159:.3f}')")
+        assert outcome.error is None and outcome.answer == 3.142
+
+    def test_pow_has_the_exponent_cap_of_the_operator(self) -> None:
+        assert_refused(run_one("answer = pow(10, 10**10)"), "max exponent is 10000")
+
+    def test_pow_within_the_cap_works(self) -> None:
+        assert run_one("answer = pow(2, 10)").answer == 1024
+
+    @pytest.mark.parametrize("method", ["ljust", "rjust", "center", "zfill", "expandtabs"])
+    def test_string_padding(self, method: str) -> None:
+        outcome = run_one(f"answer = len('x'.{method}(4 * 10**8))")
+        assert_refused(outcome, f"access to attribute '{method}' is not allowed")
+
+    def test_percent_formatting_pads_without_a_cap(self) -> None:
+        outcome = run_one("answer = len('%*d' % (4 * 10**8, 1))")
+        assert_refused(outcome, "'%' formatting is not allowed")
+
+    def test_modulo_of_numbers_still_works(self) -> None:
+        assert run_one("answer = 17 % 5").answer == 2
+
+    @pytest.mark.parametrize(
+        "attribute", ["resize(10000, refcheck=False)", "view(np.int64)", "strides", "tobytes()"]
+    )
+    def test_array_methods_that_touch_memory(self, attribute: str) -> None:
+        outcome = run_one(f"x = np.zeros(100)\nanswer = x.{attribute}")
+        name = attribute.split("(")[0]
+        assert_refused(outcome, f"access to attribute '{name}' is not allowed", line=2)
+
+    def test_int_to_bytes(self) -> None:
+        outcome = run_one("answer = (5).to_bytes(8, 'little')")
+        assert_refused(outcome, "access to attribute 'to_bytes' is not allowed")
+
+    def test_bytes_methods(self) -> None:
+        outcome = run_one("answer = b''.join([b'a'])")
+        assert_refused(outcome, "access to attribute 'join' is not allowed")
+
+    @pytest.mark.parametrize(
+        "code",
+        [
+            "answer = np.zeros(3, dtype='O')",
+            "answer = np.ones(2).astype('O')",
+            "answer = np.array([np.mean, np.sum])",
+            "answer = np.sum([[np.mean], [np.sum]])",
+            "answer = np.array([1, 'a'])",
+            "answer = np.zeros(2, dtype=[('a', 'i8'), ('b', 'f8')])",
+        ],
+    )
+    def test_arrays_that_are_not_numeric(self, code: str) -> None:
+        outcome = run_one(code)
+        assert outcome.error is not None and "TypeError" in outcome.error
+        assert outcome.answer is None
+
+    def test_long_double_answer_is_a_number(self) -> None:
+        outcome = run_one("answer = np.ones(2, dtype='g').sum()")
+        assert outcome.error is None and outcome.answer == 2.0
+        outcome = run_one("answer = np.ones(2, dtype='g')")
+        assert outcome.error is None and outcome.answer == [1.0, 1.0]
+
+    def test_named_tuple_fields_of_numpy_results(self) -> None:
+        outcome = run_one("answer = np.linalg.eigh(np.eye(2)).eigenvalues")
+        assert outcome.error is None and outcome.answer == [1.0, 1.0]
+
+    def test_array_methods_on_the_list_work(self) -> None:
+        outcome = run_one("x = np.arange(6).reshape(2, 3)\nanswer = x.T.sum(axis=1).tolist()")
+        assert outcome.error is None and outcome.answer == [3, 5, 7]
+
 
 # -- Checks that must work -------------------------------------------------------------
 
@@ -601,6 +695,19 @@ class TestChecks:
                 assert outcome.error == "assertion failed: assert x < 0"
             else:
                 assert (outcome.error, outcome.answer) == (None, i)
+
+    def test_plain_data_symbols_reach_the_check(self) -> None:
+        symbols = [{"x": 3.0, "shape": (2, 3), "w": [1, 2], "name": "loss", "d": {"k": 1}}]
+        [outcome] = run_checks(
+            ["assert name == 'loss' and d['k'] == 1\nanswer = (x * 2, shape[1], sum(w))"],
+            symbols=symbols,
+        )
+        assert outcome.error is None and outcome.answer == (6.0, 3, 3)
+
+    def test_symbols_of_one_check_are_not_seen_by_the_next(self) -> None:
+        outcomes = run_checks(["answer = x", "answer = x"], symbols=[{"x": 1}, {}], workers=1)
+        assert outcomes[0].answer == 1
+        assert outcomes[1].error is not None and "NameError" in outcomes[1].error
 
     def test_checks_do_not_share_variables(self) -> None:
         first, second = run_checks(

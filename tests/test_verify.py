@@ -6,10 +6,16 @@ CLI on notes written into a temporary project, and pins the exact messages.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from anki.collection import Collection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from build_deck.verify import parse_number, parse_value
+from build_deck import verify
+from build_deck.model import Card, CardKind, Check, SourceLoc
+from build_deck.verify import CardValue, card_value, parse_number, parse_value
 from tests.conftest import Project, import_package
 
 # -- Values and the tolerance their digits give ---------------------------------------------
@@ -617,4 +623,126 @@ def test_check_naming_a_deletion_on_a_qa_card_is_an_error(
     assert (
         "notes/qa.md:4: error: cannot check this card: a Q/A card has no deletion c2: "
         "write the info string as just 'check'" in capsys.readouterr().err
+    )
+
+
+# -- The value parser on hostile text ----------------------------------------------------
+
+HOSTILE_PIECES = st.sampled_from(
+    ["[", "]", "(", ")", ",", "1", "4", ".", "-", "e", " ", "**", "__", "\\times 10^", "x", "²"]
+)
+
+
+@st.composite
+def hostile_answers(draw: st.DrawFn) -> str:
+    """Up to 1 MB: a few pieces, each repeated up to 200,000 times."""
+    parts = draw(st.lists(st.tuples(HOSTILE_PIECES, st.integers(1, 200_000)), max_size=6))
+    return "".join(piece * count for piece, count in parts)[: 1 << 20]
+
+
+def qa_card(answer: str) -> Card:
+    """A Q/A card showing ``answer``, with one check."""
+    check = Check(SourceLoc("notes/a.md", 3), "answer = 4", None)
+    return Card(
+        kind=CardKind.QA,
+        loc=SourceLoc("notes/a.md", 1),
+        deck="D",
+        section=(),
+        tags=(),
+        content="Q?",
+        back=answer,
+        extra="",
+        context="",
+        prompt_text="Q?",
+        value_source=answer,
+        checks=(check,),
+    )
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(hostile_answers())
+def test_hostile_answers_up_to_a_megabyte_never_raise(answer: str) -> None:
+    card = qa_card(answer)
+    value = card_value(card, card.checks[0])
+    assert isinstance(value, CardValue | str)
+
+
+@settings(derandomize=True, max_examples=2000, deadline=None)
+@given(st.text(alphabet="[](),. 1234567890eE+-\u2212x×·^{}\\times\u00a0٣", max_size=30))
+def test_value_scanner_finds_what_the_regular_expression_finds(text: str) -> None:
+    # The scanner replaces re.finditer over this expression, which is quadratic on '['.
+    expression = re.compile(f"{verify._VECTOR}|{verify._TUPLE}|{verify._NUMBER}")
+    assert verify._value_candidates(text) == [m.group(0) for m in expression.finditer(text)]
+
+
+def test_a_run_of_brackets_after_the_value() -> None:
+    # re.finditer took minutes over this; the value is still found.
+    card = qa_card("4 " + "[" * (verify.MAX_SCANNED_ANSWER - 10))
+    value = card_value(card, card.checks[0])
+    assert isinstance(value, CardValue) and value.numbers[0].value == 4
+
+
+def test_only_the_end_of_a_very_long_answer_is_searched() -> None:
+    card = qa_card("4 " + "x" * verify.MAX_SCANNED_ANSWER)
+    assert card_value(card, card.checks[0]) == (
+        "the answer shows no value: write it in bold, e.g. **-0.2494**"
+    )
+
+
+def test_nesting_deeper_than_an_answer_can_be_is_no_value() -> None:
+    deep = "[" * 1200 + "4" + "]" * 1200
+    assert parse_value(deep) is None
+    shallow = "[" * 32 + "4" + "]" * 32
+    parsed = parse_value(shallow)
+    assert parsed is not None and parsed.dims == (1,) * 32
+
+
+@pytest.mark.parametrize(
+    ("text", "dims"),
+    [
+        ("[1, 2, 3]", (3,)),
+        ("[[1, 2], [3, 4]]", (2, 2)),
+        ("[ [1] , [2] ]", (2, 1)),
+        ("[[1, 2], [3]]", None),
+        ("[[1], 2]", None),
+        ("[1, [2]]", None),
+        ("[1,]", None),
+        ("[]", None),
+        ("[[]]", None),
+        ("[1] [2]", None),
+        ("[[1]x]", None),
+        ("[1]]", None),
+        ("[[1]", None),
+        ("[1, 2", None),
+    ],
+)
+def test_arrays_are_read_as_before(text: str, dims: tuple[int, ...] | None) -> None:
+    value = parse_value(text)
+    assert (value.dims if value else None) == dims
+
+
+def test_deep_nesting_on_a_card_is_one_line(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = "[" * 1200 + "4" + "]" * 1200
+    project.write("deep.md", f"Q: What?\nA: **{deep}**\n\n```check\nanswer = 4\n```\n")
+    assert project.run("check", "--no-cache") == 1
+    err = capsys.readouterr().err
+    assert "notes/deep.md:1: error: card says" not in err
+    assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("notes/deep.md:4: error: cannot check this card: no bold text")
+    assert len(line) < 400
+
+
+def test_check_target_with_a_superscript_digit(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("sup.md", "The value is {{c1::4}}.\n\n```check c²\nanswer = 4\n```\n")
+    assert project.run("check", "--no-cache") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip() == (
+        "notes/sup.md:3: error: cannot check this card: the check names c², "
+        "but the card has no such deletion"
     )
