@@ -206,7 +206,7 @@ while _read_frame(read_fd) is not None:
     REPLY
 """
 
-GOOD_FIELDS = {
+GOOD_FIELDS: dict[str, Any] = {
     "answer": 4,
     "has_answer": True,
     "tol": None,
