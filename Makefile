@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,lint]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[sync,test,lint]'
 	touch $(STAMP)
 
 # MathJax from npm (pinned by package-lock.json), for TeX validation and the preview.

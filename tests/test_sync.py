@@ -1,0 +1,188 @@
+"""`build-deck sync` against real collections, with cards reviewed through Anki's scheduler."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from anki.collection import Collection
+
+from tests.conftest import Project
+
+NOTES = """
+# Machine Learning
+
+## Training #pytorch
+
+Q: What does `optimizer.step()` do?
+A: It updates the parameters from their gradients.
+
+Q: What does `loss.backward()` compute?
+A: The gradient of the loss with respect to every parameter.
+
+Q: Which rate scales each step?
+A: The learning rate.
+"""
+
+ROOT = "AI Study Notes"
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[Collection]:
+    """The collection, open for as long as the block runs (sync needs it closed)."""
+    col = Collection(str(path))
+    try:
+        yield col
+    finally:
+        col.close()
+
+
+@pytest.fixture
+def col_path(tmp_path: Path) -> Path:
+    """An empty collection in a profile-like folder, closed."""
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    path = folder / "collection.anki2"
+    Collection(str(path)).close()
+    return path
+
+
+def sync(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    """Run `build-deck sync` on the collection; returns the exit code and all output."""
+    capsys.readouterr()
+    code = project.run("sync", "--collection", str(col_path), *args)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def review_all(col: Collection) -> int:
+    """Answer every due card "Easy" through the scheduler; returns how many."""
+    deck = col.decks.id_for_name(ROOT)
+    assert deck is not None
+    col.decks.set_current(deck)
+    answered = 0
+    while (card := col.sched.getCard()) is not None:
+        card.start_timer()
+        col.sched.answerCard(card, 4)
+        answered += 1
+    return answered
+
+
+def history(col: Collection, note_id: int) -> list[tuple[int, int, int]]:
+    """(card ord, review count, interval) of each card of a note."""
+    db = col.db
+    assert db is not None
+    return [
+        (ord_, db.scalar("SELECT count() FROM revlog WHERE cid = ?", cid), ivl)
+        for cid, ord_, ivl in db.all(
+            "SELECT id, ord, ivl FROM cards WHERE nid = ? ORDER BY ord", note_id
+        )
+    ]
+
+
+def note_by_front(col: Collection, words: str) -> int:
+    (note_id,) = col.find_notes(f'"Front:*{words}*"')
+    return int(note_id)
+
+
+def test_first_sync_adds_then_second_sync_does_nothing(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    (project.notes / "plot.png").write_bytes(b"\x89PNG not really an image")
+    project.write("plots.md", "# Plots\n\nQ: Which plot?\nA: ![loss](plot.png)\n")
+
+    code, out = sync(project, col_path, capsys, "--dry-run")
+    assert code == 0, out
+    assert "dry run, nothing written: +4 new" in out
+    assert not project.cards.exists()  # the ledger too is left alone
+    with opened(col_path) as col:
+        assert col.note_count() == 0
+
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "synced profile/collection.anki2: +4 new" in out
+    assert len(list((col_path.parent / "backups").glob("*.colpkg"))) == 1
+    with opened(col_path) as col:
+        assert col.note_count() == 4
+        (picture,) = col.find_notes('"Front:Which plot?"')
+        name = col.get_note(picture)["Back"].split('src="')[1].split('"')[0]
+        assert (Path(col.media.dir()) / name).read_bytes() == b"\x89PNG not really an image"
+        decks = {col.decks.name(c.did) for c in (col.get_card(i) for i in col.find_cards(""))}
+        assert decks == {f"{ROOT}::Machine Learning", f"{ROOT}::Plots"}
+        mtime = col.db.scalar("SELECT max(mod) FROM notes")  # type: ignore[union-attr]
+
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert out.rstrip().endswith(
+        "nothing to do: profile/collection.anki2 already matches the notes"
+    )
+    assert len(list((col_path.parent / "backups").glob("*.colpkg"))) == 1
+    with opened(col_path) as col:
+        assert col.db.scalar("SELECT max(mod) FROM notes") == mtime  # type: ignore[union-attr]
+
+
+def test_deck_change_moves_cards_and_keeps_history(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        assert review_all(col) == 3
+        step = note_by_front(col, "optimizer.step()")
+        before = history(col, step)
+        assert before[0][1] >= 1
+
+    project.write("ml.md", "---\ndeck: Deep Learning::Optimisers\n---\n" + NOTES)
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "move: notes/ml.md:" in out and "3 moved" in out
+    with opened(col_path) as col:
+        target = col.decks.id_for_name(f"{ROOT}::Deep Learning::Optimisers")
+        cards = [col.get_card(c) for c in col.find_cards("")]
+        assert {c.did for c in cards} == {target}
+        assert note_by_front(col, "optimizer.step()") == step
+        assert history(col, step) == before
+
+
+def test_open_collection_is_refused_and_nothing_written(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from anki.collection import Collection\n"
+            "col = Collection(sys.argv[1])\n"
+            "print(col.note_count(), flush=True)\n"
+            "time.sleep(60)\n",
+            str(col_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "0"
+        before = col_path.read_bytes()
+        code, out = sync(project, col_path, capsys)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1
+    errors = [line for line in out.splitlines() if "error" in line]
+    assert errors == [
+        "profile/collection.anki2:0: error: the collection is open in Anki (or another "
+        "program): close Anki, or switch it to another profile, then sync again"
+    ]
+    assert col_path.read_bytes() == before
+    assert not (col_path.parent / "backups").exists()
+    with opened(col_path) as col:
+        assert col.note_count() == 0
