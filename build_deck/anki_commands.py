@@ -54,6 +54,15 @@ def add_parsers(
     )
     side.add_argument("--ours", action="store_true", help="conflicts: take the notes' fields")
 
+    pull = commands.add_parser(
+        "pull",
+        parents=[*parents, where],
+        help="show the fields edited in Anki as a diff against the notes",
+    )
+    pull.add_argument(
+        "--apply", action="store_true", help="write the edits that convert cleanly into the notes"
+    )
+
 
 def _error(where: str, message: str) -> None:
     print(Diagnostic(SourceLoc(where, 0), message), file=sys.stderr, flush=True)
@@ -88,6 +97,10 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
         if report.errors:
             print(summary_line(report, wrote=False), flush=True)
             return 1
+        if args.command == "pull":
+            from build_deck.pull import run_pull
+
+            return run_pull(report.records, collection, apply=args.apply)
         return _sync(args, report, collection)
 
 

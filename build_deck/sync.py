@@ -326,7 +326,8 @@ def _load_state(data: Any) -> tuple[dict[str, NoteState], str | None]:
         )
 
 
-def _dump_state(state: dict[str, NoteState]) -> dict[str, Any]:
+def dump_state(state: dict[str, NoteState]) -> dict[str, Any]:
+    """The sync state as the JSON kept in the collection's config."""
     return {
         "version": STATE_VERSION,
         "notes": {
@@ -656,7 +657,7 @@ def apply_plan(col: Collection, plan: Plan) -> list[str]:
                 f"this one was stored as {stored}, which the cards do not show"
             )
     if plan.state_changed:
-        col.set_config(STATE_KEY, _dump_state(plan.state))
+        col.set_config(STATE_KEY, dump_state(plan.state))
     return warnings
 
 

@@ -186,3 +186,81 @@ def test_open_collection_is_refused_and_nothing_written(
     assert not (col_path.parent / "backups").exists()
     with opened(col_path) as col:
         assert col.note_count() == 0
+
+
+def pull(project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run `build-deck pull`; returns its output (it must succeed)."""
+    capsys.readouterr()
+    assert project.run("pull", "--collection", str(col_path), *args) == 0
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        review_all(col)
+        step = note_by_front(col, "optimizer.step()")
+        note = col.get_note(step)  # type: ignore[arg-type]
+        note["Back"] = "It updates the parameters <b>using</b> their gradients.<br>"
+        note.tags.append("marked")
+        col.update_note(note)
+        before = history(col, step)
+
+    # An unrelated change of the notes: the edit and the tag stay.
+    project.write("ml.md", NOTES.replace("every parameter.", "each parameter."))
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "kept Anki edit: notes/ml.md:5: Back (the notes did not change it)" in out
+    assert "update: notes/ml.md:8: fields Back" in out
+    with opened(col_path) as col:
+        note = col.get_note(step)  # type: ignore[arg-type]
+        assert note["Back"] == "It updates the parameters <b>using</b> their gradients.<br>"
+        assert "marked" in note.tags and "pytorch" in note.tags
+        backward = col.get_note(note_by_front(col, "loss.backward()"))  # type: ignore[arg-type]
+        assert backward["Back"].endswith("each parameter.")
+
+    # The same card changed in the notes too: a conflict, and the card is left alone.
+    changed = NOTES.replace("every parameter.", "each parameter.").replace(
+        "It updates the parameters from their gradients.", "It moves the parameters."
+    )
+    project.write("ml.md", changed)
+    code, out = sync(project, col_path, capsys)
+    assert code == 1
+    assert (
+        "notes/ml.md:5: error: conflict: Back edited in Anki and in the notes since the last "
+        "sync; --theirs keeps Anki's, --ours takes the notes'"
+    ) in out
+    with opened(col_path) as col:
+        assert "<b>using</b>" in col.get_note(step)["Back"]  # type: ignore[arg-type]
+
+    # pull shows Anki's edit as a diff against the notes, in the notes' Markdown.
+    out = pull(project, col_path, capsys)
+    assert "notes/ml.md:5: Back edited in Anki" in out
+    assert (
+        "-A: It moves the parameters.\n+A: It updates the parameters **using** their gradients."
+        in out
+    )
+    assert "1 fields edited in Anki, 1 of them can be applied" in out
+    assert (project.notes / "ml.md").read_text(encoding="utf-8") == changed.lstrip("\n")
+
+    # pull --apply writes it into the notes; sync then converges with no conflict.
+    out = pull(project, col_path, capsys, "--apply")
+    assert "applied 1 of 1 fields edited in Anki to notes/ml.md" in out
+    assert "A: It updates the parameters **using** their gradients.\n" in (
+        project.notes / "ml.md"
+    ).read_text(encoding="utf-8")
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "error" not in out and "0 conflicts" in out
+    with opened(col_path) as col:
+        note = col.get_note(step)  # type: ignore[arg-type]
+        assert note["Back"] == "It updates the parameters <strong>using</strong> their gradients."
+        assert "marked" in note.tags
+        assert history(col, step) == before
+    assert "0 fields edited in Anki" in pull(project, col_path, capsys)
+    code, out = sync(project, col_path, capsys)
+    assert code == 0 and "nothing to do" in out
