@@ -822,6 +822,8 @@ def sync_collection(
                 for note in plan.prune:
                     plan.state[note.guid] = view.state.get(note.guid, NoteState({}, ()))
                 plan.prune = []
+                if not (plan.changes_notes or plan.state_changed):
+                    return outcome
         outcome.backup = backup(col, options.collection.parent / "backups")
         outcome.lines += [f"warning: {w}" for w in apply_plan(col, plan)]
         outcome.applied = True

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from tests.conftest import Project
+from tests.conftest import Project, import_package
 
 NOTES = """
 # Machine Learning
@@ -264,3 +264,124 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
     assert "0 fields edited in Anki" in pull(project, col_path, capsys)
     code, out = sync(project, col_path, capsys)
     assert code == 0 and "nothing to do" in out
+
+
+def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        review_all(col)
+        rate = note_by_front(col, "Which rate")
+        ((card_id, ord_, reviews, interval),) = [
+            (card.id, card.ord, n, card.ivl)
+            for card in col.get_note(rate).cards()  # type: ignore[arg-type]
+            for n in [len(col.card_stats_data(card.id).revlog)]
+        ]
+        assert reviews >= 1 and ord_ == 0
+
+    project.write(
+        "ml.md",
+        NOTES.replace(
+            "Q: Which rate scales each step?\nA: The learning rate.",
+            "The {{c1::learning rate}} scales each {{c2::step}}.",
+        ),
+    )
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "update: notes/ml.md:11: note type build_deck Q/A -> build_deck Cloze" in out
+    assert "+0 new" in out and "1 retyped" in out and "0 tagged removed" in out
+    with opened(col_path) as col:
+        assert col.note_count() == 3
+        note = col.get_note(rate)  # type: ignore[arg-type]
+        assert note.note_type()["name"] == "build_deck Cloze"  # type: ignore[index]
+        assert "{{c1::learning rate}}" in note["Text"]
+        cards = sorted(note.cards(), key=lambda c: c.ord)
+        assert [c.ord for c in cards] == [0, 1]
+        first = cards[0]
+        assert first.id == card_id and first.ivl == interval
+        assert col.db.scalar("SELECT count() FROM revlog WHERE cid = ?", first.id) == reviews  # type: ignore[union-attr]
+        target = col.decks.id_for_name(f"{ROOT}::Machine Learning")
+        assert {c.did for c in cards} == {target}
+    code, out = sync(project, col_path, capsys)
+    assert "nothing to do" in out
+
+
+def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        review_all(col)
+        deck = col.decks.id_for_name(f"{ROOT}::Machine Learning")
+        own = col.new_note(col.models.by_name("build_deck Q/A"))  # type: ignore[arg-type]
+        own["Front"] = "My own question"
+        own["Back"] = "My own answer"
+        col.add_note(own, deck)  # type: ignore[arg-type]
+        step = note_by_front(col, "optimizer.step()")
+
+    project.write(
+        "ml.md",
+        NOTES.replace(
+            "Q: What does `optimizer.step()` do?\n"
+            "A: It updates the parameters from their gradients.\n\n",
+            "",
+        ),
+    )
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert (
+        "removed: notes/ml.md:5: What does optimizer.step() do? (tagged build-deck::removed)" in out
+    )
+    with opened(col_path) as col:
+        assert col.find_notes("tag:build-deck::removed") == [step]
+        assert col.note_count() == 4
+
+    code, out = sync(project, col_path, capsys, "--prune", "--dry-run")
+    assert "delete: notes/ml.md:5: What does optimizer.step() do?" in out
+    code, out = sync(project, col_path, capsys, "--prune")  # not a terminal: asks, no answer
+    assert "not deleted" in out
+    with opened(col_path) as col:
+        assert col.note_count() == 4
+
+    code, out = sync(project, col_path, capsys, "--prune", "--yes")
+    assert code == 0, out
+    assert "1 deleted" in out
+    with opened(col_path) as col:
+        assert col.note_count() == 3
+        assert col.find_notes("tag:build-deck::removed") == []
+        (kept,) = col.find_notes('"Front:My own question"')
+        assert kept == own.id and col.get_note(kept)["Back"] == "My own answer"
+
+
+def contents(
+    col: Collection,
+) -> dict[str, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+    """Every note by GUID: note type, fields, tags and the decks of its cards."""
+    found = {}
+    for note_id in col.find_notes(""):
+        note = col.get_note(note_id)
+        decks = tuple(sorted(col.decks.name(card.did) for card in note.cards()))
+        notetype = note.note_type()
+        assert notetype is not None
+        found[note.guid] = (notetype["name"], tuple(note.fields), tuple(sorted(note.tags)), decks)
+    return found
+
+
+def test_sync_of_shipped_notes_equals_importing_the_package(
+    shipped: Project, collection: Collection, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert shipped.run("build") == 0
+    import_package(collection, shipped.apkg)
+    imported = contents(collection)
+
+    code, out = sync(shipped, col_path, capsys)
+    assert code == 0, out
+    with opened(col_path) as col:
+        synced = contents(col)
+        media = sorted(p.name for p in Path(col.media.dir()).iterdir())
+    assert len(synced) == len(imported) > 400
+    assert synced == imported
+    assert media == sorted(p.name for p in Path(collection.media.dir()).iterdir())
