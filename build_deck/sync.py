@@ -455,10 +455,13 @@ def _plan_note(
         if conflicted:
             plan.conflicts.append(Conflict(want, tuple(conflicted)))
             return
-    owned = set(last.tags) if last is not None else vocabulary
-    owned |= {REMOVED_TAG, VERIFIED_TAG}
-    tags = tuple(sorted({t for t in old.tags if t not in owned} | set(want.tags)))
-    new_tags = tags if set(tags) != set(old.tags) else None
+    # Anki compares tags without case, and may keep an existing tag's spelling.
+    owned = {t.lower() for t in (last.tags if last is not None else vocabulary)}
+    owned |= {REMOVED_TAG.lower(), VERIFIED_TAG}
+    wanted = {t.lower(): t for t in want.tags}
+    kept_tags = {t.lower(): t for t in old.tags if t.lower() not in owned | set(wanted)}
+    tags = tuple(sorted({**kept_tags, **wanted}.values()))
+    new_tags = tags if {t.lower() for t in tags} != {t.lower() for t in old.tags} else None
     if write or new_tags is not None or retype or new_guid:
         plan.updates.append(
             Update(
