@@ -109,6 +109,8 @@ class _Converter(HTMLParser):
             self.out.append(data)
             return
         text = data.replace("\xa0", " ")
+        if self.out and self.out[-1] == "\\\n" and text.startswith("\n"):
+            text = text[1:]  # the build writes "<br />\n"
         pieces = []
         last = 0
         for match in _MATH.finditer(text):

@@ -385,3 +385,20 @@ def test_sync_of_shipped_notes_equals_importing_the_package(
     assert len(synced) == len(imported) > 400
     assert synced == imported
     assert media == sorted(p.name for p in Path(collection.media.dir()).iterdir())
+
+
+def test_pull_shows_html_it_cannot_turn_back_and_does_not_apply_it(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        note = col.get_note(note_by_front(col, "loss.backward()"))  # type: ignore[arg-type]
+        note["Back"] = 'See <a href="https://pytorch.org">the docs</a>.'
+        col.update_note(note)
+    out = pull(project, col_path, capsys, "--apply")
+    assert "notes/ml.md:8: Back edited in Anki" in out
+    assert "it holds HTML with no Markdown here (a): shown as HTML, not applied" in out
+    assert '+A: See <a href="https://pytorch.org">the docs</a>.' in out
+    assert "applied 0 of 1 fields" in out
+    assert (project.notes / "ml.md").read_text(encoding="utf-8") == NOTES.lstrip("\n")
