@@ -402,3 +402,22 @@ def test_pull_shows_html_it_cannot_turn_back_and_does_not_apply_it(
     assert '+A: See <a href="https://pytorch.org">the docs</a>.' in out
     assert "applied 0 of 1 fields" in out
     assert (project.notes / "ml.md").read_text(encoding="utf-8") == NOTES.lstrip("\n")
+
+
+def test_without_the_anki_package_sync_says_how_to_install_it(project: Project) -> None:
+    project.write("ml.md", NOTES)
+    code = (
+        "import sys\n"
+        "sys.modules['anki'] = None  # as if the package were not installed\n"
+        "from build_deck.cli import main\n"
+        "sys.exit(main(['sync', '--collection', 'c.anki2']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=project.root, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "anki:0: error: the anki package is not installed: pip install 'build-deck[sync]' "
+        "(or run 'make'), which installs the anki package\n"
+    )
+    assert not project.cards.exists()
