@@ -128,7 +128,7 @@ def _sync(args: argparse.Namespace, report: BuildReport, collection: Path) -> in
     outcome = sync_collection(report.records, removed, options, confirm=_ask)
     shown = display_path(collection)
     for line in outcome.lines:
-        print(line, flush=True)
+        print(line, file=sys.stderr if ": error: " in line else sys.stdout, flush=True)
     if outcome.error is not None:
         _error(shown, outcome.error)
         return 1

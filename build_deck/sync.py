@@ -393,6 +393,9 @@ def plan_sync(
             plan.state.pop(note.guid, None)
         elif REMOVED_TAG not in note.tags:
             plan.removed.append(note)
+    for guid in list(plan.state):
+        if guid not in build_guids and guid not in view.notes:
+            del plan.state[guid]  # deleted in Anki and gone from the notes: forget it
     plan.media = _plan_media(desired, media_present or {})
     plan.state_changed = plan.state != view.state
     return plan
@@ -684,7 +687,10 @@ def _put_notetype(col: Collection, note_type: NoteType) -> None:
     notetype["css"] = card_css()
     notetype["tmpls"][0]["qfmt"] = note_type.front
     notetype["tmpls"][0]["afmt"] = note_type.back
-    models.update(notetype, preserve_usn=current is None)
+    if current is None:
+        models.update(notetype, preserve_usn=True)  # adds it under the id it carries
+    else:
+        models.update_dict(notetype)
 
 
 # Reporting ----------------------------------------------------------------------------
@@ -834,6 +840,11 @@ def sync_collection(
         outcome.error = str(exc)
     except AnkiException as exc:
         outcome.error = f"Anki refused the change: {exc}"
+        if outcome.backup:
+            outcome.error += (
+                f"; the backup in {options.collection.parent / 'backups'} holds the "
+                "collection as it was before this sync"
+            )
     finally:
         col.close()
     return outcome
