@@ -10,7 +10,8 @@ process as a user runs it (``python -m build_deck sync --collection ...``):
 - ``no change``: once more: nothing to do, the everyday case;
 - ``one card``: after one card's answer changed in the notes.
 
-The load average is printed too: on a shared machine, wall times follow it.
+Wall time and CPU time (user + system, of the sync process and its workers) are
+printed; the load average too, since on a shared machine wall times follow it.
 
 Each figure is the median of RUNS (default 3) runs, each with its own collection.
 """
@@ -18,6 +19,7 @@ Each figure is the median of RUNS (default 3) runs, each with its own collection
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,7 +34,9 @@ REPO = HERE.parent
 WORK = REPO / "build" / "bench" / "sync"
 
 
-def _sync(folder: Path, collection: Path) -> float:
+def _sync(folder: Path, collection: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the process and its children) of one sync."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "build_deck", "sync", "--collection", str(collection)],
@@ -41,12 +45,17 @@ def _sync(folder: Path, collection: Path) -> float:
         text=True,
     )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"sync failed:\n{done.stdout}{done.stderr}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
-def one_run(index: int) -> tuple[float, float, float, float, str]:
+Timing = tuple[float, float]
+
+
+def one_run(index: int) -> tuple[Timing, Timing, Timing, Timing, str]:
     """Cold, no-change (twice) and one-card sync times of a fresh copy; and a summary."""
     folder = WORK / str(index)
     shutil.rmtree(folder, ignore_errors=True)
@@ -78,12 +87,15 @@ def main(argv: list[str]) -> None:
     runs = int(argv[0]) if argv else 3
     results = [one_run(i) for i in range(runs)]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"shipped deck ({results[0][4]}), median of {runs} runs, wall seconds:")
+    print(f"shipped deck ({results[0][4]}), median of {runs} runs:")
+    print(f"  {'':<16} {'wall s':>7} {'CPU s':>7}   wall of each run")
     columns = ("cold", "first no change", "no change", "one card")
     for column, name in enumerate(columns):
-        times = [float(r[column]) for r in results]
-        spread = ", ".join(f"{t:.2f}" for t in times)
-        print(f"  {name:<16} {statistics.median(times):6.2f}   ({spread})")
+        timings: list[Timing] = [r[column] for r in results]  # type: ignore[misc]
+        wall = statistics.median(t[0] for t in timings)
+        cpu = statistics.median(t[1] for t in timings)
+        spread = ", ".join(f"{t[0]:.2f}" for t in timings)
+        print(f"  {name:<16} {wall:7.2f} {cpu:7.2f}   ({spread})")
     print(f"load average at the end: {load} ({os.cpu_count()} cores)")
 
 

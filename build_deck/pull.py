@@ -77,7 +77,7 @@ class Proposal:
     @property
     def applicable(self) -> bool:
         """True when ``--apply`` may write it."""
-        return self.span is not None and not self.unknown
+        return self.span is not None and not self.unknown and self.edit.synced
 
 
 def find_edits(view: CollectionView, records: Sequence[NoteRecord]) -> list[Edit]:
@@ -161,9 +161,12 @@ def render(proposal: Proposal) -> list[str]:
     edit = proposal.edit
     loc = edit.desired.loc
     head = f"{loc}: {edit.field} edited in Anki"
-    if not edit.synced:
-        head += " (or the notes changed since the .apkg import: sync never wrote this note)"
     lines = [head]
+    if not edit.synced:
+        lines.append(
+            "  sync never wrote this note, so the notes may have changed instead: "
+            "not applied; copy it by hand if the edit is yours"
+        )
     if proposal.unknown:
         tags = ", ".join(proposal.unknown)
         lines.append(f"  it holds HTML with no Markdown here ({tags}): shown as HTML, not applied")

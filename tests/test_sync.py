@@ -421,3 +421,21 @@ def test_without_the_anki_package_sync_says_how_to_install_it(project: Project) 
         "(or run 'make'), which installs the anki package\n"
     )
     assert not project.cards.exists()
+
+
+def test_after_an_apkg_import_pull_shows_edits_but_leaves_them_to_the_user(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert project.run("build") == 0
+    with opened(col_path) as col:
+        import_package(col, project.apkg)
+        note = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
+        note["Back"] = "The <i>learning</i> rate."
+        col.update_note(note)
+    out = pull(project, col_path, capsys, "--apply")
+    assert "notes/ml.md:11: Back edited in Anki" in out
+    assert "sync never wrote this note, so the notes may have changed instead" in out
+    assert "+A: The *learning* rate." in out
+    assert "applied 0 of 1 fields" in out
+    assert (project.notes / "ml.md").read_text(encoding="utf-8") == NOTES.lstrip("\n")
