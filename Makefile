@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats watch test lint preview chromium clean
+.PHONY: build check stats watch sync test lint preview chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ stats: $(STAMP)
 
 watch: $(STAMP) $(NODE_STAMP)
 	$(BIN)/build-deck watch
+
+# Apply the notes to the default Anki profile's collection (close Anki first).
+sync: $(STAMP) $(NODE_STAMP)
+	$(BIN)/build-deck sync
 
 test: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/pytest

@@ -15,10 +15,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.pipeline import BuildOptions, BuildReport, display_path, summary_line
 from build_deck.profiles import ProfileError, find_collection
+
+if TYPE_CHECKING:
+    from anki.collection import Collection
 
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""
@@ -88,20 +92,31 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
     collection = _collection_path(args)
     if collection is None:
         return 1
-    scratch = args.command == "pull" or args.dry_run
-    with tempfile.TemporaryDirectory(prefix="build-deck-") as folder:
-        build_options = _scratch_options(options, Path(folder)) if scratch else options
-        report = build(build_options)
-        for diagnostic in report.diagnostics:
-            print(diagnostic, file=sys.stderr, flush=True)
-        if report.errors:
-            print(summary_line(report, wrote=False), flush=True)
-            return 1
-        if args.command == "pull":
-            from build_deck.pull import run_pull
+    # Open the collection first: this takes Anki's lock, so that a collection open in
+    # Anki stops the command before anything (ledger, package) is written, and Anki
+    # cannot open it while the command runs.
+    try:
+        col = sync_module.open_collection(collection)
+    except sync_module.SyncError as exc:
+        _error(display_path(collection), str(exc))
+        return 1
+    try:
+        scratch = args.command == "pull" or args.dry_run
+        with tempfile.TemporaryDirectory(prefix="build-deck-") as folder:
+            build_options = _scratch_options(options, Path(folder)) if scratch else options
+            report = build(build_options)
+            for diagnostic in report.diagnostics:
+                print(diagnostic, file=sys.stderr, flush=True)
+            if report.errors:
+                print(summary_line(report, wrote=False), flush=True)
+                return 1
+            if args.command == "pull":
+                from build_deck.pull import run_pull
 
-            return run_pull(report.records, collection, apply=args.apply)
-        return _sync(args, report, collection)
+                return run_pull(col, report.records, apply=args.apply)
+            return _sync(args, report, col, collection)
+    finally:
+        col.close()
 
 
 def _scratch_options(options: BuildOptions, folder: Path) -> BuildOptions:
@@ -119,13 +134,13 @@ def _ask(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _sync(args: argparse.Namespace, report: BuildReport, collection: Path) -> int:
+def _sync(args: argparse.Namespace, report: BuildReport, col: Collection, collection: Path) -> int:
     from build_deck.sync import Prefer, SyncOptions, summary, sync_collection
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
     options = SyncOptions(collection, args.dry_run, args.prune, args.yes, prefer)
     removed = [entry.guid for _, entry in report.removed]
-    outcome = sync_collection(report.records, removed, options, confirm=_ask)
+    outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)
     for line in outcome.lines:
         print(line, file=sys.stderr if ": error: " in line else sys.stdout, flush=True)

@@ -16,26 +16,27 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from build_deck.html_to_markdown import html_to_markdown
-from build_deck.model import CardKind, Diagnostic, SourceLoc
+from build_deck.model import CardKind
 from build_deck.package import NoteRecord
 from build_deck.sync import (
     STATE_KEY,
     CollectionView,
     Desired,
     NoteState,
-    SyncError,
     dump_state,
     field_hash,
-    open_collection,
     read_collection,
 )
+
+if TYPE_CHECKING:
+    from anki.collection import Collection
 
 EDITABLE = ("Front", "Back", "Text", "Extra")
 """Fields the notes hold; the others (Context, Source, Verified) are made by the build."""
@@ -220,43 +221,36 @@ def _write_atomically(path: Path, text: str) -> None:
             os.unlink(temp)
 
 
-def run_pull(records: Sequence[NoteRecord], collection: Path, *, apply: bool) -> int:
-    """``build-deck pull [--apply]``: print the diffs, maybe apply them; the exit code."""
-    try:
-        col = open_collection(collection)
-    except SyncError as exc:
-        print(Diagnostic(SourceLoc(str(collection), 0), str(exc)), file=sys.stderr)
-        return 1
-    try:
-        view = read_collection(col)
-        proposals = propose(find_edits(view, records))
-        for proposal in proposals:
-            for line in render(proposal):
-                print(line)
-        simple = sum(p.applicable for p in proposals)
-        if not apply:
-            print(
-                f"{len(proposals)} fields edited in Anki, {simple} of them can be applied "
-                "with 'build-deck pull --apply'",
-                flush=True,
-            )
-            return 0
-        written = apply_proposals(proposals)
-        state = dict(view.state)
-        for proposal in written:
-            edit = proposal.edit
-            old = state.get(edit.desired.guid) or NoteState({}, edit.desired.tags)
-            fields = {**old.fields, edit.field: field_hash(edit.anki)}
-            state[edit.desired.guid] = NoteState(fields, old.tags)
-        if written:
-            col.set_config(STATE_KEY, dump_state(state))
-        files = sorted({p.edit.desired.loc.path for p in written})
+def run_pull(col: Collection, records: Sequence[NoteRecord], *, apply: bool) -> int:
+    """``build-deck pull [--apply]`` on the open collection: print the diffs, maybe apply
+    them; returns the exit code. The caller opens and closes the collection."""
+    view = read_collection(col)
+    proposals = propose(find_edits(view, records))
+    for proposal in proposals:
+        for line in render(proposal):
+            print(line)
+    simple = sum(p.applicable for p in proposals)
+    if not apply:
         print(
-            f"applied {len(written)} of {len(proposals)} fields edited in Anki to "
-            f"{', '.join(files) or 'no file'}; 'build-deck sync' brings the rest of the "
-            "notes back in step",
+            f"{len(proposals)} fields edited in Anki, {simple} of them can be applied "
+            "with 'build-deck pull --apply'",
             flush=True,
         )
         return 0
-    finally:
-        col.close()
+    written = apply_proposals(proposals)
+    state = dict(view.state)
+    for proposal in written:
+        edit = proposal.edit
+        old = state.get(edit.desired.guid) or NoteState({}, edit.desired.tags)
+        fields = {**old.fields, edit.field: field_hash(edit.anki)}
+        state[edit.desired.guid] = NoteState(fields, old.tags)
+    if written:
+        col.set_config(STATE_KEY, dump_state(state))
+    files = sorted({p.edit.desired.loc.path for p in written})
+    print(
+        f"applied {len(written)} of {len(proposals)} fields edited in Anki to "
+        f"{', '.join(files) or 'no file'}; 'build-deck sync' brings the rest of the "
+        "notes back in step",
+        flush=True,
+    )
+    return 0

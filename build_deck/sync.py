@@ -789,23 +789,20 @@ class SyncOutcome:
 
 
 def sync_collection(
+    col: Collection,
     records: Sequence[NoteRecord],
     removed_guids: Iterable[str],
     options: SyncOptions,
     *,
     confirm: Any = None,
 ) -> SyncOutcome:
-    """Plan and (unless a dry run) apply a sync of ``records`` to the collection.
+    """Plan and (unless a dry run) apply a sync of ``records`` to the open collection.
 
     ``confirm(question) -> bool`` is asked before notes are deleted without ``--yes``.
-    Never raises on a problem with the collection: the outcome holds the error.
+    Never raises on a problem with the collection: the outcome holds the error. The
+    caller opened the collection (``open_collection``) and closes it.
     """
     outcome = SyncOutcome()
-    try:
-        col = open_collection(options.collection)
-    except SyncError as exc:
-        outcome.error = str(exc)
-        return outcome
     try:
         view = read_collection(col)
         outcome.lines += [f"warning: {w}" for w in view.warnings]
@@ -845,6 +842,4 @@ def sync_collection(
                 f"; the backup in {options.collection.parent / 'backups'} holds the "
                 "collection as it was before this sync"
             )
-    finally:
-        col.close()
     return outcome

@@ -184,6 +184,7 @@ def test_open_collection_is_refused_and_nothing_written(
     ]
     assert col_path.read_bytes() == before
     assert not (col_path.parent / "backups").exists()
+    assert not project.cards.exists() and not project.apkg.exists()
     with opened(col_path) as col:
         assert col.note_count() == 0
 
