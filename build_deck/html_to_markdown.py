@@ -18,7 +18,11 @@ from html.parser import HTMLParser
 _INLINE = {"b": "**", "strong": "**", "i": "*", "em": "*"}
 _IGNORED = {"span"}  # a bare <span> (no attributes) carries nothing
 _MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
-_ESCAPE = re.compile(r"([*`\\])")
+_ESCAPE = re.compile(r"([*`$\\])")
+# The build writes a literal "{" as an entity so that Anki sees no cloze; the notes
+# write it "\{". The placeholder keeps it apart from a real "{" through the parser.
+_LITERAL_BRACE = re.compile(r"&#123;|&#x7[bB];|&lbrace;|&lcub;")
+_BRACE_MARK = "\ue000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +129,9 @@ class _Converter(HTMLParser):
 def html_to_markdown(field_html: str) -> Converted:
     """The Markdown of one field's HTML; see the module docstring for what is turned back."""
     converter = _Converter()
-    converter.feed(field_html)
+    converter.feed(_LITERAL_BRACE.sub(_BRACE_MARK, field_html))
     converter.close()
-    text = "".join(converter.out)
+    text = "".join(converter.out).replace(_BRACE_MARK, "\\{")
     text = re.sub(r"\\\n$", "", text.rstrip(" ")).strip("\n")
     text = re.sub(r"\n{3,}", "\n\n", text)
     return Converted(text, tuple(dict.fromkeys(converter.unknown)))

@@ -15,6 +15,8 @@ ROUND_TRIP = [
     r"The sigmoid's slope is {{c1::$\frac{1}{4}$}} at zero.",
     "one line\\\nanother line",
     "snake_case_name & 3 < 4 > 2",
+    r"costs \$5, not \$6",
+    r"literal \{{braces}} are no cloze",
 ]
 
 
