@@ -308,6 +308,19 @@ def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
     code, out = sync(project, col_path, capsys)
     assert "nothing to do" in out
 
+    # And back: the first cloze card becomes the Q/A card, with the same reviews.
+    project.write("ml.md", NOTES)
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "update: notes/ml.md:11: note type build_deck Cloze -> build_deck Q/A" in out
+    with opened(col_path) as col:
+        assert col.note_count() == 3
+        note = col.get_note(rate)  # type: ignore[arg-type]
+        assert note["Front"] == "Which rate scales each step?"
+        (card,) = note.cards()
+        assert card.id == card_id
+        assert len(col.card_stats_data(card.id).revlog) == reviews
+
 
 def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
@@ -440,3 +453,33 @@ def test_after_an_apkg_import_pull_shows_edits_but_leaves_them_to_the_user(
     assert "+A: The *learning* rate." in out
     assert "applied 0 of 1 fields" in out
     assert (project.notes / "ml.md").read_text(encoding="utf-8") == NOTES.lstrip("\n")
+
+
+def test_theirs_keeps_the_anki_edit_and_ours_takes_the_notes(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        step = note_by_front(col, "optimizer.step()")
+        note = col.get_note(step)  # type: ignore[arg-type]
+        note["Back"] = "Anki's answer."
+        col.update_note(note)
+    project.write("ml.md", NOTES.replace("from their gradients.", "from the gradients."))
+    assert sync(project, col_path, capsys)[0] == 1
+
+    code, out = sync(project, col_path, capsys, "--theirs")
+    assert code == 0, out
+    assert "kept Anki edit: notes/ml.md:5: Back" in out
+    code, out = sync(project, col_path, capsys)  # settled: no conflict any more
+    assert code == 0 and "error" not in out and "kept Anki edit: notes/ml.md:5: Back" in out
+    with opened(col_path) as col:
+        assert col.get_note(step)["Back"] == "Anki's answer."  # type: ignore[arg-type]
+
+    project.write("ml.md", NOTES.replace("from their gradients.", "from the loss gradients."))
+    assert sync(project, col_path, capsys)[0] == 1
+    code, out = sync(project, col_path, capsys, "--ours")
+    assert code == 0, out
+    with opened(col_path) as col:
+        back = col.get_note(step)["Back"]  # type: ignore[arg-type]
+        assert back == "It updates the parameters from the loss gradients."
