@@ -1,9 +1,10 @@
 """The commands that talk to an Anki collection: ``sync`` and ``pull``.
 
-Both build the notes first, as ``build`` does; ``sync`` then applies the build to the
-collection (build_deck/sync.py), ``pull`` brings edits made in Anki back to the notes
-(build_deck/pull.py). A dry run or a pull builds into a scratch copy of ``cards/`` and
-``dist/``, so that it writes nothing.
+Both open the collection first (which takes Anki's lock), then build the notes as
+``build`` does; ``sync`` then applies the build to the collection (build_deck/sync.py
+plans, build_deck/collection.py writes), ``pull`` brings edits made in Anki back to the
+notes (build_deck/pull.py). A dry run or a pull builds into a scratch copy of
+``cards/`` and ``dist/``, so that it writes nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.pipeline import BuildOptions, BuildReport, display_path, summary_line
 from build_deck.profiles import ProfileError, find_collection
+from build_deck.sync import SyncError
 
 if TYPE_CHECKING:
     from anki.collection import Collection
@@ -84,7 +86,7 @@ def _collection_path(args: argparse.Namespace) -> Path | None:
 
 def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
     """Run ``sync`` or ``pull``; returns the exit code."""
-    from build_deck import sync as sync_module
+    from build_deck import collection as sync_module
 
     if not sync_module.HAVE_ANKI:
         _error("anki", f"the anki package is not installed: {sync_module.INSTALL_HINT}")
@@ -97,7 +99,7 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
     # cannot open it while the command runs.
     try:
         col = sync_module.open_collection(collection)
-    except sync_module.SyncError as exc:
+    except SyncError as exc:
         _error(display_path(collection), str(exc))
         return 1
     try:
@@ -135,7 +137,8 @@ def _ask(question: str) -> bool:
 
 
 def _sync(args: argparse.Namespace, report: BuildReport, col: Collection, collection: Path) -> int:
-    from build_deck.sync import Prefer, SyncOptions, summary, sync_collection
+    from build_deck.collection import SyncOptions, sync_collection
+    from build_deck.sync import Prefer, summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
     options = SyncOptions(collection, args.dry_run, args.prune, args.yes, prefer)

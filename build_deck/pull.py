@@ -1,8 +1,8 @@
 """``build-deck pull``: the fields edited in Anki, as a diff against the notes.
 
 1. ``find_edits``: with the collection's build-deck notes and the sync state
-   (build_deck/sync.py), the fields whose value in Anki is neither what sync last wrote
-   nor what the notes now say;
+   (read by build_deck/collection.py), the fields whose value in Anki is neither what
+   sync last wrote nor what the notes now say;
 2. ``propose``: for each, the Markdown the notes would need (build_deck/html_to_markdown.py)
    and the lines of the notes file it replaces;
 3. print each as a unified diff at ``notes/file.md:LINE``; with ``--apply``, write the
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from build_deck.collection import read_collection
 from build_deck.html_to_markdown import html_to_markdown
 from build_deck.model import CardKind
 from build_deck.package import NoteRecord
@@ -32,7 +33,6 @@ from build_deck.sync import (
     NoteState,
     dump_state,
     field_hash,
-    read_collection,
 )
 
 if TYPE_CHECKING:

@@ -483,3 +483,18 @@ def test_theirs_keeps_the_anki_edit_and_ours_takes_the_notes(
     with opened(col_path) as col:
         back = col.get_note(step)["Back"]  # type: ignore[arg-type]
         assert back == "It updates the parameters from the loss gradients."
+
+
+@pytest.mark.parametrize("damaged", [{"version": 1, "notes": "cut"}, {"version": 99}, "text"])
+def test_a_damaged_sync_state_is_reported_and_rebuilt(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], damaged: object
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    with opened(col_path) as col:
+        col.set_config("buildDeckSync", damaged)
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    assert "warning: the sync state in the collection is unreadable" in out
+    code, out = sync(project, col_path, capsys)
+    assert code == 0 and "warning" not in out and "nothing to do" in out
