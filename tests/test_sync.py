@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -498,3 +499,56 @@ def test_a_damaged_sync_state_is_reported_and_rebuilt(
     assert "warning: the sync state in the collection is unreadable" in out
     code, out = sync(project, col_path, capsys)
     assert code == 0 and "warning" not in out and "nothing to do" in out
+
+
+STRACE = shutil.which("strace")
+
+
+@pytest.mark.skipif(STRACE is None, reason="needs strace to kill sync at a chosen write")
+@pytest.mark.parametrize("write_number", [20, 100])
+def test_sync_killed_mid_write_leaves_a_collection_the_next_sync_completes(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], write_number: int
+) -> None:
+    project.write(
+        "big.md",
+        "# Big\n\n"
+        + "".join(f"Q: Question {i} on topic {i * 7}?\nA: Answer {i}.\n\n" for i in range(40)),
+    )
+    assert STRACE is not None
+    # SIGKILL at the Nth write into the collection's write-ahead log (of about 115).
+    killed = subprocess.run(
+        [
+            STRACE,
+            "-f",
+            "-o",
+            "/dev/null",
+            "-P",
+            f"{col_path}-wal",
+            "-e",
+            "trace=pwrite64",
+            "-e",
+            f"inject=pwrite64:signal=KILL:when={write_number}",
+            sys.executable,
+            "-m",
+            "build_deck",
+            "sync",
+            "--collection",
+            str(col_path),
+        ],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+    )
+    assert "synced" not in killed.stdout, killed.stdout
+    assert (col_path.parent / "backups").is_dir()  # killed after the backup, in the writes
+    with opened(col_path) as col:
+        assert col.db.scalar("PRAGMA integrity_check") == "ok"  # type: ignore[union-attr]
+
+    code, out = sync(project, col_path, capsys)
+    assert code == 0, out
+    with opened(col_path) as col:
+        assert col.note_count() == 40
+        guids = col.db.list("SELECT guid FROM notes")  # type: ignore[union-attr]
+        assert len(set(guids)) == 40
+    code, out = sync(project, col_path, capsys)
+    assert code == 0 and "nothing to do" in out
