@@ -190,13 +190,20 @@ def apply_plan(col: Collection, plan: Plan) -> list[str]:
     if notes:
         col.update_notes(notes)
 
+    # Moves are computed again now: an update may have made cards (a new cloze number,
+    # a new note type), and Anki puts those where the note's other cards were.
+    db = col.db
+    assert db is not None
+    targets = {u.note_id: u.desired.deck for u in plan.updates}
+    targets.update({note_id: want.deck for want, note_id in plan.moves})
     by_deck: dict[int, list[int]] = {}
-    for want, cards in plan.moves:
-        by_deck.setdefault(deck_of(want.deck), []).extend(cards)
-    for retyped in (u for u in plan.updates if u.retype_from is not None):
-        # Cards the new note type generated follow the note's deck.
-        cards = list(col.card_ids_of_note(retyped.note_id))  # type: ignore[arg-type]
-        by_deck.setdefault(deck_of(retyped.desired.deck), []).extend(cards)
+    for note_id, deck_name in targets.items():
+        deck = deck_of(deck_name)
+        for card_id, home in db.all(
+            "SELECT id, CASE odid WHEN 0 THEN did ELSE odid END FROM cards WHERE nid = ?", note_id
+        ):
+            if home != deck:
+                by_deck.setdefault(deck, []).append(card_id)
     for deck, cards in by_deck.items():
         col.set_deck(cards, deck)  # type: ignore[arg-type]
 

@@ -229,6 +229,9 @@ def run_pull(col: Collection, records: Sequence[NoteRecord], *, apply: bool) -> 
     for proposal in proposals:
         for line in render(proposal):
             print(line)
+    if not proposals:
+        print("no fields edited in Anki since the last sync", flush=True)
+        return 0
     simple = sum(p.applicable for p in proposals)
     if not apply:
         print(

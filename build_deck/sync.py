@@ -192,8 +192,8 @@ class Plan:
     """Notes to add."""
     updates: list[Update] = field(default_factory=list)
     """Notes to change (fields, tags or note type)."""
-    moves: list[tuple[Desired, list[int]]] = field(default_factory=list)
-    """Notes whose cards go to another deck, with those cards."""
+    moves: list[tuple[Desired, int]] = field(default_factory=list)
+    """Notes whose cards go to another deck, with their note id."""
     kept: list[tuple[Desired, tuple[str, ...]]] = field(default_factory=list)
     """Fields edited in Anki that the notes did not change: left alone."""
     conflicts: list[Conflict] = field(default_factory=list)
@@ -398,11 +398,8 @@ def _plan_note(
     if kept:
         plan.kept.append((want, tuple(kept)))
     deck_id = view.deck_ids.get(want.deck)
-    wrong = [card for card, deck in old.card_decks if deck != deck_id]
-    if wrong and not retype:
-        plan.moves.append((want, wrong))
-    elif retype and (deck_id is None or any(deck != deck_id for _, deck in old.card_decks)):
-        plan.moves.append((want, [card for card, _ in old.card_decks]))
+    if any(deck != deck_id for _, deck in old.card_decks):
+        plan.moves.append((want, old.note_id))
     if new_guid:
         plan.state.pop(old.guid, None)
     plan.state[want.guid] = NoteState(recorded, want.tags)
@@ -509,7 +506,7 @@ def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
         if update.tags is not None:
             what.append("tags")
         lines.append(f"update: {update.desired.loc}: {'; '.join(what) or 'GUID'}")
-    lines += [f"move: {d.loc}: {len(cards)} cards to {d.deck}" for d, cards in plan.moves]
+    lines += [f"move: {d.loc}: to {d.deck}" for d, _ in plan.moves]
     lines += [
         f"kept Anki edit: {d.loc}: {', '.join(names)} (the notes did not change it)"
         for d, names in plan.kept
