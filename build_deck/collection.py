@@ -63,7 +63,9 @@ def open_collection(path: Path) -> Collection:
     try:
         return Collection(str(path))
     except DBError as exc:
-        if "open" in str(exc) or "locked" in str(exc):
+        # Anki's backend holds SQLite's exclusive lock while the collection is open; a
+        # second opener gets "Anki already open, or media currently syncing."
+        if "already open" in str(exc) or "locked" in str(exc):
             raise SyncError(
                 "the collection is open in Anki (or another program): close Anki, "
                 "or switch it to another profile, then sync again"

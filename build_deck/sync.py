@@ -20,6 +20,7 @@ import difflib
 import hashlib
 import html
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -104,7 +105,9 @@ class Desired:
     def of(cls, record: NoteRecord) -> Desired:
         """The desired note of a build record."""
         note_type = QA if record.card.kind is CardKind.QA else CLOZE
-        return cls(record, note_type, dict(zip(note_type.fields, note_fields(record), strict=True)))
+        # Anki stores field text in Unicode NFC: compare and write it that way.
+        values = [unicodedata.normalize("NFC", value) for value in note_fields(record)]
+        return cls(record, note_type, dict(zip(note_type.fields, values, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
