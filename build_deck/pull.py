@@ -175,7 +175,7 @@ def render(proposal: Proposal) -> list[str]:
         lines.append("  the notes would need:")
         lines += ["    " + line for line in proposal.markdown.split("\n")]
         if not proposal.unknown:
-            lines.append("  not a single paragraph of the notes: edit the notes by hand")
+            lines.append("  not one paragraph of the notes that pull can find: copy it in by hand")
         return lines
     text = Path(loc.path).read_text(encoding="utf-8").split("\n")
     start, end = proposal.span
