@@ -115,8 +115,8 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
             if args.command == "pull":
                 from build_deck.pull import run_pull
 
-                return run_pull(col, report.records, apply=args.apply)
-            return _sync(args, report, col, collection)
+                return run_pull(col, report.records, options.root_deck, apply=args.apply)
+            return _sync(args, report, col, collection, options.root_deck)
     finally:
         col.close()
 
@@ -136,12 +136,18 @@ def _ask(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _sync(args: argparse.Namespace, report: BuildReport, col: Collection, collection: Path) -> int:
+def _sync(
+    args: argparse.Namespace,
+    report: BuildReport,
+    col: Collection,
+    collection: Path,
+    root_deck: str,
+) -> int:
     from build_deck.collection import SyncOptions, sync_collection
     from build_deck.sync import Prefer, summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
-    options = SyncOptions(collection, args.dry_run, args.prune, args.yes, prefer)
+    options = SyncOptions(collection, root_deck, args.dry_run, args.prune, args.yes, prefer)
     removed = [entry.guid for _, entry in report.removed]
     outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)

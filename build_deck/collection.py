@@ -25,7 +25,6 @@ from build_deck.package import NoteRecord
 from build_deck.sync import (
     OUR_NOTETYPES,
     REMOVED_TAG,
-    STATE_KEY,
     CollectionView,
     Existing,
     NoteState,
@@ -37,6 +36,7 @@ from build_deck.sync import (
     file_hash,
     load_state,
     plan_sync,
+    state_key,
 )
 
 try:
@@ -75,8 +75,9 @@ def open_collection(path: Path) -> Collection:
         raise SyncError(f"cannot open the collection: {exc}") from exc
 
 
-def read_collection(col: Collection) -> CollectionView:
-    """The build-deck notes of ``col``, their cards, the decks and the sync state."""
+def read_collection(col: Collection, root_deck: str) -> CollectionView:
+    """The build-deck notes of ``col``, their cards, the decks, and the sync state of
+    ``root_deck``."""
     db = col.db
     assert db is not None
     ours = list(OUR_NOTETYPES)
@@ -114,8 +115,9 @@ def read_collection(col: Collection) -> CollectionView:
         )
     }
     deck_ids = {d.name: d.id for d in col.decks.all_names_and_ids()}
-    state, warning = load_state(col.get_config(STATE_KEY, None))
-    view = CollectionView(notes, foreign, state, deck_ids)
+    key = state_key(root_deck)
+    state, warning = load_state(col.get_config(key, None))
+    view = CollectionView(notes, foreign, state, deck_ids, state_key=key)
     if warning:
         view.warnings.append(warning)
     return view
@@ -221,7 +223,7 @@ def apply_plan(col: Collection, plan: Plan) -> list[str]:
                 f"this one was stored as {stored}, which the cards do not show"
             )
     if plan.state_changed:
-        col.set_config(STATE_KEY, dump_state(plan.state))
+        col.set_config(plan.state_key, dump_state(plan.state))
     return warnings
 
 
@@ -260,6 +262,8 @@ class SyncOptions:
 
     collection: Path
     """The collection file (``collection.anki2``)."""
+    root_deck: str
+    """The build's root deck: whose sync state to use."""
     dry_run: bool = False
     """Print the plan, write nothing."""
     prune: bool = False
@@ -302,7 +306,7 @@ def sync_collection(
     """
     outcome = SyncOutcome()
     try:
-        view = read_collection(col)
+        view = read_collection(col, options.root_deck)
         outcome.lines += [f"warning: {w}" for w in view.warnings]
         media_names = {name for r in records for name, _ in r.card.media}
         plan = plan_sync(

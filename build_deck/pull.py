@@ -27,7 +27,6 @@ from build_deck.html_to_markdown import html_to_markdown
 from build_deck.model import CardKind
 from build_deck.package import NoteRecord
 from build_deck.sync import (
-    STATE_KEY,
     CollectionView,
     Desired,
     NoteState,
@@ -221,10 +220,10 @@ def _write_atomically(path: Path, text: str) -> None:
             os.unlink(temp)
 
 
-def run_pull(col: Collection, records: Sequence[NoteRecord], *, apply: bool) -> int:
+def run_pull(col: Collection, records: Sequence[NoteRecord], root_deck: str, *, apply: bool) -> int:
     """``build-deck pull [--apply]`` on the open collection: print the diffs, maybe apply
     them; returns the exit code. The caller opens and closes the collection."""
-    view = read_collection(col)
+    view = read_collection(col, root_deck)
     proposals = propose(find_edits(view, records))
     for proposal in proposals:
         for line in render(proposal):
@@ -248,7 +247,7 @@ def run_pull(col: Collection, records: Sequence[NoteRecord], *, apply: bool) -> 
         fields = {**old.fields, edit.field: field_hash(edit.anki)}
         state[edit.desired.guid] = NoteState(fields, old.tags)
     if written:
-        col.set_config(STATE_KEY, dump_state(state))
+        col.set_config(view.state_key, dump_state(state))
     files = sorted({p.edit.desired.loc.path for p in written})
     print(
         f"applied {len(written)} of {len(proposals)} fields edited in Anki to "

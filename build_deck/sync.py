@@ -9,7 +9,7 @@ GUID, field by field, against the sync state, and decides what to add, update, r
 which cards conflict. It writes nothing, and reads only its arguments and media files.
 ``describe`` and ``summary`` turn a plan into the lines the command prints.
 
-The sync state lives in the collection's config (key ``STATE_KEY``), so it travels
+The sync state lives in the collection's config (key ``state_key``), so it travels
 with the collection and is written by the same backend as the notes it describes;
 ``load_state`` validates what it reads.
 """
@@ -32,7 +32,7 @@ from build_deck.notetypes import CLOZE, NOTE_TYPES, QA, VERIFIED_TAG, NoteType, 
 from build_deck.package import NoteRecord, note_fields
 
 STATE_KEY = "buildDeckSync"
-"""Key of the sync state in the collection's config."""
+"""Start of the key of the sync state in the collection's config (see ``state_key``)."""
 STATE_VERSION = 1
 """Format version of the sync state."""
 REMOVED_TAG = "build-deck::removed"
@@ -53,6 +53,15 @@ class Prefer(Enum):
     """The notes win (``--ours``)."""
     THEIRS = "theirs"
     """Anki's edit stays (``--theirs``)."""
+
+
+def state_key(root_deck: str) -> str:
+    """The config key of the sync state of one root deck.
+
+    One state per root deck: two notes projects synced into one collection never take
+    each other's notes for their own removed ones.
+    """
+    return f"{STATE_KEY}::{root_deck}"
 
 
 def field_hash(value: str) -> str:
@@ -151,6 +160,8 @@ class CollectionView:
     """The sync state by GUID."""
     deck_ids: dict[str, int]
     """Deck name -> id, for every deck."""
+    state_key: str = STATE_KEY
+    """The config key the state was read from, and is written to."""
     warnings: list[str] = field(default_factory=list)
     """Problems found while reading (e.g. an unreadable sync state)."""
 
@@ -213,6 +224,8 @@ class Plan:
     """The sync state to save."""
     state_changed: bool = False
     """True when the state differs from the one read."""
+    state_key: str = STATE_KEY
+    """The config key to write the state to."""
 
     @property
     def changes_notes(self) -> bool:
@@ -279,7 +292,7 @@ def plan_sync(
     names to their hashes; ``notetypes_present`` holds the collection's copies of
     build-deck's note types.
     """
-    plan = Plan(state=dict(view.state))
+    plan = Plan(state=dict(view.state), state_key=view.state_key)
     desired = [Desired.of(r) for r in records]
     build_guids = {d.guid for d in desired}
     vocabulary = {t for d in desired for t in d.tags} | {VERIFIED_TAG, REMOVED_TAG}

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
+from build_deck.cli import main
+from build_deck.sync import state_key
 from tests.conftest import Project, import_package
 
 NOTES = """
@@ -497,7 +499,7 @@ def test_a_damaged_sync_state_is_reported_and_rebuilt(
     project.write("ml.md", NOTES)
     assert sync(project, col_path, capsys)[0] == 0
     with opened(col_path) as col:
-        col.set_config("buildDeckSync", damaged)
+        col.set_config(state_key(ROOT), damaged)
     code, out = sync(project, col_path, capsys)
     assert code == 0, out
     assert "warning: the sync state in the collection is unreadable" in out
@@ -554,5 +556,28 @@ def test_sync_killed_mid_write_leaves_a_collection_the_next_sync_completes(
         assert col.note_count() == 40
         guids = col.db.list("SELECT guid FROM notes")  # type: ignore[union-attr]
         assert len(set(guids)) == 40
+    code, out = sync(project, col_path, capsys)
+    assert code == 0 and "nothing to do" in out
+
+
+def test_two_root_decks_in_one_collection_leave_each_other_alone(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    assert sync(project, col_path, capsys)[0] == 0
+    other = project.root / "other"
+    (other / "notes").mkdir(parents=True)
+    (other / "notes" / "bio.md").write_text(
+        "Q: Which organelle makes ATP?\nA: The mitochondrion.\n"
+    )
+    capsys.readouterr()
+    args = ["sync", "--collection", str(col_path), "--deck", "Biology", "--prune", "--yes"]
+    paths = ["--notes", str(other / "notes"), "--cards", str(other / "cards")]
+    assert main([*args, *paths, "--out", str(other / "dist")]) == 0
+    out = capsys.readouterr().out
+    assert "+1 new" in out and "0 tagged removed, 0 deleted" in out
+    with opened(col_path) as col:
+        assert col.note_count() == 4
+        assert col.find_notes("tag:build-deck::removed") == []
     code, out = sync(project, col_path, capsys)
     assert code == 0 and "nothing to do" in out
