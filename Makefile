@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats watch test lint preview chromium libseccomp clean
+.PHONY: build check stats watch sync test lint preview chromium libseccomp clean
 
 $(STAMP): pyproject.toml constraints.txt | libseccomp
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,lint]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[sync,test,lint]'
 	touch $(STAMP)
 
 # MathJax from npm (pinned by package-lock.json), for TeX validation and the preview.
@@ -47,6 +47,10 @@ stats: $(STAMP)
 
 watch: $(STAMP) $(NODE_STAMP)
 	$(BIN)/build-deck watch
+
+# Apply the notes to the default Anki profile's collection (close Anki first).
+sync: $(STAMP) $(NODE_STAMP)
+	$(BIN)/build-deck sync
 
 test: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/pytest

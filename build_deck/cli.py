@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
     )
+    from build_deck.anki_commands import add_parsers
+
+    add_parsers(commands, [common, strict])
     return parser
 
 
@@ -166,8 +169,8 @@ def _main(argv: Sequence[str] | None) -> int:
     return _run_once(args, options)
 
 
-def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
-    """One run of the command: read, check, maybe write; print the report."""
+def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
+    """Read, check and maybe write, as the command asks; the report is not printed."""
     from build_deck.texcheck import TexChecker
 
     texcheck = None
@@ -178,7 +181,6 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         )
     from build_deck.verify import verify_cards
 
-    write = args.command in ("build", "watch")
     verify = functools.partial(
         verify_cards,
         budget=getattr(args, "check_budget", CHECK_BUDGET),
@@ -186,12 +188,20 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         strict=getattr(args, "strict", False),
     )
     try:
-        report = run(
-            options, write=write, verify=verify, progress=print_progress, texcheck=texcheck
-        )
+        return run(options, write=write, verify=verify, progress=print_progress, texcheck=texcheck)
     finally:
         if texcheck is not None:
             texcheck.close()
+
+
+def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
+    """One run of the command: read, check, maybe write; print the report."""
+    if args.command in ("sync", "pull"):
+        from build_deck.anki_commands import run_anki_command
+
+        return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
+    write = args.command in ("build", "watch")
+    report = _build(args, options, write=write)
     _print_diagnostics(report)
     if args.command == "preview":
         return _write_preview(report, report.verified, options)

@@ -95,6 +95,8 @@ class BuildReport:
     """Ledger entries no card matched, with their notes file."""
     out_path: Path | None = None
     """The package written, if any."""
+    records: list[NoteRecord] = field(default_factory=list)
+    """The notes of the package written (GUID, mtime, fields, tags, deck), in file order."""
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -449,6 +451,7 @@ def run(
     media = sorted({m for card in report.cards for m in card.media})
     write_package(records, out_path, notetype_mtimes, media)
     report.out_path = out_path
+    report.records = records
     for where in stale:
         text = ledger_texts[where]
         if text is None:
