@@ -43,7 +43,7 @@ def test_minimums(report: BuildReport) -> None:
     clozes = [c for c in cards if c.kind is CardKind.CLOZE]
     assert len(cards) >= 880
     assert len(clozes) * 3 >= len(cards)
-    assert len(report.verified) >= 60
+    assert len(report.verified) >= 380
 
 
 def test_every_area_has_its_subdeck(report: BuildReport) -> None:
