@@ -15,7 +15,7 @@ import os
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,21 +49,39 @@ class NoteRecord:
     """Text of the Verified field: empty unless a check recomputed the card."""
     tags: tuple[str, ...]
     """Tags to write (the card's own plus build-given ones such as ``verified``)."""
+    source: str = ""
+    """The Source field: where to edit the card (file and heading path, no line number,
+    so that a card moving within its file changes nothing in Anki); empty: the card's
+    ``file:line``."""
 
     @classmethod
-    def of(cls, card: Card, *, verified: bool, guid: str = "", mtime: int = 0) -> NoteRecord:
+    def of(
+        cls, card: Card, *, verified: bool, guid: str = "", mtime: int = 0, source: str = ""
+    ) -> NoteRecord:
         """The note of ``card``, with the verified mark and tag when its checks passed."""
         if not verified:
-            return cls(card, guid, mtime, "", card.tags)
-        return cls(card, guid, mtime, VERIFIED_TEXT, tuple(sorted({*card.tags, VERIFIED_TAG})))
+            return cls(card, guid, mtime, "", card.tags, source)
+        tags = tuple(sorted({*card.tags, VERIFIED_TAG}))
+        return cls(card, guid, mtime, VERIFIED_TEXT, tags, source)
+
+    @property
+    def fields(self) -> list[str]:
+        """The note's field values, in the order of its note type's fields."""
+        return note_fields(self)
+
+    @property
+    def deck(self) -> str:
+        """The full name of the deck the note's cards go to."""
+        return self.card.deck
 
 
 def note_fields(record: NoteRecord) -> list[str]:
     """The note's field values, in the order of its note type's fields."""
     card = record.card
+    source = record.source or card.source
     if card.kind is CardKind.QA:
-        return [card.content, card.back, card.context, card.source, card.extra, record.verified]
-    return [card.content, card.context, card.source, card.extra, record.verified]
+        return [card.content, card.back, card.context, source, card.extra, record.verified]
+    return [card.content, card.context, source, card.extra, record.verified]
 
 
 class _TimedNote(genanki.Note):  # type: ignore[misc]
@@ -106,8 +124,14 @@ def write_package(
     out_path: Path,
     notetype_mtimes: dict[int, int],
     media_files: Sequence[tuple[str, str]],
+    before_replace: Callable[[], None] | None = None,
 ) -> None:
-    """Write the deck to ``out_path`` atomically: a failed write leaves the old file."""
+    """Write the deck to ``out_path`` atomically: a failed write leaves the old file.
+
+    ``before_replace`` runs once the new package is complete and durable, just before
+    it replaces the old one (the build writes the card ledger there); if it raises,
+    the old package stays.
+    """
     models = {nt.model_id: genanki_model(nt) for nt in NOTE_TYPES}
     decks: dict[str, genanki.Deck] = {}
     for record in records:
@@ -151,6 +175,10 @@ def write_package(
             _add(archive, "media", json.dumps(index).encode())
             for i, (_, path) in enumerate(media_files):
                 _add(archive, str(i), Path(path).read_bytes())
+        with open(zip_name, "rb") as written:
+            os.fsync(written.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(zip_name, out_path)
     finally:
         for name in (db_name, zip_name):

@@ -11,6 +11,7 @@ from anki.collection import Collection
 
 from build_deck.verify import parse_number, parse_value
 from tests.conftest import Project, import_package
+from tests.test_anki_import import expected_cards
 
 # -- Values and the tolerance their digits give ---------------------------------------------
 
@@ -547,12 +548,12 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
 ) -> None:
     project.write("x.md", GOOD_DECK)
     assert project.run("build") == 0
-    assert capsys.readouterr().out == (
+    assert capsys.readouterr().out.splitlines()[-1] == (
         "3 cards (2 Q/A, 1 cloze, 2 verified) from 1 files -> dist/ai-study-notes.apkg; "
-        "+3 new, 0 changed, 0 removed\n"
+        "+3 new, 0 changed, 0 moved, 0 restored, 0 removed"
     )
     package = project.apkg.read_bytes()
-    ledger = (project.cards / "x.yaml").read_bytes()
+    ledger = (project.cards / "ledger.jsonl").read_bytes()
 
     project.write("x.md", GOOD_DECK.replace("answer = 2 * 3 * 4", "answer = 2 * 3 * 5"))
     assert project.run("build") == 1
@@ -563,8 +564,9 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
     ]
     assert out == "3 cards (2 Q/A, 1 cloze, 1 verified) from 1 files; 1 errors, nothing written\n"
     assert project.apkg.read_bytes() == package
-    assert (project.cards / "x.yaml").read_bytes() == ledger
-    assert sorted(p.name for p in project.apkg.parent.iterdir()) == [project.apkg.name]
+    assert (project.cards / "ledger.jsonl").read_bytes() == ledger
+    written = sorted(p.name for p in project.apkg.parent.iterdir() if p.name[0] != ".")
+    assert written == [project.apkg.name]
 
 
 def test_check_writes_nothing(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
@@ -581,10 +583,13 @@ def test_verified_cards_carry_the_mark_and_the_tag(
     project.write("x.md", GOOD_DECK)
     assert project.run("build") == 0
     import_package(collection, project.apkg)
-    by_source = {
-        collection.get_note(nid)["Source"]: collection.get_note(nid)
+    by_line = {
+        f"notes/x.md:{card.loc.line}": collection.get_note(nid)
+        for card in expected_cards(project)
         for nid in collection.find_notes("")
+        if collection.get_note(nid).fields[0] == card.content
     }
+    by_source = by_line
     assert sorted(by_source) == ["notes/x.md:10", "notes/x.md:13", "notes/x.md:3"]
     for source in ("notes/x.md:3", "notes/x.md:13"):
         note = by_source[source]

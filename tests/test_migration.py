@@ -1,0 +1,49 @@
+"""A version 1 ledger (one YAML file per notes file) is converted on the first build."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from tests.conftest import REPO, Project
+
+V1 = REPO / "tests" / "fixtures" / "v1-cards"
+"""The shipped notes' ledger as committed before version 2."""
+
+
+def test_the_shipped_v1_ledger_converts_keeping_every_guid(shipped: Project) -> None:
+    shutil.rmtree(shipped.cards)
+    shutil.copytree(V1, shipped.cards)
+    old = {
+        guid
+        for path in V1.glob("*.yaml")
+        for guid in re.findall(r'^- guid: "(.*)"$', path.read_text(), re.MULTILINE)
+    }
+    assert len(old) == 484
+    assert shipped.run("build") == 0
+    assert sorted(p.name for p in shipped.cards.iterdir()) == ["ledger.jsonl"]
+    lines = [json.loads(line) for line in (shipped.cards / "ledger.jsonl").open()]
+    new = {line["guid"] for line in lines if "guid" in line}
+    assert new == old
+    assert all(line["removed"] == 0 for line in lines if "guid" in line)
+    assert shipped.run("build", "--locked") == 0
+
+
+def test_alias_bomb_in_a_v1_ledger_is_refused_at_its_line(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("a.md", "Q: One?\nA: Yes.\n")
+    project.cards.mkdir()
+    bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    bomb += [
+        f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+    (project.cards / "a.yaml").write_text("\n".join(bomb) + "\n")
+    assert project.run("build") == 1
+    err = capsys.readouterr().err
+    assert "cards/a.yaml:1: error: YAML anchors, aliases and tags are not allowed" in err
+    assert not project.apkg.exists()
