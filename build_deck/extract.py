@@ -22,7 +22,7 @@ from markdown_it.token import Token
 
 from build_deck.cloze import find_clozes
 from build_deck.markdown import CHECK_INFO
-from build_deck.model import Card, CardKind, Check, Diagnostic, SourceLoc
+from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
 
 FRONT_MATTER_KEYS = ("deck", "tags")
 """The keys a notes file's front matter may set."""
@@ -249,6 +249,8 @@ class _FileExtractor:
     def collect_problems(self) -> None:
         for line, message in self.env.get("problems", []):
             self.error(line, message)
+        for line, message in self.env.get("warnings", []):
+            self.diagnostics.append(Diagnostic(self.loc(line), message, Severity.WARNING))
 
     def collect_footnotes(self) -> None:
         label = None

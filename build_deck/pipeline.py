@@ -131,10 +131,13 @@ class BuildReport:
 
 def display_path(path: Path) -> str:
     """A path as the user should see it: relative to the working directory if inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    absolute = Path(os.path.abspath(path))  # a symbolic link is shown by its own name
+    for cwd in (Path.cwd(), Path.cwd().resolve()):
+        try:
+            return absolute.relative_to(cwd).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def slugify(name: str) -> str:
