@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats watch test lint preview chromium clean
+.PHONY: install merge-driver build check stats watch test lint preview chromium clean
+
+# `make` alone: install, and teach git to merge the card ledger.
+install: $(STAMP) merge-driver
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,26 +26,34 @@ $(NODE_STAMP): package.json package-lock.json
 		echo "npm not found: TeX will not be validated (apt-get install nodejs npm)"; \
 	fi
 
+# git merges cards/ with `build-deck ledger merge` (see .gitattributes, docs/ledger.md):
+# both sides' cards keep their identities. Does nothing outside a git repository.
+merge-driver: $(STAMP)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git config merge.build-deck-ledger.name "build-deck card ledger (keeps both sides' cards)" && \
+		git config merge.build-deck-ledger.driver "$(abspath $(BIN))/build-deck ledger merge %O %A %B"; \
+	fi
+
 # Debian's Chromium for the browser tests; Playwright's own browser download is never used.
 chromium:
 	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
 
-build: $(STAMP) $(NODE_STAMP)
+build: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck build
 
-check: $(STAMP) $(NODE_STAMP)
+check: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck check
 
-preview: $(STAMP) $(NODE_STAMP)
+preview: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck preview
 
 stats: $(STAMP)
 	$(BIN)/build-deck stats
 
-watch: $(STAMP) $(NODE_STAMP)
+watch: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck watch
 
-test: $(STAMP) $(NODE_STAMP) chromium
+test: $(STAMP) $(NODE_STAMP) chromium merge-driver
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -1,9 +1,11 @@
 """The card ledger: the identity (GUID) of every card a student may have reviewed.
 
-One file, ``cards/ledger.jsonl``, committed with the notes (docs/ledger.md explains
-the design). Each line is one JSON object: a header, the note types, one entry per
-card sorted by GUID, and an end line. Entries hold no line numbers, so an edit of one
-card changes one line, and two branches that touch different cards merge cleanly.
+Committed with the notes under ``cards/`` (docs/ledger.md explains the design):
+``cards/ledger/00.jsonl`` to ``ff.jsonl`` hold the cards, spread by a hash of their
+GUID, and ``cards/notetypes.jsonl`` the note types. Each line is one JSON object: a
+header, one entry per card sorted by GUID, and an end line. Entries hold no line
+numbers, so an edit of one card changes one line of one file, and two branches that
+add or edit different cards almost never touch neighbouring lines: git merges them.
 
 A card of a build is matched to an entry across all files at once: first by identical
 content, then by similarity of its text among candidates found through an index of
@@ -29,8 +31,13 @@ import yaml
 
 from build_deck.model import Diagnostic, SourceLoc
 
-LEDGER_NAME = "ledger.jsonl"
-"""The ledger file under ``cards/``."""
+LEDGER_DIR = "ledger"
+"""The folder under ``cards/`` that holds the card entries."""
+BUCKETS = 256
+"""Files the entries are spread over (by a hash of the GUID): all always exist, so a
+missing one is noticed."""
+NOTETYPES_NAME = "notetypes.jsonl"
+"""The file under ``cards/`` that records when the note types last changed."""
 LEDGER_VERSION = 2
 """Format version, in the header line."""
 MAX_LEDGER_BYTES = 1 << 30
@@ -220,8 +227,25 @@ def _check_clozes(value: list[Any]) -> bool:
     )
 
 
-def parse_ledger(text: str, shown: str) -> tuple[Ledger, list[Diagnostic]]:
-    """Read ledger text; every problem is a diagnostic at ``shown:LINE``."""
+def bucket_name(guid: str) -> str:
+    """The file, relative to ``cards/``, that holds the entry of ``guid``."""
+    return f"{LEDGER_DIR}/{hashlib.sha1(guid.encode()).hexdigest()[:2]}.jsonl"
+
+
+def ledger_names() -> list[str]:
+    """Every file of the ledger, relative to ``cards/``."""
+    return [NOTETYPES_NAME, *(f"{LEDGER_DIR}/{i:02x}.jsonl" for i in range(BUCKETS))]
+
+
+def parse_ledger(
+    text: str, shown: str, seen: dict[str, str] | None = None
+) -> tuple[Ledger, list[Diagnostic]]:
+    """Read one ledger file; every problem is a diagnostic at ``shown:LINE``.
+
+    ``seen`` maps the GUIDs of files read before to their ``file:line``, to find
+    duplicates across files.
+    """
+    seen = {} if seen is None else seen
     ledger = Ledger()
     problems: list[Diagnostic] = []
 
@@ -240,7 +264,6 @@ def parse_ledger(text: str, shown: str) -> tuple[Ledger, list[Diagnostic]]:
         bad(len(lines), "the card ledger is truncated (no end of line): restore it from git")
         return ledger, problems
     seen_end = False
-    first_line: dict[str, int] = {}
     for number, line in enumerate(lines[:-1], 1):
         if seen_end:
             bad(number, "text after the ledger's end line: restore it from git")
@@ -284,14 +307,14 @@ def parse_ledger(text: str, shown: str) -> tuple[Ledger, list[Diagnostic]]:
             bad(number, f"malformed card entry: {problem}; restore the line from git")
             continue
         guid = data["guid"]
-        if guid in first_line:
+        if guid in seen:
             bad(
                 number,
-                f"duplicate GUID {guid!r} (also on line {first_line[guid]}): two cards cannot "
+                f"duplicate GUID {guid!r} (also at {seen[guid]}): two cards cannot "
                 "share one identity; remove the line that does not belong",
             )
             continue
-        first_line[guid] = number
+        seen[guid] = f"{shown}:{number}"
         ledger.entries[guid] = _entry_from(data)
     if not problems and not seen_end:
         bad(len(lines) - 1, "the card ledger is truncated (no end line): restore it from git")
@@ -321,12 +344,25 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
     """
     ledger = Ledger()
     problems: list[Diagnostic] = []
-    path = cards_dir / LEDGER_NAME
-    shown = f"{shown_dir}/{LEDGER_NAME}"
-    if path.exists() or path.is_symlink():
-        text, problems = read_text_limited(path, shown)
-        if text is not None:
-            ledger, problems = parse_ledger(text, shown)
+    if is_v2(cards_dir):
+        seen: dict[str, str] = {}
+        for name in ledger_names():
+            path, shown = cards_dir / name, f"{shown_dir}/{name}"
+            if not path.exists():
+                message = (
+                    "missing from the card ledger: restore it with 'git checkout -- "
+                    f"{shown}' (its cards would lose their identity)"
+                )
+                problems.append(Diagnostic(SourceLoc(shown, 1), message))
+                continue
+            text, read_problems = read_text_limited(path, shown)
+            problems += read_problems
+            if text is None:
+                continue
+            part, part_problems = parse_ledger(text, shown, seen)
+            problems += part_problems
+            ledger.entries.update(part.entries)
+            ledger.notetypes.update(part.notetypes)
     for old in v1_files(cards_dir):
         relative = old.relative_to(cards_dir)
         note = relative.with_suffix(".md").as_posix()
@@ -337,6 +373,11 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
         for name, notetype in v1.notetypes.items():
             ledger.notetypes.setdefault(name, notetype)
     return ledger, problems
+
+
+def is_v2(cards_dir: Path) -> bool:
+    """True when ``cards_dir`` holds a version 2 ledger (or part of one)."""
+    return (cards_dir / LEDGER_DIR).is_dir() or (cards_dir / NOTETYPES_NAME).exists()
 
 
 # -- version 1 (one YAML file per notes file) --------------------------------------------
@@ -467,8 +508,17 @@ def _entry_json(entry: Entry) -> str:
     )
 
 
+def ledger_files(ledger: Ledger) -> dict[str, str]:
+    """The ledger as the text of each of its files (relative to ``cards/``)."""
+    buckets: dict[str, Ledger] = {name: Ledger() for name in ledger_names()}
+    for guid, entry in ledger.entries.items():
+        buckets[bucket_name(guid)].entries[guid] = entry
+    buckets[NOTETYPES_NAME].notetypes = dict(ledger.notetypes)
+    return {name: dump_ledger(part) for name, part in buckets.items()}
+
+
 def dump_ledger(ledger: Ledger) -> str:
-    """The ledger as text: one line each, sorted, the same bytes for the same ledger."""
+    """Ledger text: one line each, sorted, the same bytes for the same ledger."""
     lines = [json.dumps(_HEADER)]
     for name in sorted(ledger.notetypes):
         nt = ledger.notetypes[name]

@@ -8,9 +8,12 @@ import time
 from pathlib import Path
 
 from build_deck.ledger import (
-    LEDGER_NAME,
     Ledger,
     dump_ledger,
+    is_v2,
+    ledger_files,
+    ledger_names,
+    load_ledger,
     merge_entries,
     parse_ledger,
     prune,
@@ -52,8 +55,7 @@ def run_ledger_command(args: argparse.Namespace) -> int:
     if args.action == "merge":
         return merge_files(args.ours, args.theirs)
     cards: Path = args.cards
-    path = cards / LEDGER_NAME
-    if v1_files(cards) or not path.exists():
+    if v1_files(cards) or not is_v2(cards):
         print(
             f"{_shown(cards)}:0: error: no version 2 card ledger here: run 'build-deck build' "
             "first (it converts cards/*.yaml)",
@@ -63,48 +65,62 @@ def run_ledger_command(args: argparse.Namespace) -> int:
     try:
         with build_lock(cards, _shown(cards)):
             if args.action == "prune":
-                return _prune(path, args.older_than)
-            return _resolve(path)
+                return _prune(cards, args.older_than)
+            return _resolve(cards)
     except LockHeld as exc:
         print(f"{_shown(cards)}:0: error: {exc}", file=sys.stderr)
         return EXIT_ERRORS
     except OSError as exc:
-        print(f"{_shown(path)}:0: error: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        where = exc.filename or cards
+        print(f"{_shown(Path(where))}:0: error: cannot write: {exc.strerror}", file=sys.stderr)
         return EXIT_ERRORS
 
 
-def _prune(path: Path, older_than_days: int) -> int:
-    ledger, problems = _read(path)
-    if ledger is None:
+def _write_changed(cards: Path, ledger: Ledger) -> None:
+    for name, text in ledger_files(ledger).items():
+        path = cards / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write(path, text.encode())
+
+
+def _prune(cards: Path, older_than_days: int) -> int:
+    ledger, problems = load_ledger(cards, _shown(cards))
+    if problems:
         return _fail(problems)
     cutoff = int(time.time()) - older_than_days * _DAY if older_than_days > 0 else 1 << 62
     pruned, count = prune(ledger, cutoff)
-    if count:
-        atomic_write(path, dump_ledger(pruned).encode())
-    print(f"{_shown(path)}: forgot {count} removed cards; {len(pruned.entries)} entries left")
+    _write_changed(cards, pruned)
+    print(f"{_shown(cards)}: forgot {count} removed cards; {len(pruned.entries)} entries left")
     return EXIT_OK
 
 
-def _resolve(path: Path) -> int:
-    text, problems = read_text_limited(path, _shown(path))
-    if text is None:
-        return _fail(problems)
-    ours_text, theirs_text = split_conflict(text)
-    if ours_text == text:
-        _, problems = parse_ledger(text, _shown(path))
-        if problems:
+def _resolve(cards: Path) -> int:
+    resolved = 0
+    for name in ledger_names():
+        path = cards / name
+        if not path.exists():
+            continue
+        text, problems = read_text_limited(path, _shown(path))
+        if text is None:
             return _fail(problems)
-        print(f"{_shown(path)}: no merge conflict to resolve")
+        ours_text, theirs_text = split_conflict(text)
+        if ours_text == text:
+            continue
+        ours, problems = parse_ledger(_terminated(ours_text), f"{_shown(path)} (our side)")
+        theirs, more = parse_ledger(_terminated(theirs_text), f"{_shown(path)} (their side)")
+        if problems or more:
+            return _fail(problems + more)
+        atomic_write(path, dump_ledger(merge_entries(ours, theirs)).encode())
+        resolved += 1
+    _, problems = load_ledger(cards, _shown(cards))
+    if problems:
+        return _fail(problems)
+    if not resolved:
+        print(f"{_shown(cards)}: no merge conflict to resolve")
         return EXIT_OK
-    ours, problems = parse_ledger(_terminated(ours_text), f"{_shown(path)} (our side)")
-    theirs, more = parse_ledger(_terminated(theirs_text), f"{_shown(path)} (their side)")
-    if problems or more:
-        return _fail(problems + more)
-    merged = merge_entries(ours, theirs)
-    atomic_write(path, dump_ledger(merged).encode())
     print(
-        f"{_shown(path)}: merged both sides, {len(merged.entries)} entries; "
-        f"now 'git add {_shown(path)}' and build"
+        f"{_shown(cards)}: merged both sides of {resolved} ledger files; now "
+        f"'git add {_shown(cards)}' and build"
     )
     return EXIT_OK
 

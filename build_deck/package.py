@@ -31,6 +31,7 @@ from build_deck.notetypes import (
     card_css,
     note_type_of,
 )
+from build_deck.storage import TEMP_PREFIX
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -153,9 +154,10 @@ def write_package(
     package = genanki.Package([decks[name] for name in sorted(decks)], media_files=[])
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, db_name = tempfile.mkstemp(suffix=".anki2", dir=out_path.parent)
+    # Named so that the next build removes them if this one is killed.
+    fd, db_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".anki2.tmp", dir=out_path.parent)
     os.close(fd)
-    fd, zip_name = tempfile.mkstemp(suffix=".apkg.tmp", dir=out_path.parent)
+    fd, zip_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".apkg.tmp", dir=out_path.parent)
     os.close(fd)
     try:
         connection = sqlite3.connect(db_name)

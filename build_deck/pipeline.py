@@ -32,14 +32,14 @@ from build_deck import cache as build_cache
 from build_deck.cloze import count_openings, renumber_clozes
 from build_deck.extract import extract_cards
 from build_deck.ledger import (
-    LEDGER_NAME,
+    LEDGER_DIR,
     Change,
     Entry,
     Fingerprint,
     Ledger,
     Match,
     NoteTypeEntry,
-    dump_ledger,
+    ledger_files,
     load_ledger,
     match_cards,
     next_mtime,
@@ -343,8 +343,8 @@ class IdentityPlan:
     """The notes, with GUIDs, mtimes, renumbered clozes and their Source field."""
     ledger: Ledger
     """The ledger after this build."""
-    ledger_text: str
-    """``ledger`` as the text to write."""
+    ledger_texts: dict[str, str]
+    """``ledger`` as the text of each of its files, relative to ``cards/``."""
 
 
 def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
@@ -496,7 +496,7 @@ def plan_identities(
     notetypes = _notetype_entries(ledger, now)
     new_ledger = Ledger(entries, notetypes)
     report.records = records
-    return IdentityPlan(records, new_ledger, dump_ledger(new_ledger))
+    return IdentityPlan(records, new_ledger, ledger_files(new_ledger))
 
 
 def _count_change(report: BuildReport, card: Card, match: Match, card_print: Fingerprint) -> None:
@@ -580,13 +580,13 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     old state; one between the two leaves a ledger the next build writes the deck from.
     """
     remove_leftovers(options.cards_dir)
+    remove_leftovers(options.cards_dir / LEDGER_DIR)
     remove_leftovers(options.out_dir)
-    ledger_file = options.cards_dir / LEDGER_NAME
     old_files = v1_files(options.cards_dir)
 
     def store_ledger() -> None:
-        if _read_or_none(ledger_file) != plan.ledger_text:
-            atomic_write(ledger_file, plan.ledger_text.encode())
+        for name in _stale_files(plan, options):
+            atomic_write(options.cards_dir / name, plan.ledger_texts[name].encode())
         for old in old_files:  # version 1 files: now in the ledger
             old.unlink()
         if old_files:
@@ -608,9 +608,17 @@ def _read_or_none(path: Path) -> str | None:
         return None
 
 
+def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
+    """The ledger files whose text must change."""
+    return [
+        name
+        for name, text in plan.ledger_texts.items()
+        if _read_or_none(options.cards_dir / name) != text
+    ]
+
+
 def _ledger_is_stale(plan: IdentityPlan, options: BuildOptions) -> bool:
-    current = _read_or_none(options.cards_dir / LEDGER_NAME)
-    return current != plan.ledger_text or bool(v1_files(options.cards_dir))
+    return bool(_stale_files(plan, options)) or bool(v1_files(options.cards_dir))
 
 
 def run(
@@ -680,7 +688,7 @@ def _run_stages(
     if options.locked and _ledger_is_stale(plan, options):
         report.diagnostics.append(
             Diagnostic(
-                SourceLoc(display_path(options.cards_dir / LEDGER_NAME), 0),
+                SourceLoc(display_path(options.cards_dir), 0),
                 "card ledger out of date (--locked): run 'build-deck build' and commit cards/",
             )
         )

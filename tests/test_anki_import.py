@@ -139,10 +139,10 @@ def test_verified_mark_is_on_the_back(imported: tuple[Project, Collection]) -> N
 
 def test_package_notes_carry_ledger_mtimes(shipped: Project) -> None:
     assert shipped.run("build") == 0
-    import json
+    from build_deck.ledger import load_ledger
 
-    lines = [json.loads(line) for line in (shipped.cards / "ledger.jsonl").open()]
-    ledger = {line["guid"]: line["mtime"] for line in lines if "guid" in line}
+    entries = load_ledger(shipped.cards, "cards")[0].entries.values()
+    ledger = {entry.guid: entry.mtime for entry in entries if not entry.removed}
     with zipfile.ZipFile(shipped.apkg) as archive:
         data = archive.read("collection.anki2")
     db = shipped.root / "col.sqlite"

@@ -18,7 +18,7 @@ from build_deck.ledger import (
     tombstone,
     updated_entry,
 )
-from tests.conftest import Project
+from tests.conftest import Project, ledger_snapshot
 
 NOTES = """
 # Topic
@@ -40,10 +40,10 @@ def test_two_builds_are_byte_identical(project: Project) -> None:
     project.write("a.md", NOTES)
     assert project.run("build") == 0
     first = project.apkg.read_bytes()
-    ledger = (project.cards / "ledger.jsonl").read_bytes()
+    ledger = ledger_snapshot(project.cards)
     assert project.run("build") == 0
     assert project.apkg.read_bytes() == first
-    assert (project.cards / "ledger.jsonl").read_bytes() == ledger
+    assert ledger_snapshot(project.cards) == ledger
 
 
 def test_same_notes_and_ledger_give_same_bytes_at_another_time(
@@ -152,12 +152,12 @@ def test_deleting_a_notes_file_reports_its_cards_and_keeps_them_as_removed(
     project.write("a.md", NOTES)
     project.write("b.md", "Q: Kept?\nA: Yes.\n")
     assert project.run("build") == 0
-    ledger = (project.cards / "ledger.jsonl").read_text()
+    ledger = ledger_snapshot(project.cards)
     (project.notes / "a.md").unlink()
     capsys.readouterr()
     assert project.run("build") == 1  # two thirds of the deck: stops and explains
     assert "would remove 2 of the deck's 3 cards" in capsys.readouterr().err
-    assert (project.cards / "ledger.jsonl").read_text() == ledger
+    assert ledger_snapshot(project.cards) == ledger
     assert project.run("build", "--allow-removals") == 0
     out = capsys.readouterr().out
     assert "removed: notes/a.md › Topic: What is the derivative of \\sigma(x)?" in out
@@ -165,4 +165,4 @@ def test_deleting_a_notes_file_reports_its_cards_and_keeps_them_as_removed(
     project.write("a.md", NOTES)  # back again: the same identities
     assert project.run("build") == 0
     assert capsys.readouterr().out.rstrip().endswith("2 restored, 0 removed")
-    assert (project.cards / "ledger.jsonl").read_text() == ledger
+    assert ledger_snapshot(project.cards) == ledger

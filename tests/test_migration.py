@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
 import pytest
 
+from build_deck.ledger import load_ledger
 from tests.conftest import REPO, Project
 
 V1 = REPO / "tests" / "fixtures" / "v1-cards"
@@ -24,11 +24,11 @@ def test_the_shipped_v1_ledger_converts_keeping_every_guid(shipped: Project) -> 
     }
     assert len(old) == 484
     assert shipped.run("build") == 0
-    assert sorted(p.name for p in shipped.cards.iterdir()) == ["ledger.jsonl"]
-    lines = [json.loads(line) for line in (shipped.cards / "ledger.jsonl").open()]
-    new = {line["guid"] for line in lines if "guid" in line}
-    assert new == old
-    assert all(line["removed"] == 0 for line in lines if "guid" in line)
+    assert sorted(p.name for p in shipped.cards.iterdir()) == ["ledger", "notetypes.jsonl"]
+    ledger, problems = load_ledger(shipped.cards, "cards")
+    assert problems == []
+    assert set(ledger.entries) == old
+    assert all(entry.removed == 0 for entry in ledger.entries.values())
     assert shipped.run("build", "--locked") == 0
 
 

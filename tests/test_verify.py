@@ -10,7 +10,7 @@ import pytest
 from anki.collection import Collection
 
 from build_deck.verify import parse_number, parse_value
-from tests.conftest import Project, import_package
+from tests.conftest import Project, import_package, ledger_snapshot
 from tests.test_anki_import import expected_cards
 
 # -- Values and the tolerance their digits give ---------------------------------------------
@@ -553,7 +553,7 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
         "+3 new, 0 changed, 0 moved, 0 restored, 0 removed"
     )
     package = project.apkg.read_bytes()
-    ledger = (project.cards / "ledger.jsonl").read_bytes()
+    ledger = ledger_snapshot(project.cards)
 
     project.write("x.md", GOOD_DECK.replace("answer = 2 * 3 * 4", "answer = 2 * 3 * 5"))
     assert project.run("build") == 1
@@ -564,7 +564,7 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
     ]
     assert out == "3 cards (2 Q/A, 1 cloze, 1 verified) from 1 files; 1 errors, nothing written\n"
     assert project.apkg.read_bytes() == package
-    assert (project.cards / "ledger.jsonl").read_bytes() == ledger
+    assert ledger_snapshot(project.cards) == ledger
     written = sorted(p.name for p in project.apkg.parent.iterdir() if p.name[0] != ".")
     assert written == [project.apkg.name]
 
