@@ -166,3 +166,22 @@ def test_deleting_a_notes_file_reports_its_cards_and_keeps_them_as_removed(
     assert project.run("build") == 0
     assert capsys.readouterr().out.rstrip().endswith("2 restored, 0 removed")
     assert ledger_snapshot(project.cards) == ledger
+
+
+def test_a_cached_rebuild_remembers_shorthand_cloze_numbers(project: Project) -> None:
+    project.write("a.md", "The {{first}} and the {{second}} deletion.\n")
+    assert project.run("build") == 0
+    project.write("b.md", "Q: Another file?\nA: Yes.\n")  # a.md now comes from the cache
+    assert project.run("build") == 0
+    ledger = ledger_snapshot(project.cards)
+    project.write("a.md", "The {{zeroth}}, the {{first}} and the {{second}} deletion.\n")
+    assert project.run("build") == 0
+    project.write("b.md", "Q: Another file?\nA: Yes, two.\n")
+    assert project.run("build") == 0
+    assert project.run("build", "--locked") == 0
+    assert ledger_snapshot(project.cards) != ledger
+    from build_deck.ledger import load_ledger
+
+    entries = load_ledger(project.cards, "cards")[0].entries.values()
+    (cloze,) = [e for e in entries if e.kind == "cloze"]
+    assert dict(cloze.clozes) == {"first": 1, "second": 2, "zeroth": 3}
