@@ -352,9 +352,12 @@ def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
     return notes_file.path.relative_to(options.notes_dir).as_posix()
 
 
-def source_field(notes_dir: Path, relative: str, section: tuple[str, ...]) -> str:
-    """The Source field, ``notes/file.md`` then the heading path: no line number, no churn."""
-    where = f"{notes_dir.resolve().name or 'notes'}/{relative}"
+def source_field(notes_name: str, relative: str, section: tuple[str, ...]) -> str:
+    """The Source field, ``notes/file.md`` then the heading path: no line number, no churn.
+
+    ``notes_name`` is the notes folder's own name, the same from any working directory.
+    """
+    where = f"{notes_name}/{relative}"
     return f"{where} › {' > '.join(section)}" if section else where
 
 
@@ -449,6 +452,7 @@ def plan_identities(
     prints = [fingerprint(card, relative) for card, relative in cards]
     matches = match_cards(ledger, prints)
     emitted = _emitted_state(options)
+    notes_name = options.notes_dir.resolve().name or "notes"
 
     entries: dict[str, Entry] = {}
     records: list[NoteRecord] = []
@@ -459,7 +463,7 @@ def plan_identities(
             card,
             verified=card.loc in report.verified,
             guid=match.guid,
-            source=source_field(options.notes_dir, relative, card.section),
+            source=source_field(notes_name, relative, card.section),
         )
         digest = note_hash(record)
         mtime = next_mtime(previous, digest, now)
