@@ -60,9 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
     )
     ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
-    ledger.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
+    cards = argparse.ArgumentParser(add_help=False)
+    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     actions = ledger.add_subparsers(dest="action", required=True)
-    prune = actions.add_parser("prune", help="forget cards removed from the notes long ago")
+    prune = actions.add_parser(
+        "prune", parents=[cards], help="forget cards removed from the notes long ago"
+    )
     prune.add_argument(
         "--older-than",
         type=int,
@@ -71,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
         help="forget cards removed more than DAYS days ago (default 180; 0: all removed)",
     )
     actions.add_parser(
-        "resolve", help="resolve a git merge conflict in the ledger, keeping both sides' cards"
+        "resolve",
+        parents=[cards],
+        help="resolve a git merge conflict in the ledger, keeping both sides' cards",
     )
     merge = actions.add_parser(
         "merge", help="git merge driver: merge OURS and THEIRS into OURS (see docs/ledger.md)"
