@@ -84,7 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("base", type=Path)
     merge.add_argument("ours", type=Path)
     merge.add_argument("theirs", type=Path)
-    commands.add_parser("check", parents=[common, strict], help="parse and verify, write nothing")
+    check = commands.add_parser(
+        "check", parents=[common, strict], help="validate the notes and the ledger, write nothing"
+    )
+    check.add_argument(
+        "--allow-removals", action="store_true", help="do not report large removals as errors"
+    )
     commands.add_parser(
         "preview", parents=[common, strict], help="write dist/preview/index.html, every card"
     )
