@@ -138,6 +138,9 @@ class Ledger:
     """Every entry, live or removed, by GUID."""
     notetypes: dict[str, NoteTypeEntry] = field(default_factory=dict)
     """Note type entries by name."""
+    texts: dict[str, str] = field(default_factory=dict)
+    """Each version 2 file as read (relative to ``cards/``): what a build compares its
+    new text with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,18 +270,22 @@ def parse_ledger(
         bad(len(lines), "the card ledger is truncated (no end of line): restore it from git")
         return ledger, problems
     seen_end = False
+    parsed = _parse_all_lines(lines[:-1])
     for number, line in enumerate(lines[:-1], 1):
         if seen_end:
             bad(number, "text after the ledger's end line: restore it from git")
             break
-        if len(line) > MAX_LINE_CHARS:
+        if parsed is not None:
+            data = parsed[number - 1]
+        elif len(line) > MAX_LINE_CHARS:
             bad(number, f"line longer than {MAX_LINE_CHARS} characters: not a build-deck ledger")
             continue
-        try:
-            data = json.loads(line)
-        except ValueError as exc:
-            bad(number, f"not a JSON line ({exc.args[0].split(':')[0]}): restore it from git")
-            continue
+        else:
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                bad(number, f"not a JSON line ({exc.args[0].split(':')[0]}): restore it from git")
+                continue
         if not isinstance(data, dict):
             bad(number, "each line must be a JSON object: restore it from git")
             continue
@@ -324,6 +331,17 @@ def parse_ledger(
     return ledger, problems
 
 
+def _parse_all_lines(lines: list[str]) -> list[Any] | None:
+    """Every line's JSON value in one call (fast), or None when a line needs a closer look."""
+    if not lines or max(map(len, lines)) > MAX_LINE_CHARS:
+        return None
+    try:
+        values = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        return None
+    return values if isinstance(values, list) and len(values) == len(lines) else None
+
+
 def read_text_limited(path: Path, shown: str) -> tuple[str | None, list[Diagnostic]]:
     """A file's text, or a diagnostic when it cannot be read or is too large."""
     try:
@@ -364,6 +382,7 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
                 continue
             part, part_problems = parse_ledger(text, shown, seen)
             problems += part_problems
+            ledger.texts[name] = text
             ledger.entries.update(part.entries)
             ledger.notetypes.update(part.notetypes)
     for old in v1_files(cards_dir):
@@ -511,13 +530,30 @@ def _entry_json(entry: Entry) -> str:
     )
 
 
-def ledger_files(ledger: Ledger) -> dict[str, str]:
-    """The ledger as the text of each of its files (relative to ``cards/``)."""
-    buckets: dict[str, Ledger] = {name: Ledger() for name in ledger_names()}
+def ledger_files(ledger: Ledger, only: set[str] | None = None) -> dict[str, str]:
+    """The ledger as the text of each of its files (relative to ``cards/``), or of the
+    files named in ``only``."""
+    names = ledger_names() if only is None else [n for n in ledger_names() if n in only]
+    buckets: dict[str, Ledger] = {name: Ledger() for name in names}
     for guid, entry in ledger.entries.items():
-        buckets[bucket_name(guid)].entries[guid] = entry
-    buckets[NOTETYPES_NAME].notetypes = dict(ledger.notetypes)
+        bucket = buckets.get(bucket_name(guid))
+        if bucket is not None:
+            bucket.entries[guid] = entry
+    if NOTETYPES_NAME in buckets:
+        buckets[NOTETYPES_NAME].notetypes = dict(ledger.notetypes)
     return {name: dump_ledger(part) for name, part in buckets.items()}
+
+
+def changed_files(old: Ledger, new: Ledger) -> set[str]:
+    """The ledger files whose entries differ between ``old`` and ``new`` (all of them
+    when ``old`` was not read from a complete version 2 ledger)."""
+    if len(old.texts) != len(ledger_names()):
+        return set(ledger_names())
+    names = {bucket_name(g) for g, e in new.entries.items() if old.entries.get(g) is not e}
+    names |= {bucket_name(g) for g in old.entries if g not in new.entries}
+    if new.notetypes != old.notetypes:
+        names.add(NOTETYPES_NAME)
+    return names
 
 
 def dump_ledger(ledger: Ledger) -> str:

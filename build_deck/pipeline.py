@@ -39,6 +39,7 @@ from build_deck.ledger import (
     Ledger,
     Match,
     NoteTypeEntry,
+    changed_files,
     ledger_files,
     load_ledger,
     match_cards,
@@ -344,7 +345,9 @@ class IdentityPlan:
     ledger: Ledger
     """The ledger after this build."""
     ledger_texts: dict[str, str]
-    """``ledger`` as the text of each of its files, relative to ``cards/``."""
+    """The ledger files to write (relative to ``cards/``) and their new text."""
+    note_hashes: list[str]
+    """The hash of each record's note, in the order of ``records``."""
 
 
 def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
@@ -456,6 +459,7 @@ def plan_identities(
 
     entries: dict[str, Entry] = {}
     records: list[NoteRecord] = []
+    digests: list[str] = []
     for (card, relative), card_print, match in zip(cards, prints, matches, strict=True):
         previous = match.previous
         card, remembered, top = _stable_clozes(card, previous, report)
@@ -477,7 +481,8 @@ def plan_identities(
         ):
             mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
         records.append(replace(record, mtime=mtime))
-        entries[match.guid] = updated_entry(
+        digests.append(digest)
+        entry = updated_entry(
             previous,
             card_print,
             guid=match.guid,
@@ -487,7 +492,9 @@ def plan_identities(
             clozes=remembered,
             cloze_max=top,
         )
-        _count_change(report, card, match, card_print)
+        entries[match.guid] = previous if entry == previous else entry  # unchanged: reused
+        if match.change is not Change.UNCHANGED or entries[match.guid] is not previous:
+            _count_change(report, card, match, card_print)  # something to report
     for guid, entry in ledger.entries.items():
         if guid not in entries:
             entries[guid] = tombstone(entry, now)
@@ -500,7 +507,13 @@ def plan_identities(
     notetypes = _notetype_entries(ledger, now)
     new_ledger = Ledger(entries, notetypes)
     report.records = records
-    return IdentityPlan(records, new_ledger, ledger_files(new_ledger))
+    dirty = changed_files(ledger, new_ledger)
+    texts = {
+        name: text
+        for name, text in ledger_files(new_ledger, dirty).items()
+        if ledger.texts.get(name) != text
+    }
+    return IdentityPlan(records, new_ledger, texts, digests)
 
 
 def _count_change(report: BuildReport, card: Card, match: Match, card_print: Fingerprint) -> None:
@@ -601,24 +614,14 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     mtimes = {nt.model_id: nt.mtime for nt in plan.ledger.notetypes.values()}
     write_package(plan.records, out_path, mtimes, media, before_replace=store_ledger)
     report.out_path = out_path
-    state = {r.guid: [note_hash(r), r.mtime] for r in plan.records}
-    atomic_write(state_path(options), json.dumps(state, sort_keys=True).encode())
-
-
-def _read_or_none(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+    state = {r.guid: [h, r.mtime] for r, h in zip(plan.records, plan.note_hashes, strict=True)}
+    if state != _emitted_state(options):
+        atomic_write(state_path(options), json.dumps(state, sort_keys=True).encode())
 
 
 def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
     """The ledger files whose text must change."""
-    return [
-        name
-        for name, text in plan.ledger_texts.items()
-        if _read_or_none(options.cards_dir / name) != text
-    ]
+    return sorted(plan.ledger_texts)
 
 
 def _ledger_is_stale(plan: IdentityPlan, options: BuildOptions) -> bool:
