@@ -612,15 +612,21 @@ def match_cards(ledger: Ledger, cards: list[Fingerprint]) -> list[Match]:
        and section; taken best first, ties broken by live before removed, then GUID;
     3. everything else is new.
     """
-    by_hash: dict[str, list[Entry]] = defaultdict(list)
+    by_hash: dict[str, Entry] = {}
+    shared: dict[str, list[Entry]] = {}  # hashes held by several entries (rare)
     for entry in ledger.entries.values():
-        by_hash[entry.content_hash].append(entry)
-    for group in by_hash.values():
+        first = by_hash.setdefault(entry.content_hash, entry)
+        if first is not entry:
+            shared.setdefault(entry.content_hash, [first]).append(entry)
+    for group in shared.values():
         group.sort(key=lambda e: (e.removed != 0, e.guid))
     taken: set[str] = set()
     matched: dict[int, Entry] = {}
     for i, card in enumerate(cards):
-        for entry in by_hash.get(card.content_hash, ()):
+        single = by_hash.get(card.content_hash)
+        if single is None:
+            continue
+        for entry in shared.get(card.content_hash, (single,)):
             if entry.guid not in taken and entry.kind == card.kind:
                 matched[i] = entry
                 taken.add(entry.guid)
@@ -723,6 +729,11 @@ def number_clozes(
         top = max([*numbers, *explicit], default=0)
         return numbers, remembered, top, []
     memory = dict(previous.clozes)
+    known = [memory.get(body) for body, _ in shorthand]
+    if len(memory) == len(previous.clozes) and None not in known:
+        same = [n for n in known if n is not None]
+        if len(set(same)) == len(same) == len(memory):  # the same deletions as before
+            return same, previous.clozes, max([previous.cloze_max, *explicit]), []
     result: list[int | None] = [None] * len(shorthand)
     used: set[int] = set()
     for k, (body, _) in enumerate(shorthand):

@@ -395,7 +395,8 @@ def _stable_clozes(
     if card.kind is not CardKind.CLOZE:
         return card, (), 0
     shorthand = [card.deletions[k] for k in card.shorthand]
-    explicit = [n for k, (n, _) in enumerate(card.deletions) if k not in set(card.shorthand)]
+    short = set(card.shorthand)
+    explicit = [n for k, (n, _) in enumerate(card.deletions) if k not in short]
     numbers, remembered, top, gone = number_clozes(
         previous, [(body, n) for n, body in shorthand], explicit
     )
@@ -480,7 +481,9 @@ def plan_identities(
             and shown[1] >= mtime
         ):
             mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
-        records.append(replace(record, mtime=mtime))
+        records.append(
+            NoteRecord(card, match.guid, mtime, record.verified, record.tags, record.source)
+        )
         digests.append(digest)
         entry = updated_entry(
             previous,
