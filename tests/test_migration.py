@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import re
 import shutil
+import tarfile
 
 import pytest
 
 from build_deck.ledger import load_ledger
 from tests.conftest import REPO, Project
 
-V1 = REPO / "tests" / "fixtures" / "v1-cards"
-"""The shipped notes' ledger as committed before version 2."""
+V1 = REPO / "tests" / "fixtures" / "v1-cards.tar.gz"
+"""The shipped notes' ledger as committed before version 2 (an archive, so that git
+never takes it for the old cards/ renamed)."""
 
 
 def test_the_shipped_v1_ledger_converts_keeping_every_guid(shipped: Project) -> None:
     shutil.rmtree(shipped.cards)
-    shutil.copytree(V1, shipped.cards)
+    with tarfile.open(V1) as archive:
+        archive.extractall(shipped.cards, filter="data")
     old = {
         guid
-        for path in V1.glob("*.yaml")
+        for path in shipped.cards.glob("*.yaml")
         for guid in re.findall(r'^- guid: "(.*)"$', path.read_text(), re.MULTILINE)
     }
     assert len(old) == 484
