@@ -138,9 +138,12 @@ class Ledger:
     """Every entry, live or removed, by GUID."""
     notetypes: dict[str, NoteTypeEntry] = field(default_factory=dict)
     """Note type entries by name."""
-    texts: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict, compare=False)
     """Each version 2 file as read (relative to ``cards/``): what a build compares its
     new text with."""
+    lines: dict[str, str] = field(default_factory=dict, compare=False)
+    """The line each entry was read from, by GUID: written again as it is while the
+    entry is unchanged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +174,6 @@ class Match:
     """The entry it was matched to, or None for a new card."""
     change: Change
     """What happened to it."""
-
-
-class LedgerError(Exception):
-    """A ledger that cannot be used; carries the diagnostics."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("; ".join(str(d) for d in diagnostics))
-        self.diagnostics = diagnostics
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -326,6 +321,7 @@ def parse_ledger(
             continue
         seen[guid] = f"{shown}:{number}"
         ledger.entries[guid] = _entry_from(data)
+        ledger.lines[guid] = line
     if not problems and not seen_end:
         bad(len(lines) - 1, "the card ledger is truncated (no end line): restore it from git")
     return ledger, problems
@@ -361,7 +357,7 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
 
     A missing folder is an empty ledger. Version 1 files (``cards/*.yaml``) are read
     when present, also next to a v2 ledger (a merge of an older branch may bring them
-    back); their entries are added unless their GUID is already known.
+    back); their entries are added, and replace a known GUID's entry when newer.
     """
     ledger = Ledger()
     problems: list[Diagnostic] = []
@@ -384,6 +380,7 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
             problems += part_problems
             ledger.texts[name] = text
             ledger.entries.update(part.entries)
+            ledger.lines.update(part.lines)
             ledger.notetypes.update(part.notetypes)
     for old in v1_files(cards_dir):
         relative = old.relative_to(cards_dir)
@@ -391,7 +388,13 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
         v1, v1_problems = load_v1(old, f"{shown_dir}/{relative.as_posix()}", note)
         problems += v1_problems
         for entry in v1.entries.values():
-            ledger.entries.setdefault(entry.guid, entry)
+            known = ledger.entries.get(entry.guid)
+            if known is None:
+                ledger.entries[entry.guid] = entry
+            elif entry.mtime > known.mtime:  # edited since on a branch still on version 1
+                ledger.entries[entry.guid] = replace(
+                    entry, deck=known.deck, clozes=known.clozes, cloze_max=known.cloze_max
+                )
         for name, notetype in v1.notetypes.items():
             ledger.notetypes.setdefault(name, notetype)
     return ledger, problems
@@ -530,15 +533,19 @@ def _entry_json(entry: Entry) -> str:
     )
 
 
-def ledger_files(ledger: Ledger, only: set[str] | None = None) -> dict[str, str]:
+def ledger_files(
+    ledger: Ledger, only: set[str] | None = None, old: Ledger | None = None
+) -> dict[str, str]:
     """The ledger as the text of each of its files (relative to ``cards/``), or of the
-    files named in ``only``."""
+    files named in ``only``. Entries unchanged since ``old`` was read keep their line."""
     names = ledger_names() if only is None else [n for n in ledger_names() if n in only]
     buckets: dict[str, Ledger] = {name: Ledger() for name in names}
     for guid, entry in ledger.entries.items():
         bucket = buckets.get(bucket_name(guid))
         if bucket is not None:
             bucket.entries[guid] = entry
+            if old is not None and old.entries.get(guid) is entry and guid in old.lines:
+                bucket.lines[guid] = old.lines[guid]
     if NOTETYPES_NAME in buckets:
         buckets[NOTETYPES_NAME].notetypes = dict(ledger.notetypes)
     return {name: dump_ledger(part) for name, part in buckets.items()}
@@ -572,7 +579,10 @@ def dump_ledger(ledger: Ledger) -> str:
                 ensure_ascii=False,
             )
         )
-    lines += [_entry_json(ledger.entries[guid]) for guid in sorted(ledger.entries)]
+    lines += [
+        ledger.lines.get(guid) or _entry_json(ledger.entries[guid])
+        for guid in sorted(ledger.entries)
+    ]
     lines.append(json.dumps(_END))
     return "\n".join(lines) + "\n"
 

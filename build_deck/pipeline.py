@@ -513,7 +513,7 @@ def plan_identities(
     dirty = changed_files(ledger, new_ledger)
     texts = {
         name: text
-        for name, text in ledger_files(new_ledger, dirty).items()
+        for name, text in ledger_files(new_ledger, dirty, ledger).items()
         if ledger.texts.get(name) != text
     }
     return IdentityPlan(records, new_ledger, texts, digests)
