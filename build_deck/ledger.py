@@ -138,9 +138,9 @@ class Ledger:
     """Every entry, live or removed, by GUID."""
     notetypes: dict[str, NoteTypeEntry] = field(default_factory=dict)
     """Note type entries by name."""
-    texts: dict[str, str] = field(default_factory=dict, compare=False)
-    """Each version 2 file as read (relative to ``cards/``): what a build compares its
-    new text with."""
+    digests: dict[str, str] = field(default_factory=dict, compare=False)
+    """A hash of each version 2 file as read (relative to ``cards/``): what a build
+    compares its new text with."""
     lines: dict[str, str] = field(default_factory=dict, compare=False)
     """The line each entry was read from, by GUID: written again as it is while the
     entry is unchanged."""
@@ -378,7 +378,7 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
                 continue
             part, part_problems = parse_ledger(text, shown, seen)
             problems += part_problems
-            ledger.texts[name] = text
+            ledger.digests[name] = text_digest(text)
             ledger.entries.update(part.entries)
             ledger.lines.update(part.lines)
             ledger.notetypes.update(part.notetypes)
@@ -398,6 +398,11 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
         for name, notetype in v1.notetypes.items():
             ledger.notetypes.setdefault(name, notetype)
     return ledger, problems
+
+
+def text_digest(text: str) -> str:
+    """A hash of a ledger file's text."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def is_v2(cards_dir: Path) -> bool:
@@ -554,7 +559,7 @@ def ledger_files(
 def changed_files(old: Ledger, new: Ledger) -> set[str]:
     """The ledger files whose entries differ between ``old`` and ``new`` (all of them
     when ``old`` was not read from a complete version 2 ledger)."""
-    if len(old.texts) != len(ledger_names()):
+    if len(old.digests) != len(ledger_names()):
         return set(ledger_names())
     names = {bucket_name(g) for g, e in new.entries.items() if old.entries.get(g) is not e}
     names |= {bucket_name(g) for g in old.entries if g not in new.entries}

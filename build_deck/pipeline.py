@@ -45,6 +45,7 @@ from build_deck.ledger import (
     match_cards,
     next_mtime,
     number_clozes,
+    text_digest,
     tombstone,
     updated_entry,
     v1_files,
@@ -514,7 +515,7 @@ def plan_identities(
     texts = {
         name: text
         for name, text in ledger_files(new_ledger, dirty, ledger).items()
-        if ledger.texts.get(name) != text
+        if ledger.digests.get(name) != text_digest(text)
     }
     return IdentityPlan(records, new_ledger, texts, digests)
 
