@@ -52,7 +52,7 @@ from build_deck.ledger import (
 )
 from build_deck.markdown import make_parser
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.notetypes import NOTE_TYPES, card_css
+from build_deck.notetypes import NOTE_TYPES, card_css, note_type_of
 from build_deck.package import NoteRecord, note_fields, write_package
 from build_deck.storage import (
     LockHeld,
@@ -366,8 +366,15 @@ def source_field(notes_name: str, relative: str, section: tuple[str, ...]) -> st
 
 
 def note_hash(record: NoteRecord) -> str:
-    """Hash of everything written into a note: fields and tags."""
-    text = "\x1f".join([*note_fields(record), " ".join(record.tags)])
+    """Hash of what the student sees of a note: every field but Source, and the tags.
+
+    A change of Source alone (a renamed notes file) gives the note no newer mtime, so
+    Anki keeps the note as it is, with the student's own edits and tags; the new Source
+    reaches Anki with the card's next real change.
+    """
+    fields = note_fields(record)
+    fields[note_type_of(record.card).fields.index("Source")] = ""
+    text = "\x1f".join([*fields, " ".join(record.tags)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -46,6 +46,9 @@ def test_git_mv_of_a_notes_file_keeps_every_card(
     assert "+0 new, 0 changed, 6 moved, 0 restored, 0 removed" in out
     assert "moved: notes/language.md:5: from nlp.md: Why do language models" in out
     semester.assert_history_kept()
+    # Only the Source field would change: Anki keeps the notes, with the student's tags.
+    marked = semester.col.find_notes("tag:marked")
+    assert len(marked) == semester.col.note_count() == 13
 
 
 def test_a_section_moved_to_another_file_keeps_its_cards(
