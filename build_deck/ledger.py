@@ -382,12 +382,31 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
             ledger.entries.update(part.entries)
             ledger.lines.update(part.lines)
             ledger.notetypes.update(part.notetypes)
+        expected = set(ledger_names())
+        for path in sorted(cards_dir.rglob("*.jsonl")):
+            name = path.relative_to(cards_dir).as_posix()
+            if name not in expected:
+                message = (
+                    "not a file of the card ledger (a copy?): its cards would be ignored; "
+                    "move its lines into the ledger or delete it"
+                )
+                problems.append(Diagnostic(SourceLoc(f"{shown_dir}/{name}", 1), message))
+    v1_seen: dict[str, str] = {}
     for old in v1_files(cards_dir):
         relative = old.relative_to(cards_dir)
         note = relative.with_suffix(".md").as_posix()
-        v1, v1_problems = load_v1(old, f"{shown_dir}/{relative.as_posix()}", note)
+        shown_old = f"{shown_dir}/{relative.as_posix()}"
+        v1, v1_problems = load_v1(old, shown_old, note)
         problems += v1_problems
         for entry in v1.entries.values():
+            if entry.guid in v1_seen:
+                message = (
+                    f"duplicate GUID {entry.guid!r} (also in {v1_seen[entry.guid]}): two "
+                    "cards cannot share one identity; remove the entry that does not belong"
+                )
+                problems.append(Diagnostic(SourceLoc(shown_old, 1), message))
+                continue
+            v1_seen[entry.guid] = shown_old
             known = ledger.entries.get(entry.guid)
             if known is None:
                 ledger.entries[entry.guid] = entry

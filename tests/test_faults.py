@@ -350,3 +350,33 @@ def test_a_build_from_another_folder_writes_the_same_ledger_and_deck(
     assert main(["build", *args, "--out", str(project / "dist"), "--locked"]) == 0
     assert ledger_snapshot(project / "cards") == ledger
     assert (project / "dist" / "ai-study-notes.apkg").read_bytes() == package
+
+
+def test_a_copied_ledger_file_is_an_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = next(
+        p for p in sorted((project / "cards" / "ledger").iterdir()) if p.stat().st_size > 200
+    )
+    shutil.copy(bucket, project / "cards" / "ledger" / "copy.jsonl")
+    assert main(["build"]) == 1
+    assert "cards/ledger/copy.jsonl:1: error: not a file of the card ledger (a copy?)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_duplicate_guids_across_version_1_files_are_an_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(project / "cards")
+    (project / "cards").mkdir()
+    entry = (
+        '- guid: "abc"\n  kind: "qa"\n  section: "S"\n  text: "T"\n  mtime: 1\n'
+        '  content_hash: "h"\n  note_hash: "n"\n'
+    )
+    for name in ("a.yaml", "b.yaml"):
+        (project / "cards" / name).write_text(f"version: 1\ncards:\n{entry}")
+    assert main(["build"]) == 1
+    assert "cards/b.yaml:1: error: duplicate GUID 'abc' (also in cards/a.yaml)" in (
+        capsys.readouterr().err
+    )
