@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: build check stats watch sync test lint preview chromium libseccomp clean
+.PHONY: install merge-driver build check stats watch sync test lint preview chromium libseccomp clean
+
+# `make` alone: install, and teach git to merge the card ledger.
+install: $(STAMP) merge-driver
 
 $(STAMP): pyproject.toml constraints.txt | libseccomp
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +26,14 @@ $(NODE_STAMP): package.json package-lock.json
 		echo "npm not found: TeX will not be validated (apt-get install nodejs npm)"; \
 	fi
 
+# git merges cards/ with `build-deck ledger merge` (see .gitattributes, docs/ledger.md):
+# both sides' cards keep their identities. Does nothing outside a git repository.
+merge-driver: $(STAMP)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git config merge.build-deck-ledger.name "build-deck card ledger (keeps both sides' cards)" && \
+		git config merge.build-deck-ledger.driver "$(abspath $(BIN))/build-deck ledger merge %O %A %B"; \
+	fi
+
 # Debian's Chromium for the browser tests; Playwright's own browser download is never used.
 chromium:
 	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
@@ -33,26 +44,26 @@ libseccomp:
 		apt-get update && apt-get install -y libseccomp2; \
 	fi
 
-build: $(STAMP) $(NODE_STAMP)
+build: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck build
 
-check: $(STAMP) $(NODE_STAMP)
+check: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck check
 
-preview: $(STAMP) $(NODE_STAMP)
+preview: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck preview
 
 stats: $(STAMP)
 	$(BIN)/build-deck stats
 
-watch: $(STAMP) $(NODE_STAMP)
+watch: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck watch
 
 # Apply the notes to the default Anki profile's collection (close Anki first).
-sync: $(STAMP) $(NODE_STAMP)
+sync: $(STAMP) $(NODE_STAMP) merge-driver
 	$(BIN)/build-deck sync
 
-test: $(STAMP) $(NODE_STAMP) chromium
+test: $(STAMP) $(NODE_STAMP) chromium merge-driver
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -148,7 +148,7 @@ def _sync(
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
     options = SyncOptions(collection, root_deck, args.dry_run, args.prune, args.yes, prefer)
-    removed = [entry.guid for _, entry in report.removed]
+    removed = [change.guid for change in report.removed]
     outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)
     for line in outcome.lines:

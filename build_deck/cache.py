@@ -82,6 +82,7 @@ def _card_to_json(card: Card) -> dict[str, Any]:
         "value_source": card.value_source,
         "cloze_numbers": list(card.cloze_numbers),
         "deletions": [list(d) for d in card.deletions],
+        "shorthand": list(card.shorthand),
         "checks": [[c.loc.path, c.loc.line, c.code, c.target] for c in card.checks],
         "media": [list(m) for m in card.media],
     }
@@ -102,6 +103,7 @@ def _card_from_json(data: dict[str, Any]) -> Card:
         value_source=data["value_source"],
         cloze_numbers=tuple(data["cloze_numbers"]),
         deletions=tuple((int(n), str(body)) for n, body in data["deletions"]),
+        shorthand=tuple(int(k) for k in data["shorthand"]),
         checks=tuple(
             Check(SourceLoc(p, int(line)), code, t) for p, line, code, t in data["checks"]
         ),

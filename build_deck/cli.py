@@ -78,8 +78,44 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
     )
+    build.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="let the build remove all cards of an existing file, or over a quarter of the deck",
+    )
+    build.add_argument(
+        "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
+    )
+    ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
+    cards = argparse.ArgumentParser(add_help=False)
+    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
+    actions = ledger.add_subparsers(dest="action", required=True)
+    prune = actions.add_parser(
+        "prune", parents=[cards], help="forget cards removed from the notes long ago"
+    )
+    prune.add_argument(
+        "--older-than",
+        type=int,
+        default=180,
+        metavar="DAYS",
+        help="forget cards removed more than DAYS days ago (default 180; 0: all removed)",
+    )
+    actions.add_parser(
+        "resolve",
+        parents=[cards],
+        help="resolve a git merge conflict in the ledger, keeping both sides' cards",
+    )
+    merge = actions.add_parser(
+        "merge", help="git merge driver: merge OURS and THEIRS into OURS (see docs/ledger.md)"
+    )
+    merge.add_argument("base", type=Path)
+    merge.add_argument("ours", type=Path)
+    merge.add_argument("theirs", type=Path)
     check = commands.add_parser(
-        "check", parents=[common, strict], help="parse and verify, write nothing"
+        "check", parents=[common, strict], help="validate the notes and the ledger, write nothing"
+    )
+    check.add_argument(
+        "--allow-removals", action="store_true", help="do not report large removals as errors"
     )
     check.add_argument(
         "--mutate",
@@ -117,6 +153,31 @@ def _print_stats(report: BuildReport) -> None:
             print(f"  {name:<{width}}  {count:>5}")
 
 
+LIST_AT_MOST = 20
+"""Changes are listed without ``-v`` when there are at most this many."""
+
+
+def _print_changes(report: BuildReport, *, verbose: bool) -> None:
+    """New, changed, moved, restored and removed cards; the deck-change note."""
+    listed = [*report.changes, *report.removed]
+    if verbose or len(listed) <= LIST_AT_MOST:
+        for change in listed:
+            print(f"{change.what}: {change.where}: {change.text}")
+    elif listed:
+        print(f"{len(listed)} cards new, changed, moved or removed: 'build -v' lists them")
+    if report.removed:
+        print(
+            f"{len(report.removed)} removed cards stay in the card ledger, so they get their "
+            "identity back if they return; Anki keeps them until you delete them there"
+        )
+    if report.deck_changed:
+        print(
+            f"{report.deck_changed} cards changed deck: Anki's import does not move cards "
+            "that already exist; move them in Anki's browser (Change Deck), or run "
+            "'build-deck sync'"
+        )
+
+
 def _write_preview(
     report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
 ) -> int:
@@ -151,12 +212,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "ledger":
+        from build_deck.ledger_cli import run_ledger_command
+
+        return run_ledger_command(args)
     options = BuildOptions(
         notes_dir=args.notes,
         cards_dir=args.cards,
         out_dir=args.out,
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
+        allow_removals=getattr(args, "allow_removals", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
         check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
     )
@@ -208,8 +274,7 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     if args.command == "stats" and not report.errors:
         _print_stats(report)
     if write and not report.errors:
-        for note_path, entry in report.removed:
-            print(f"removed: {note_path}: {entry.text!r} (guid {entry.guid})")
+        _print_changes(report, verbose=getattr(args, "verbose", False))
     print(summary_line(report, wrote=write), flush=True)
     if getattr(args, "mutate", False) and not report.errors:
         from build_deck.mutate import digest, mutate_cards

@@ -155,3 +155,28 @@ def guard_math_cloze_body(body: str) -> str:
     if body.endswith("}"):
         body += " "
     return body
+
+
+_OPENING = re.compile(r"\{\{c(\d+)::")
+
+
+def count_openings(html: str) -> int:
+    """How many deletions open in a field's HTML."""
+    return len(_OPENING.findall(html))
+
+
+def renumber_clozes(html: str, numbers: dict[int, int]) -> str:
+    """Give the k-th deletion of a field's HTML the number ``numbers[k]`` (others kept).
+
+    Literal braces in rendered text are HTML entities, so every ``{{cN::`` left in a
+    field's HTML opens a deletion, in the order the deletions were found.
+    """
+    position = -1
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal position
+        position += 1
+        new = numbers.get(position)
+        return match.group(0) if new is None else f"{{{{c{new}::"
+
+    return _OPENING.sub(number, html)

@@ -75,6 +75,7 @@ class _Draft:
     value_source: str
     cloze_numbers: tuple[int, ...] = ()
     deletions: tuple[tuple[int, str], ...] = ()
+    shorthand: tuple[int, ...] = ()
     answer_blocks: list[list[Token]] = field(default_factory=list)
     answer_source: list[str] = field(default_factory=list)
     extra: str = ""
@@ -91,16 +92,22 @@ def _walk(tokens: Sequence[Token]) -> Iterator[Token]:
 
 def cloze_bodies(tokens: Sequence[Token]) -> list[tuple[int, str]]:
     """Every cloze deletion under ``tokens`` as (number, source text), in order."""
-    bodies: list[tuple[int, str]] = []
+    return [(number, body) for number, body, _ in _cloze_bodies(tokens)]
+
+
+def _cloze_bodies(tokens: Sequence[Token]) -> list[tuple[int, str, bool]]:
+    """Every cloze deletion as (number, source text, written as shorthand ``{{..}}``)."""
+    bodies: list[tuple[int, str, bool]] = []
     for token in _walk(tokens):
         if token.type == "cloze_open":
-            bodies.append((token.meta["number"], token.content))
+            bodies.append((token.meta["number"], token.content, token.meta["shorthand"]))
         elif token.type in (*_MATH_TYPES, "code_inline") or (
             token.type == "fence" and not _is_check(token)
         ):
             spans, _ = find_clozes(token.content, shorthand=False)
             bodies += [
-                (span.number or 0, token.content[span.body_start : span.body_end]) for span in spans
+                (span.number or 0, token.content[span.body_start : span.body_end], False)
+                for span in spans
             ]
     return bodies
 
@@ -271,6 +278,8 @@ class _FileExtractor:
     def collect_problems(self) -> None:
         for line, message in self.env.get("problems", []):
             self.error(line, message)
+        for line, message in self.env.get("warnings", []):
+            self.diagnostics.append(Diagnostic(self.loc(line), message, Severity.WARNING))
 
     def collect_footnotes(self) -> None:
         label = None
@@ -487,7 +496,8 @@ class _FileExtractor:
 
     def cloze_card(self, block: list[Token], inner: list[Token]) -> _Draft:
         line = (block[0].map[0] if block[0].map else 0) + 1
-        deletions = tuple(cloze_bodies(inner))
+        found = _cloze_bodies(inner)
+        deletions = tuple((number, body) for number, body, _ in found)
         numbers = tuple(sorted({n for n, _ in deletions}))
         html = self.render_blocks([inner])
         if len(inner) == 3 and inner[0].type == "paragraph_open":
@@ -502,6 +512,7 @@ class _FileExtractor:
             value_source=source,
             cloze_numbers=numbers,
             deletions=deletions,
+            shorthand=tuple(i for i, (_, _, short) in enumerate(found) if short),
             tokens=list(inner),
         )
         self.drafts.append(draft)
@@ -555,6 +566,7 @@ class _FileExtractor:
             value_source=value_source,
             cloze_numbers=draft.cloze_numbers,
             deletions=draft.deletions,
+            shorthand=draft.shorthand,
             checks=tuple(draft.checks),
             media=tuple(media),
         )

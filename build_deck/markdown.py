@@ -9,7 +9,9 @@ Math and code are cut out by the parser itself, never by a regex over the file:
 - Clozes inside math and code are handled by their renderers.
 
 Problems the parser meets (a malformed cloze, a ``$`` that opens math and never
-closes) are collected into ``env["problems"]`` by a core rule, with line numbers.
+closes, nesting deeper than the parser follows) are collected into ``env["problems"]``
+with line numbers; things that may lose cards silently (a code fence left open that
+swallows card lines) into ``env["warnings"]``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.renderer import RendererHTML
+from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
@@ -117,6 +120,57 @@ def _cloze(state: StateInline, silent: bool) -> bool:
     state.push("cloze_close", "", -1)
     state.pos, state.posMax = found.end, old_max
     return True
+
+
+MAX_NESTING = 100
+"""How deep blocks (lists, quotes) and inline markup may nest. markdown-it stops
+reading at its limit and drops the rest of the file; nesting close to it is an error."""
+_NESTING_MARGIN = 4
+_CARD_LINE = re.compile(r"^[ \t>]*(Q:|A:|#{1,6}[ \t])|\{\{", re.MULTILINE)
+
+
+def _nesting_guard(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """Block rule (tried first): report nesting that markdown-it would cut off."""
+    if state.level >= MAX_NESTING - _NESTING_MARGIN and not state.env.get("too_deep"):
+        state.env["too_deep"] = True
+        state.env.setdefault("problems", []).append(
+            (
+                start_line + 1,
+                f"nested more than {MAX_NESTING - _NESTING_MARGIN} levels deep (lists or "
+                "quotes): the parser would drop the rest of the file; flatten the nesting",
+            )
+        )
+    return False
+
+
+def _fence_is_closed(lines: list[str], token: Token) -> bool:
+    """True when the last line of a fence's range is its closing fence."""
+    if token.map is None:
+        return True
+    start, end = token.map
+    if end - 1 <= start or end - 1 >= len(lines):
+        return False
+    closing = lines[end - 1].lstrip(" \t>")
+    marker = token.markup
+    return closing.startswith(marker) and not closing.rstrip().strip(marker[0])
+
+
+def _unclosed_fences(state: StateCore) -> None:
+    """Core rule: warn about a code fence left open that swallows card lines."""
+    lines = state.src.split("\n")
+    for token in state.tokens:
+        if token.type != "fence" or _fence_is_closed(lines, token):
+            continue
+        swallowed = len(_CARD_LINE.findall(token.content))
+        if swallowed and token.map is not None:
+            state.env.setdefault("warnings", []).append(
+                (
+                    token.map[0] + 1,
+                    f"code fence '{token.markup}' is never closed: it swallows the rest of "
+                    f"the file ({swallowed} lines that look like cards); close it with "
+                    f"'{token.markup}'",
+                )
+            )
 
 
 _MATH_OPENER = re.compile(r"(?<![\\$])\$(\$?)(?=[^\s\d$])")
@@ -237,7 +291,8 @@ def _render_footnote_ref(
 def make_parser() -> MarkdownIt:
     """A parser configured for notes: CommonMark, tables, strikethrough, front matter,
     footnotes, math and clozes."""
-    md = MarkdownIt("commonmark", {"typographer": False}).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"typographer": False, "maxNesting": MAX_NESTING})
+    md.enable(["table", "strikethrough"])
     md.use(front_matter_plugin)
     md.use(footnote_plugin, move_to_end=False, inline=False)
     md.use(
@@ -250,6 +305,8 @@ def make_parser() -> MarkdownIt:
     md.inline.ruler.before("escape", "bracket_math", _bracket_math)
     md.inline.ruler.before("escape", "cloze", _cloze)
     md.core.ruler.after("inline", "collect_problems", _collect_problems)
+    md.core.ruler.after("collect_problems", "unclosed_fences", _unclosed_fences)
+    md.block.ruler.before("table", "nesting_guard", _nesting_guard)
     rules: dict[str, Any] = {
         "math_inline": _render_math_inline,
         "math_inline_double": _render_math_display,

@@ -96,6 +96,9 @@ class Card:
     """Cloze numbers used by a cloze note (one Anki card each)."""
     deletions: tuple[tuple[int, str], ...] = ()
     """Each cloze deletion as (number, Markdown source of the hidden text)."""
+    shorthand: tuple[int, ...] = ()
+    """Indexes into ``deletions`` of those written as shorthand ``{{text}}``: their
+    numbers are given by the ledger, which remembers them."""
     checks: tuple[Check, ...] = ()
     """Checks that belong to this card."""
     media: tuple[tuple[str, str], ...] = field(default=())
@@ -103,5 +106,8 @@ class Card:
 
     @property
     def source(self) -> str:
-        """The Source field: where to edit this card."""
-        return str(self.loc)
+        """Where to edit this card, as the Source field shows it: the file and the heading
+        path, no line number (a card moving within its file changes nothing in Anki).
+        The build writes the file relative to the notes folder's parent instead."""
+        where = self.loc.path
+        return f"{where} › {' > '.join(self.section)}" if self.section else where

@@ -16,7 +16,7 @@ import secrets
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from build_deck.notetypes import (
     card_css,
     note_type_of,
 )
+from build_deck.storage import TEMP_PREFIX
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -50,23 +51,47 @@ class NoteRecord:
     """Text of the Verified field: empty unless a check recomputed the card."""
     tags: tuple[str, ...]
     """Tags to write (the card's own plus build-given ones such as ``verified``)."""
+    source: str = ""
+    """The Source field: where to edit the card (file and heading path, no line number,
+    so that a card moving within its file changes nothing in Anki); empty: the card's
+    ``file:line``."""
 
     @classmethod
-    def of(cls, card: Card, *, verified: bool | str, guid: str = "", mtime: int = 0) -> NoteRecord:
+    def of(
+        cls,
+        card: Card,
+        *,
+        verified: bool | str,
+        guid: str = "",
+        mtime: int = 0,
+        source: str = "",
+    ) -> NoteRecord:
         """The note of ``card``, with the verified mark and tag when something it shows
         was verified; ``verified`` may say what (``value recomputed``)."""
         if not verified:
-            return cls(card, guid, mtime, "", card.tags)
+            return cls(card, guid, mtime, "", card.tags, source)
         text = f"{VERIFIED_TEXT}: {verified}" if isinstance(verified, str) else VERIFIED_TEXT
-        return cls(card, guid, mtime, text, tuple(sorted({*card.tags, VERIFIED_TAG})))
+        tags = tuple(sorted({*card.tags, VERIFIED_TAG}))
+        return cls(card, guid, mtime, text, tags, source)
+
+    @property
+    def fields(self) -> list[str]:
+        """The note's field values, in the order of its note type's fields."""
+        return note_fields(self)
+
+    @property
+    def deck(self) -> str:
+        """The full name of the deck the note's cards go to."""
+        return self.card.deck
 
 
 def note_fields(record: NoteRecord) -> list[str]:
     """The note's field values, in the order of its note type's fields."""
     card = record.card
+    source = record.source or card.source
     if card.kind is CardKind.QA:
-        return [card.content, card.back, card.context, card.source, card.extra, record.verified]
-    return [card.content, card.context, card.source, card.extra, record.verified]
+        return [card.content, card.back, card.context, source, card.extra, record.verified]
+    return [card.content, card.context, source, card.extra, record.verified]
 
 
 class _TimedNote(genanki.Note):  # type: ignore[misc]
@@ -109,8 +134,14 @@ def write_package(
     out_path: Path,
     notetype_mtimes: dict[int, int],
     media_files: Sequence[tuple[str, str]],
+    before_replace: Callable[[], None] | None = None,
 ) -> None:
-    """Write the deck to ``out_path`` atomically: a failed write leaves the old file."""
+    """Write the deck to ``out_path`` atomically: a failed write leaves the old file.
+
+    ``before_replace`` runs once the new package is complete and durable, just before
+    it replaces the old one (the build writes the card ledger there); if it raises,
+    the old package stays.
+    """
     models = {nt.model_id: genanki_model(nt) for nt in NOTE_TYPES}
     decks: dict[str, genanki.Deck] = {}
     for record in records:
@@ -132,7 +163,8 @@ def write_package(
     package = genanki.Package([decks[name] for name in sorted(decks)], media_files=[])
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, db_name = tempfile.mkstemp(suffix=".anki2", dir=out_path.parent)
+    # Named so that the next build removes them if this one is killed.
+    fd, db_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".anki2.tmp", dir=out_path.parent)
     os.close(fd)
     zip_name = _create_beside(out_path, ".apkg.tmp")
     try:
@@ -153,6 +185,10 @@ def write_package(
             _add(archive, "media", json.dumps(index).encode())
             for i, (_, path) in enumerate(media_files):
                 _add(archive, str(i), Path(path).read_bytes())
+        with open(zip_name, "rb") as written:
+            os.fsync(written.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(zip_name, out_path)
     finally:
         for name in (db_name, zip_name):
@@ -164,7 +200,7 @@ def _create_beside(target: Path, suffix: str) -> str:
     """A new, empty file in ``target``'s folder, made as any file the user creates is:
     mode 0666 less the umask (``mkstemp`` would make it 0600 whatever the umask)."""
     while True:
-        name = target.parent / f"tmp{secrets.token_hex(6)}{suffix}"
+        name = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}{suffix}"
         try:
             os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:

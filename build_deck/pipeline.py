@@ -1,51 +1,69 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
-1. read every notes file and extract its cards (all problems collected);
-2. reject duplicate cards across files;
-3. recompute every card's checks in the sandbox;
-4. match the cards to the ledger (stable GUIDs, modification times);
-5. only if nothing failed: write the .apkg atomically, then the ledger.
+1. ``collect_cards``: read every notes file and extract its cards (all problems collected);
+2. ``find_duplicates``: reject duplicate cards across files;
+3. ``check_cards``: recompute every card's checks in the sandbox, validate its TeX;
+4. ``load_ledger`` and ``plan_identities``: match all cards to the ledger at once
+   (stable GUIDs, remembered cloze numbers, mtimes that never go backwards);
+   ``guard_removals`` stops a build that would drop many cards by accident;
+5. ``write_outputs``, only if nothing failed: the .apkg to a temporary file, then the
+   ledger atomically, then the .apkg renamed into place.
+
+A build holds a lock on the ledger folder from the first read to the last write.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
+from build_deck.cloze import count_openings, renumber_clozes
 from build_deck.extract import extract_cards
 from build_deck.ledger import (
+    LEDGER_DIR,
     Change,
     Entry,
-    FileLedger,
     Fingerprint,
-    LedgerError,
-    dump_ledger,
-    ledger_path,
+    Ledger,
+    Match,
+    NoteTypeEntry,
+    changed_files,
+    ledger_files,
     load_ledger,
-    reconcile,
+    match_cards,
+    next_mtime,
+    number_clozes,
+    text_digest,
+    tombstone,
+    updated_entry,
+    v1_files,
 )
 from build_deck.markdown import make_parser
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.notetypes import NOTE_TYPES, card_css
+from build_deck.notetypes import NOTE_TYPES, card_css, note_type_of
 from build_deck.package import NoteRecord, note_fields, write_package
+from build_deck.storage import (
+    LockHeld,
+    atomic_write,
+    build_lock,
+    fsync_dir,
+    remove_leftovers,
+)
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
-
-NOTETYPE_LEDGER = "_notetypes.yaml"
-"""File under ``cards/`` that records when the note types last changed."""
 
 DEFAULT_CACHE = Path(".cache/build-deck")
 """Where the per-file build cache lives."""
@@ -73,6 +91,8 @@ class BuildOptions:
     check_mode: str = "checks:confined"
     """How checks are run (confined, trusted, or not at all); part of the cache key, so
     that cards left unverified for want of confinement are checked once they can be."""
+    allow_removals: bool = False
+    """Let a build remove every card of an existing file, or more than a quarter."""
 
 
 @dataclass(slots=True)
@@ -91,12 +111,22 @@ class BuildReport:
     """Cards not in the ledger before."""
     changed: int = 0
     """Cards whose content changed."""
-    removed: list[tuple[str, Entry]] = field(default_factory=list)
-    """Ledger entries no card matched, with their notes file."""
+    moved: int = 0
+    """Cards that come from another notes file."""
+    restored: int = 0
+    """Cards that were removed once and came back with their old GUID."""
+    deck_changed: int = 0
+    """Cards whose deck changed (Anki's import does not move existing cards)."""
+    changes: list[CardChange] = field(default_factory=list)
+    """Each new, changed, moved or restored card, in file order."""
+    removed: list[CardChange] = field(default_factory=list)
+    """Cards no longer in the notes (kept in the ledger as removed)."""
+    removed_files: dict[str, int] = field(default_factory=dict)
+    """How many cards each notes file (relative to the notes folder) lost."""
+    records: list[NoteRecord] = field(default_factory=list)
+    """The final notes of the build: GUID, mtime, fields, tags, deck (empty on errors)."""
     out_path: Path | None = None
     """The package written, if any."""
-    records: list[NoteRecord] = field(default_factory=list)
-    """The notes of the package written (GUID, mtime, fields, tags, deck), in file order."""
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -106,10 +136,13 @@ class BuildReport:
 
 def display_path(path: Path) -> str:
     """A path as the user should see it: relative to the working directory if inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    absolute = Path(os.path.abspath(path))  # a symbolic link is shown by its own name
+    for cwd in (Path.cwd(), Path.cwd().resolve()):
+        try:
+            return absolute.relative_to(cwd).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def slugify(name: str) -> str:
@@ -186,14 +219,43 @@ def collect_cards(
             Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
         )
         return []
-    paths = sorted(options.notes_dir.rglob("*.md"))
+    paths = []
+    for path in sorted(options.notes_dir.rglob("*.md")):
+        if path.is_dir():
+            report.diagnostics.append(
+                Diagnostic(
+                    SourceLoc(display_path(path), 0),
+                    "a folder named like a notes file: skipped (the notes inside it are read)",
+                    Severity.WARNING,
+                )
+            )
+        else:
+            paths.append(path)
+    if not paths:
+        report.diagnostics.append(
+            Diagnostic(
+                SourceLoc(display_path(options.notes_dir), 0),
+                "no notes files (*.md) in the notes folder: check --notes; nothing was written",
+            )
+        )
+        return []
     files: list[NotesFile] = []
     to_parse: list[tuple[int, bytes, str, Path]] = []
     for number, path in enumerate(paths, 1):
         if progress:
             progress("reading notes", number, len(paths))
         shown = display_path(path)
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            why = "a broken symbolic link" if path.is_symlink() and not path.exists() else None
+            report.diagnostics.append(
+                Diagnostic(
+                    SourceLoc(shown, 0),
+                    f"cannot read: {why or exc.strerror or exc}; fix or remove the file",
+                )
+            )
+            continue
         key = build_cache.cache_key(data, shown, options.root_deck, tex_state, options.check_mode)
         if options.cache_dir is not None:
             hit, warning = build_cache.load(options.cache_dir, shown, key)
@@ -218,7 +280,7 @@ def collect_cards(
     for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
-    report.files = len(paths)
+    report.files = len(files)
     for notes_file in files:
         report.cards.extend(notes_file.cards)
     return files
@@ -265,25 +327,6 @@ class TexHook(Protocol):
         ...
 
 
-def _load_ledger(where: Path, cache_dir: Path | None) -> FileLedger:
-    """A ledger file, parsed once per version of its bytes (YAML is slow to read)."""
-    if cache_dir is None or not where.exists():
-        return load_ledger(where)
-    name = f"ledger:{where.as_posix()}"
-    key = build_cache.cache_key(where.read_bytes(), name)
-    data, _ = build_cache.load_json(cache_dir, name, key)
-    if data is not None:
-        try:
-            entries = tuple(Entry(*item) for item in data["entries"])
-            return FileLedger(int(data["next_serial"]), entries)
-        except (TypeError, KeyError, ValueError):
-            pass  # not what we wrote: read the YAML
-    ledger = load_ledger(where)
-    payload = {"next_serial": ledger.next_serial, "entries": [astuple(e) for e in ledger.entries]}
-    build_cache.store_json(cache_dir, name, key, payload)
-    return ledger
-
-
 def content_hash(card: Card) -> str:
     """Hash of what a card says (not where it is)."""
     text = "\x1f".join((card.kind.value, card.content, card.back, card.extra))
@@ -308,24 +351,322 @@ def find_duplicates(cards: list[Card]) -> list[Diagnostic]:
     return problems
 
 
-def _notetype_mtimes(options: BuildOptions, now: int) -> tuple[dict[int, int], str]:
-    """When each note type last changed, and the ledger text that records it."""
-    path = options.cards_dir / NOTETYPE_LEDGER
-    old: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+@dataclass(frozen=True, slots=True)
+class CardChange:
+    """One card the build reports: new, changed, moved, restored or removed."""
+
+    what: str
+    """``new``, ``changed``, ``moved``, ``restored`` or ``removed``."""
+    where: str
+    """``notes/file.md:LINE``, or the file and section of a removed card."""
+    text: str
+    """The card's first words."""
+    guid: str = ""
+    """The card's GUID (set for removed cards, which ``sync`` tags or prunes)."""
+
+
+@dataclass(slots=True)
+class IdentityPlan:
+    """What the ledger stage decided: every note to write and the ledger to store."""
+
+    records: list[NoteRecord]
+    """The notes, with GUIDs, mtimes, renumbered clozes and their Source field."""
+    ledger: Ledger
+    """The ledger after this build."""
+    ledger_texts: dict[str, str]
+    """The ledger files to write (relative to ``cards/``) and their new text."""
+    note_hashes: list[str]
+    """The hash of each record's note, in the order of ``records``."""
+
+
+def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
+    """A notes file's path relative to the notes folder, the same from any directory."""
+    return notes_file.path.relative_to(options.notes_dir).as_posix()
+
+
+def source_field(notes_name: str, relative: str, section: tuple[str, ...]) -> str:
+    """The Source field, ``notes/file.md`` then the heading path: no line number, no churn.
+
+    ``notes_name`` is the notes folder's own name, the same from any working directory.
+    """
+    where = f"{notes_name}/{relative}"
+    return f"{where} › {' > '.join(section)}" if section else where
+
+
+def note_hash(record: NoteRecord) -> str:
+    """Hash of what the student sees of a note: every field but Source, and the tags.
+
+    A change of Source alone (a renamed notes file) gives the note no newer mtime, so
+    Anki keeps the note as it is, with the student's own edits and tags; the new Source
+    reaches Anki with the card's next real change.
+    """
+    fields = note_fields(record)
+    fields[note_type_of(record.card).fields.index("Source")] = ""
+    text = "\x1f".join([*fields, " ".join(record.tags)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint(card: Card, relative: str) -> Fingerprint:
+    """What matching needs of a card."""
+    answer = " ".join(card.value_source.split()) if card.kind is CardKind.QA else ""
+    return Fingerprint(
+        relative,
+        " > ".join(card.section),
+        card.kind.value,
+        card.prompt_text,
+        answer,
+        content_hash(card),
+    )
+
+
+def _first_words(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _stable_clozes(
+    card: Card, previous: Entry | None, report: BuildReport
+) -> tuple[Card, tuple[tuple[str, int], ...], int]:
+    """The card with its shorthand deletions numbered as the ledger remembers them."""
+    if card.kind is not CardKind.CLOZE:
+        return card, (), 0
+    shorthand = [card.deletions[k] for k in card.shorthand]
+    short = set(card.shorthand)
+    explicit = [n for k, (n, _) in enumerate(card.deletions) if k not in short]
+    numbers, remembered, top, gone = number_clozes(
+        previous, [(body, n) for n, body in shorthand], explicit
+    )
+    if gone:
+        names = ", ".join(f"c{n}" for n in gone)
+        report.diagnostics.append(
+            Diagnostic(
+                card.loc,
+                f"deletion {names} was removed: Anki keeps its card, now empty; after "
+                "importing, delete it with Tools > Empty Cards (other cards keep their history)",
+                Severity.WARNING,
+            )
+        )
+    changed = {k: new for k, new in zip(card.shorthand, numbers, strict=True)}
+    if all(card.deletions[k][0] == new for k, new in changed.items()):
+        return card, remembered, top
+    if count_openings(card.content) != len(card.deletions):
+        return card, remembered, top
+    deletions = tuple(
+        (changed.get(k, number), body) for k, (number, body) in enumerate(card.deletions)
+    )
+    renumbered = replace(
+        card,
+        content=renumber_clozes(card.content, changed),
+        deletions=deletions,
+        cloze_numbers=tuple(sorted({n for n, _ in deletions})),
+    )
+    return renumbered, remembered, top
+
+
+def _emitted_state(options: BuildOptions) -> dict[str, list[Any]]:
+    """What the previous build of this output wrote: GUID -> [note hash, mtime]."""
+    try:
+        data = json.loads(state_path(options).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def state_path(options: BuildOptions) -> Path:
+    """Where a build records the note hash and mtime it wrote for each GUID.
+
+    It is local (not committed): it lets a ``git revert`` of the notes and the
+    ledger still reach Anki as a change, with a newer mtime than Anki holds.
+    """
+    return options.out_dir / f".{slugify(options.root_deck)}.state.json"
+
+
+def plan_identities(
+    files: list[NotesFile], ledger: Ledger, report: BuildReport, options: BuildOptions, now: int
+) -> IdentityPlan:
+    """Match every card to the ledger; number clozes; set mtimes; decide the new ledger."""
+    cards: list[tuple[Card, str]] = []
+    for notes_file in files:
+        relative = notes_relative(notes_file, options)
+        cards += [(card, relative) for card in notes_file.cards]
+    prints = [fingerprint(card, relative) for card, relative in cards]
+    matches = match_cards(ledger, prints)
+    emitted = _emitted_state(options)
+    notes_name = options.notes_dir.resolve().name or "notes"
+
+    entries: dict[str, Entry] = {}
+    records: list[NoteRecord] = []
+    digests: list[str] = []
+    for (card, relative), card_print, match in zip(cards, prints, matches, strict=True):
+        previous = match.previous
+        card, remembered, top = _stable_clozes(card, previous, report)
+        record = NoteRecord.of(
+            card,
+            verified=report.verified.get(card.loc, False),
+            guid=match.guid,
+            source=source_field(notes_name, relative, card.section),
+        )
+        digest = note_hash(record)
+        mtime = next_mtime(previous, digest, now)
+        shown = emitted.get(match.guid)
+        if (
+            isinstance(shown, list)
+            and len(shown) == 2
+            and shown[0] != digest
+            and isinstance(shown[1], int)
+            and shown[1] >= mtime
+        ):
+            mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
+        records.append(
+            NoteRecord(card, match.guid, mtime, record.verified, record.tags, record.source)
+        )
+        digests.append(digest)
+        entry = updated_entry(
+            previous,
+            card_print,
+            guid=match.guid,
+            deck=card.deck,
+            note_hash=digest,
+            mtime=mtime,
+            clozes=remembered,
+            cloze_max=top,
+        )
+        entries[match.guid] = previous if entry == previous else entry  # unchanged: reused
+        if match.change is not Change.UNCHANGED or entries[match.guid] is not previous:
+            _count_change(report, card, match, card_print)  # something to report
+    for guid, entry in ledger.entries.items():
+        if guid not in entries:
+            entries[guid] = tombstone(entry, now)
+            if not entry.removed:
+                where = f"{options.notes_dir.resolve().name}/{entry.file}"
+                report.removed.append(
+                    CardChange(
+                        "removed", f"{where} › {entry.section}", _first_words(entry.text), guid
+                    )
+                )
+                report.removed_files[entry.file] = report.removed_files.get(entry.file, 0) + 1
+    notetypes = _notetype_entries(ledger, now)
+    new_ledger = Ledger(entries, notetypes)
+    report.records = records
+    dirty = changed_files(ledger, new_ledger)
+    texts = {
+        name: text
+        for name, text in ledger_files(new_ledger, dirty, ledger).items()
+        if ledger.digests.get(name) != text_digest(text)
+    }
+    return IdentityPlan(records, new_ledger, texts, digests)
+
+
+def _count_change(report: BuildReport, card: Card, match: Match, card_print: Fingerprint) -> None:
+    """Add one card's change to the report's counts and lists."""
+    previous = match.previous
+    where, words = str(card.loc), _first_words(card.prompt_text)
+    if match.change is Change.NEW:
+        report.new += 1
+        report.changes.append(CardChange("new", where, words))
+    elif match.change is Change.RESTORED:
+        report.restored += 1
+        report.changes.append(CardChange("restored", where, words))
+    elif match.change is Change.CHANGED:
+        report.changed += 1
+        report.changes.append(CardChange("changed", where, words))
+    if previous is not None and not previous.removed and previous.file != card_print.file:
+        report.moved += 1
+        report.changes.append(CardChange("moved", where, f"from {previous.file}: {words}"))
+    if previous is not None and previous.deck and previous.deck != card.deck:
+        report.deck_changed += 1
+
+
+def _notetype_entries(ledger: Ledger, now: int) -> dict[str, NoteTypeEntry]:
+    """When each note type last changed: kept while its fingerprint holds."""
     css = card_css()
-    new: dict[str, dict[str, object]] = {}
-    mtimes = {}
+    result = {}
     for note_type in NOTE_TYPES:
-        fingerprint = note_type.fingerprint(css)
-        previous = old.get(note_type.name) or {}
-        same = previous.get("fingerprint") == fingerprint
-        mtime = int(previous.get("mtime", now)) if same else now
-        new[note_type.name] = {"id": note_type.model_id, "fingerprint": fingerprint, "mtime": mtime}
-        mtimes[note_type.model_id] = mtime
-    header = "# When the note types' templates or CSS last changed, kept by build-deck.\n"
-    return mtimes, header + yaml.safe_dump(new, sort_keys=True)
+        fingerprint_now = note_type.fingerprint(css)
+        old = ledger.notetypes.get(note_type.name)
+        if old is not None and old.fingerprint == fingerprint_now:
+            mtime = old.mtime
+        else:
+            mtime = max(now, old.mtime + 1) if old is not None else now
+        result[note_type.name] = NoteTypeEntry(
+            note_type.name, note_type.model_id, fingerprint_now, mtime
+        )
+    return result
+
+
+def guard_removals(
+    files: list[NotesFile], ledger: Ledger, report: BuildReport, options: BuildOptions
+) -> None:
+    """Stop a build that would remove every card of an existing file, or > 1/4 of the deck.
+
+    Such a loss is most often an accident (a file read while an editor saves it, an
+    unclosed fence); ``--allow-removals`` says it is meant.
+    """
+    if options.allow_removals or not report.removed:
+        return
+    for notes_file in files:
+        relative = notes_relative(notes_file, options)
+        gone = report.removed_files.get(relative, 0)
+        if gone and not notes_file.cards:
+            report.diagnostics.append(
+                Diagnostic(
+                    SourceLoc(notes_file.shown, 1),
+                    f"this build would remove all {gone} cards of this file, which still "
+                    "exists (half-saved? a fence left open?); fix the file, or build with "
+                    "--allow-removals if you mean it",
+                )
+            )
+    live = sum(1 for entry in ledger.entries.values() if not entry.removed)
+    if len(report.removed) * 4 > live:
+        report.diagnostics.append(
+            Diagnostic(
+                SourceLoc(display_path(options.notes_dir), 0),
+                f"this build would remove {len(report.removed)} of the deck's {live} cards "
+                "(more than a quarter); their GUIDs are kept in the ledger, but check that "
+                "no notes file is missing or truncated, then build with --allow-removals "
+                "if you mean it",
+            )
+        )
+
+
+def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
+    """Write the ledger, then the deck, then the local state; a crash anywhere is repaired
+    by the next build.
+
+    The package is written to a temporary file first; once it is complete the ledger
+    is replaced (atomically), then the package. A crash before the ledger leaves the
+    old state; one between the two leaves a ledger the next build writes the deck from.
+    """
+    remove_leftovers(options.cards_dir)
+    remove_leftovers(options.cards_dir / LEDGER_DIR)
+    remove_leftovers(options.out_dir)
+    old_files = v1_files(options.cards_dir)
+
+    def store_ledger() -> None:
+        for name in _stale_files(plan, options):
+            atomic_write(options.cards_dir / name, plan.ledger_texts[name].encode())
+        for old in old_files:  # version 1 files: now in the ledger
+            old.unlink()
+        if old_files:
+            fsync_dir(options.cards_dir)
+
+    out_path = options.out_dir / f"{slugify(options.root_deck)}.apkg"
+    media = sorted({m for card in report.cards for m in card.media})
+    mtimes = {nt.model_id: nt.mtime for nt in plan.ledger.notetypes.values()}
+    write_package(plan.records, out_path, mtimes, media, before_replace=store_ledger)
+    report.out_path = out_path
+    state = {r.guid: [h, r.mtime] for r, h in zip(plan.records, plan.note_hashes, strict=True)}
+    if state != _emitted_state(options):
+        atomic_write(state_path(options), json.dumps(state, sort_keys=True).encode())
+
+
+def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
+    """The ledger files whose text must change."""
+    return sorted(plan.ledger_texts)
+
+
+def _ledger_is_stale(plan: IdentityPlan, options: BuildOptions) -> bool:
+    return bool(_stale_files(plan, options)) or bool(v1_files(options.cards_dir))
 
 
 def run(
@@ -336,17 +677,81 @@ def run(
     progress: Progress | None = None,
     texcheck: TexHook | None = None,
 ) -> BuildReport:
-    """Build (``write=True``) or only check the notes; never raises on bad input.
+    """Build (``write=True``) or only check the notes and the ledger; never raises on bad
+    input. A build holds the ledger's lock from reading it to writing it.
 
     ``texcheck`` starts typesetting the cards' TeX and returns what waits for its
     diagnostics, so that MathJax works while the checks are recomputed.
     """
     report = BuildReport()
+    if not write:
+        _run_stages(
+            options, report, write=False, verify=verify, progress=progress, texcheck=texcheck
+        )
+        return report
+    shown_cards = display_path(options.cards_dir)
+    try:
+        with build_lock(options.cards_dir, shown_cards):
+            _run_stages(
+                options, report, write=True, verify=verify, progress=progress, texcheck=texcheck
+            )
+    except LockHeld as exc:
+        report.diagnostics.append(Diagnostic(SourceLoc(shown_cards, 0), str(exc)))
+    except OSError as exc:
+        where = display_path(Path(exc.filename)) if exc.filename else shown_cards
+        report.diagnostics.append(
+            Diagnostic(
+                SourceLoc(where, 0),
+                f"cannot write: {exc.strerror or exc}; nothing was changed, fix it and build again",
+            )
+        )
+        report.out_path = None
+    return report
+
+
+def _run_stages(
+    options: BuildOptions,
+    report: BuildReport,
+    *,
+    write: bool,
+    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
+    progress: Progress | None,
+    texcheck: TexHook | None,
+) -> None:
+    """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     files = collect_cards(options, report, progress, tex_state)
     report.diagnostics.extend(find_duplicates(report.cards))
+    check_cards(files, report, options, verify, texcheck)
+    ledger, problems = load_ledger(options.cards_dir, display_path(options.cards_dir))
+    report.diagnostics += problems
+    if report.errors:
+        report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
+        return
+    plan = plan_identities(files, ledger, report, options, build_time())
+    guard_removals(files, ledger, report, options)
+    report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
+    if report.errors or not write:
+        return
+    if options.locked and _ledger_is_stale(plan, options):
+        report.diagnostics.append(
+            Diagnostic(
+                SourceLoc(display_path(options.cards_dir), 0),
+                "card ledger out of date (--locked): run 'build-deck build' and commit cards/",
+            )
+        )
+        return
+    write_outputs(plan, report, options)
 
-    # Cached files were verified and typeset when they were cached: only fresh ones are.
+
+def check_cards(
+    files: list[NotesFile],
+    report: BuildReport,
+    options: BuildOptions,
+    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
+    texcheck: TexHook | None,
+) -> None:
+    """Recompute checks and validate TeX of the fresh (uncached) files; cache the results."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
@@ -371,95 +776,6 @@ def run(
                     notes_file.cards, dict(notes_file.verified), notes_file.diagnostics
                 )
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
-
-    report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
-    if report.errors or not write:
-        return report
-
-    now = build_time()
-    records: list[NoteRecord] = []
-    ledger_texts: dict[Path, str | None] = {}  # what to write (None: delete)
-    live_ledgers: set[Path] = set()
-    try:
-        for notes_file in files:
-            path, cards, shown = notes_file.path, notes_file.cards, notes_file.shown
-            relative = path.relative_to(options.notes_dir)
-            where = ledger_path(options.cards_dir, relative)
-            old = _load_ledger(where, options.cache_dir)
-            live_ledgers.add(where)
-            prints = []
-            for card in cards:
-                record = NoteRecord.of(card, verified=report.verified.get(card.loc, False))
-                note_hash = hashlib.sha256(
-                    "\x1f".join([*note_fields(record), " ".join(record.tags)]).encode()
-                ).hexdigest()[:16]
-                prints.append(
-                    Fingerprint(
-                        card.kind.value,
-                        card.loc.line,
-                        " > ".join(card.section),
-                        card.prompt_text,
-                        " ".join(card.value_source.split()) if card.kind is CardKind.QA else "",
-                        content_hash(card),
-                        note_hash,
-                    )
-                )
-                records.append(record)
-            outcome = reconcile(old, prints, shown, now)
-            start = len(records) - len(cards)
-            for i, (entry, change) in enumerate(zip(outcome.entries, outcome.changes, strict=True)):
-                records[start + i] = replace(records[start + i], guid=entry.guid, mtime=entry.mtime)
-                report.new += change is Change.NEW
-                report.changed += change is Change.CHANGED
-            report.removed += [(shown, e) for e in outcome.removed]
-            if outcome.ledger != old or not where.exists():
-                ledger_texts[where] = dump_ledger(outcome.ledger, shown)
-        # Ledgers whose notes file is gone: every card in them was removed.
-        if options.cards_dir.is_dir():
-            for where in sorted(options.cards_dir.rglob("*.yaml")):
-                if where in live_ledgers or where.name == NOTETYPE_LEDGER:
-                    continue
-                note = (options.notes_dir / where.relative_to(options.cards_dir)).with_suffix(".md")
-                shown = display_path(note)
-                report.removed += [(shown, e) for e in load_ledger(where).entries]
-                ledger_texts[where] = None
-    except LedgerError as exc:
-        report.diagnostics.append(
-            Diagnostic(SourceLoc(display_path(options.cards_dir), 0), str(exc))
-        )
-        return report
-
-    notetype_mtimes, notetype_text = _notetype_mtimes(options, now)
-    ledger_texts[options.cards_dir / NOTETYPE_LEDGER] = notetype_text
-
-    stale = [
-        where
-        for where, text in ledger_texts.items()
-        if (where.read_text(encoding="utf-8") if where.exists() else None) != text
-    ]
-    if options.locked and stale:
-        for where in stale:
-            report.diagnostics.append(
-                Diagnostic(
-                    SourceLoc(display_path(where), 0),
-                    "card ledger out of date (--locked): run 'build-deck build' and commit cards/",
-                )
-            )
-        return report
-
-    out_path = options.out_dir / f"{slugify(options.root_deck)}.apkg"
-    media = sorted({m for card in report.cards for m in card.media})
-    write_package(records, out_path, notetype_mtimes, media)
-    report.out_path = out_path
-    report.records = records
-    for where in stale:
-        text = ledger_texts[where]
-        if text is None:
-            where.unlink()
-        else:
-            where.parent.mkdir(parents=True, exist_ok=True)
-            where.write_text(text, encoding="utf-8")
-    return report
 
 
 def print_progress(stage: str, done: int, total: int) -> None:
@@ -490,6 +806,7 @@ def summary_line(report: BuildReport, *, wrote: bool) -> str:
     if wrote and report.out_path is not None:
         return (
             f"{line} -> {display_path(report.out_path)}; +{report.new} new, "
-            f"{report.changed} changed, {len(report.removed)} removed"
+            f"{report.changed} changed, {report.moved} moved, {report.restored} restored, "
+            f"{len(report.removed)} removed"
         )
     return f"{line}; no errors"

@@ -83,6 +83,15 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
 Importer = Callable[[Path], Collection]
 
 
+def ledger_snapshot(cards: Path) -> dict[str, bytes]:
+    """Every file of a card ledger folder and its bytes."""
+    return {
+        p.relative_to(cards).as_posix(): p.read_bytes()
+        for p in sorted(cards.rglob("*"))
+        if p.is_file()
+    }
+
+
 def import_package(col: Collection, apkg: Path) -> object:
     """Import ``apkg`` into ``col`` the way Anki desktop does by default."""
     request = ImportAnkiPackageRequest(

@@ -71,11 +71,11 @@ def test_no_card_shows_a_template_error(imported: tuple[Project, Collection]) ->
 
 def test_math_arrives_intact(imported: tuple[Project, Collection]) -> None:
     project, col = imported
-    by_source = {c.source: c for c in expected_cards(project)}
+    by_content = {c.content: c for c in expected_cards(project)}
     checked = 0
     for cid in col.find_cards(""):
         card = col.get_card(cid)
-        source = by_source[card.note()["Source"]]
+        source = by_content[card.note().fields[0]]
         answer = card.answer()
         fields = source.content + source.back
         for expression in MATH.findall(fields):
@@ -119,9 +119,9 @@ def test_tags_and_decks_as_written(imported: tuple[Project, Collection]) -> None
     for deck, count in decks.items():
         assert len(col.find_cards(f'"deck:{deck}" -"deck:{deck}::*"')) >= count
     assert set(decks) <= set(col.decks.all_names())
+    notes = {col.get_note(nid).fields[0]: col.get_note(nid) for nid in col.find_notes("")}
     for card in cards:
-        (nid,) = col.find_notes(f'"Source:{card.source}"')
-        note = col.get_note(nid)
+        note = notes[card.content]
         assert set(card.tags) <= set(note.tags), card.source
         anki_card = note.cards()[0]
         assert col.decks.name(anki_card.did) == card.deck
@@ -140,14 +140,10 @@ def test_verified_mark_is_on_the_back(imported: tuple[Project, Collection]) -> N
 
 def test_package_notes_carry_ledger_mtimes(shipped: Project) -> None:
     assert shipped.run("build") == 0
-    import yaml
+    from build_deck.ledger import load_ledger
 
-    ledger = {
-        entry["guid"]: entry["mtime"]
-        for path in shipped.cards.glob("*.yaml")
-        if path.name != "_notetypes.yaml"
-        for entry in yaml.safe_load(path.read_text())["cards"]
-    }
+    entries = load_ledger(shipped.cards, "cards")[0].entries.values()
+    ledger = {entry.guid: entry.mtime for entry in entries if not entry.removed}
     with zipfile.ZipFile(shipped.apkg) as archive:
         data = archive.read("collection.anki2")
     db = shipped.root / "col.sqlite"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, ledger_snapshot
 
 GOOD = """
 # Topic
@@ -180,7 +180,7 @@ def test_every_error_in_one_run_and_old_package_untouched(
     project.write("good.md", GOOD)
     assert project.run("build") == 0
     before = project.apkg.read_bytes()
-    ledger_before = {p: p.read_bytes() for p in project.cards.rglob("*")}
+    ledger_before = ledger_snapshot(project.cards)
 
     project.write("good.md", GOOD + "\nQ: Changed card?\nA: New.\n")
     project.write("bad1.md", "Q: One?\n\nprose\n")
@@ -199,7 +199,7 @@ def test_every_error_in_one_run_and_old_package_untouched(
     ]
     assert "4 errors, nothing written" in out.out
     assert project.apkg.read_bytes() == before
-    assert {p: p.read_bytes() for p in project.cards.rglob("*")} == ledger_before
+    assert ledger_snapshot(project.cards) == ledger_before
 
 
 def test_existing_image_is_packaged(project: Project) -> None:

@@ -6,8 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from build_deck.ledger import Change, FileLedger, Fingerprint, reconcile
-from tests.conftest import Project
+from build_deck.ledger import (
+    Change,
+    Entry,
+    Fingerprint,
+    Ledger,
+    dump_ledger,
+    match_cards,
+    next_mtime,
+    parse_ledger,
+    tombstone,
+    updated_entry,
+)
+from tests.conftest import Project, ledger_snapshot
 
 NOTES = """
 # Topic
@@ -20,21 +31,19 @@ The sigmoid maps to {{c1::$(0, 1)$}}.
 
 
 def fingerprint(
-    text: str, line: int = 1, answer: str = "an answer", section: str = "S"
+    text: str, answer: str = "an answer", section: str = "S", file: str = "n.md"
 ) -> Fingerprint:
-    return Fingerprint(
-        "qa", line, section, text, answer, f"h:{text}:{answer}", f"n:{text}:{answer}"
-    )
+    return Fingerprint(file, section, "qa", text, answer, f"h:{text}:{answer}")
 
 
 def test_two_builds_are_byte_identical(project: Project) -> None:
     project.write("a.md", NOTES)
     assert project.run("build") == 0
     first = project.apkg.read_bytes()
-    ledger = (project.cards / "a.yaml").read_bytes()
+    ledger = ledger_snapshot(project.cards)
     assert project.run("build") == 0
     assert project.apkg.read_bytes() == first
-    assert (project.cards / "a.yaml").read_bytes() == ledger
+    assert ledger_snapshot(project.cards) == ledger
 
 
 def test_same_notes_and_ledger_give_same_bytes_at_another_time(
@@ -61,38 +70,57 @@ def test_locked_fails_when_the_ledger_would_change(
     assert project.run("build", "--locked") == 1
 
 
-def test_reworded_card_keeps_its_guid_and_gets_a_new_mtime() -> None:
-    old = reconcile(FileLedger(), [fingerprint("Why call zero_grad frist?")], "n.md", 100)
-    new = reconcile(old.ledger, [fingerprint("Why call zero_grad first?")], "n.md", 200)
-    assert new.entries[0].guid == old.entries[0].guid
-    assert new.changes == (Change.CHANGED,)
-    assert new.entries[0].mtime == 200
+def build_ledger(prints: list[Fingerprint], now: int, old: Ledger | None = None) -> Ledger:
+    """What a build stores: the matched cards, and tombstones for the others."""
+    old = old or Ledger()
+    matches = match_cards(old, prints)
+    entries = {
+        m.guid: updated_entry(
+            m.previous,
+            p,
+            guid=m.guid,
+            deck="D",
+            note_hash=p.content_hash,
+            mtime=next_mtime(m.previous, p.content_hash, now),
+            clozes=(),
+            cloze_max=0,
+        )
+        for m, p in zip(matches, prints, strict=True)
+    }
+    for guid, entry in old.entries.items():
+        entries.setdefault(guid, tombstone(entry, now))
+    return Ledger(entries)
 
 
-def test_moved_card_keeps_guid_and_unchanged_content_keeps_mtime() -> None:
-    cards = [fingerprint("First?", 1), fingerprint("Second?", 5)]
-    old = reconcile(FileLedger(), cards, "n.md", 100)
-    moved = [fingerprint("Second?", 1), fingerprint("First?", 9)]
-    new = reconcile(old.ledger, moved, "n.md", 200)
-    assert [e.guid for e in new.entries] == [old.entries[1].guid, old.entries[0].guid]
-    assert [e.mtime for e in new.entries] == [100, 100]
-    assert new.changes == (Change.UNCHANGED, Change.UNCHANGED)
+def guids(ledger: Ledger, prints: list[Fingerprint]) -> list[str]:
+    return [m.guid for m in match_cards(ledger, prints)]
 
 
-def test_different_card_is_new_and_old_one_removed() -> None:
-    old = reconcile(
-        FileLedger(), [fingerprint("What does optimizer.step() do?", answer="updates")], "n.md", 1
-    )
-    new = reconcile(
-        old.ledger,
-        [fingerprint("What does model.eval() change?", answer="dropout and batch norm")],
-        "n.md",
-        2,
-    )
-    assert new.changes == (Change.NEW,)
-    assert [e.text for e in new.removed] == ["What does optimizer.step() do?"]
-    assert new.entries[0].guid != old.entries[0].guid
-    assert new.ledger.next_serial == 3  # serials are never reused
+def test_reworded_card_keeps_its_guid_and_gets_a_newer_mtime() -> None:
+    old = build_ledger([fingerprint("Why call zero_grad frist?")], 100)
+    new = build_ledger([fingerprint("Why call zero_grad first?")], 50, old)
+    assert list(new.entries) == list(old.entries)
+    (entry,) = new.entries.values()
+    assert entry.mtime == 101  # never backwards, even with an older clock
+
+
+def test_card_moved_to_another_file_keeps_guid_and_mtime() -> None:
+    cards = [fingerprint("First?"), fingerprint("Second?")]
+    old = build_ledger(cards, 100)
+    moved = [fingerprint("Second?", file="other.md"), fingerprint("First?", section="T")]
+    new = build_ledger(moved, 200, old)
+    assert guids(old, moved) == guids(old, cards)[::-1]
+    assert sorted(e.mtime for e in new.entries.values()) == [100, 100]
+
+
+def test_different_card_is_new_and_the_old_one_is_kept_as_removed() -> None:
+    old = build_ledger([fingerprint("What does optimizer.step() do?", answer="updates")], 1)
+    new_card = fingerprint("What does model.eval() change?", answer="dropout and batch norm")
+    new = build_ledger([new_card], 2, old)
+    (old_guid,) = old.entries
+    assert new.entries[old_guid].removed == 2
+    (match,) = match_cards(new, [fingerprint("What does optimizer.step() do?", answer="updates")])
+    assert match.guid == old_guid and match.change is Change.RESTORED
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)
@@ -104,40 +132,56 @@ def test_different_card_is_new_and_old_one_removed() -> None:
 def test_identity_survives_a_small_edit(text: str, at: int, insert: str) -> None:
     at = min(at, len(text))
     edited = text[:at] + insert + text[at + 1 :]
-    others = [fingerprint("A quite different question about eigenvalues", 30)]
-    old = reconcile(FileLedger(), [fingerprint(text, 10), *others], "n.md", 1)
-    new = reconcile(old.ledger, [fingerprint(edited, 11), *others], "n.md", 2)
-    assert new.entries[0].guid == old.entries[0].guid
-    assert new.entries[1].guid == old.entries[1].guid
+    others = [fingerprint("A quite different question about eigenvalues")]
+    old = build_ledger([fingerprint(text), *others], 1)
+    assert guids(old, [fingerprint(edited), *others]) == guids(old, [fingerprint(text), *others])
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)
 @given(st.text(max_size=60), st.text(max_size=60))
-def test_ledger_text_round_trips_through_yaml(text: str, section: str) -> None:
-    from pathlib import Path
-    from tempfile import TemporaryDirectory
-
-    from build_deck.ledger import Entry, dump_ledger, load_ledger
-
-    ledger = FileLedger(2, (Entry("g", 1, "qa", 3, section, text, text[::-1], "h", "n", 7),))
-    with TemporaryDirectory() as folder:
-        path = Path(folder) / "l.yaml"
-        path.write_text(dump_ledger(ledger, "notes/x.md"), encoding="utf-8")
-        assert load_ledger(path) == ledger
+def test_ledger_text_round_trips(text: str, section: str) -> None:
+    entry = Entry("g", "x.md", section, "D", "qa", "h", "n", 7, text, text[::-1], ((text, 2),), 3)
+    ledger = Ledger({"g": entry})
+    parsed, problems = parse_ledger(dump_ledger(ledger), "cards/ledger.jsonl")
+    assert problems == [] and parsed == ledger
 
 
-def test_deleting_a_notes_file_reports_its_cards_and_drops_its_ledger(
+def test_deleting_a_notes_file_reports_its_cards_and_keeps_them_as_removed(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("a.md", NOTES)
     project.write("b.md", "Q: Kept?\nA: Yes.\n")
     assert project.run("build") == 0
-    assert project.run("build") == 0  # unchanged ledgers stay where they are
-    assert (project.cards / "a.yaml").exists() and (project.cards / "b.yaml").exists()
+    ledger = ledger_snapshot(project.cards)
     (project.notes / "a.md").unlink()
     capsys.readouterr()
-    assert project.run("build") == 0
+    assert project.run("build") == 1  # two thirds of the deck: stops and explains
+    assert "would remove 2 of the deck's 3 cards" in capsys.readouterr().err
+    assert ledger_snapshot(project.cards) == ledger
+    assert project.run("build", "--allow-removals") == 0
     out = capsys.readouterr().out
-    assert "removed: notes/a.md: 'What is the derivative of \\\\sigma(x)?'" in out
-    assert out.rstrip().endswith("+0 new, 0 changed, 2 removed")
-    assert not (project.cards / "a.yaml").exists() and (project.cards / "b.yaml").exists()
+    assert "removed: notes/a.md › Topic: What is the derivative of \\sigma(x)?" in out
+    assert out.rstrip().endswith("+0 new, 0 changed, 0 moved, 0 restored, 2 removed")
+    project.write("a.md", NOTES)  # back again: the same identities
+    assert project.run("build") == 0
+    assert capsys.readouterr().out.rstrip().endswith("2 restored, 0 removed")
+    assert ledger_snapshot(project.cards) == ledger
+
+
+def test_a_cached_rebuild_remembers_shorthand_cloze_numbers(project: Project) -> None:
+    project.write("a.md", "The {{first}} and the {{second}} deletion.\n")
+    assert project.run("build") == 0
+    project.write("b.md", "Q: Another file?\nA: Yes.\n")  # a.md now comes from the cache
+    assert project.run("build") == 0
+    ledger = ledger_snapshot(project.cards)
+    project.write("a.md", "The {{zeroth}}, the {{first}} and the {{second}} deletion.\n")
+    assert project.run("build") == 0
+    project.write("b.md", "Q: Another file?\nA: Yes, two.\n")
+    assert project.run("build") == 0
+    assert project.run("build", "--locked") == 0
+    assert ledger_snapshot(project.cards) != ledger
+    from build_deck.ledger import load_ledger
+
+    entries = load_ledger(project.cards, "cards")[0].entries.values()
+    (cloze,) = [e for e in entries if e.kind == "cloze"]
+    assert dict(cloze.clozes) == {"first": 1, "second": 2, "zeroth": 3}

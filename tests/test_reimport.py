@@ -78,8 +78,11 @@ def test_reword_add_remove_then_reimport(
     capsys.readouterr()
     assert project.run("build") == 0
     out = capsys.readouterr().out
-    assert "removed: notes/ml.md: 'What does optimizer.step() do?'" in out
-    assert out.rstrip().endswith("+1 new, 1 changed, 1 removed")
+    assert (
+        "removed: notes/ml.md › Machine Learning > Training loop: What does optimizer.step() do?"
+        in out
+    )
+    assert out.rstrip().endswith("+1 new, 1 changed, 0 moved, 0 restored, 1 removed")
 
     import_package(collection, project.apkg)
     # One note added; the removed one stays (an import never deletes); no duplicates.
