@@ -51,6 +51,11 @@ def add_parsers(
     )
     sync.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
     sync.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="let the build remove all cards of an existing file, or over a quarter of the deck",
+    )
+    sync.add_argument(
         "--prune", action="store_true", help="delete notes removed from the notes (asks first)"
     )
     sync.add_argument("--yes", action="store_true", help="with --prune: delete without asking")

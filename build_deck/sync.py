@@ -429,6 +429,10 @@ def _plain(html_text: str) -> str:
 
 
 def _source_place(source: str) -> tuple[str, int]:
+    """The file and line of a Source field: ``notes/f.md:LINE``, or ``notes/f.md ›
+    Heading`` (line 0: the field names no line)."""
+    if " › " in source:
+        return source.partition(" › ")[0], 0
     path, _, line = source.rpartition(":")
     return (path, int(line)) if line.isdigit() else (source, 0)
 
@@ -437,7 +441,8 @@ def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Exis
     """New build notes that are an orphan note of the other type (Q/A <-> cloze).
 
     The ledger gives a card a new GUID when its kind changes; the note it replaces is
-    in the same file and section, near the same line, and says much the same.
+    in the same file and section, and near the same line (when its Source field names
+    one) or says much the same.
     """
     pairs = []
     for want in new:

@@ -107,3 +107,17 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collection]
     col = Collection(str(folder / "collection.anki2"))
     yield col
     col.close()
+
+
+def review_deck(col: Collection, deck_name: str) -> int:
+    """Answer every due card of ``deck_name`` "Easy" through Anki's scheduler; returns how
+    many were answered."""
+    deck = col.decks.id_for_name(deck_name)
+    assert deck is not None
+    col.decks.set_current(deck)
+    answered = 0
+    while (card := col.sched.getCard()) is not None:
+        card.start_timer()
+        col.sched.answerCard(card, 4)
+        answered += 1
+    return answered

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import tarfile
 
 import pytest
@@ -12,27 +11,26 @@ from build_deck.ledger import load_ledger
 from tests.conftest import REPO, Project
 
 V1 = REPO / "tests" / "fixtures" / "v1-cards.tar.gz"
-"""The shipped notes' ledger as committed before version 2 (an archive, so that git
-never takes it for the old cards/ renamed)."""
+"""The shipped notes and their ledger as committed before version 2 (an archive, so that
+git never takes it for the old cards/ renamed)."""
 
 
-def test_the_shipped_v1_ledger_converts_keeping_every_guid(shipped: Project) -> None:
-    shutil.rmtree(shipped.cards)
+def test_the_shipped_v1_ledger_converts_keeping_every_guid(project: Project) -> None:
     with tarfile.open(V1) as archive:
-        archive.extractall(shipped.cards, filter="data")
+        archive.extractall(project.root, filter="data")
     old = {
         guid
-        for path in shipped.cards.glob("*.yaml")
+        for path in project.cards.glob("*.yaml")
         for guid in re.findall(r'^- guid: "(.*)"$', path.read_text(), re.MULTILINE)
     }
-    assert len(old) == 484
-    assert shipped.run("build") == 0
-    assert sorted(p.name for p in shipped.cards.iterdir()) == ["ledger", "notetypes.jsonl"]
-    ledger, problems = load_ledger(shipped.cards, "cards")
+    assert len(old) == 915
+    assert project.run("build") == 0
+    assert sorted(p.name for p in project.cards.iterdir()) == ["ledger", "notetypes.jsonl"]
+    ledger, problems = load_ledger(project.cards, "cards")
     assert problems == []
     assert set(ledger.entries) == old
     assert all(entry.removed == 0 for entry in ledger.entries.values())
-    assert shipped.run("build", "--locked") == 0
+    assert project.run("build", "--locked") == 0
 
 
 def test_alias_bomb_in_a_v1_ledger_is_refused_at_its_line(

@@ -31,5 +31,6 @@ def test_package_mode_follows_the_umask(project: Project, umask: int, mode: int)
     )
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE(os.stat(project.apkg).st_mode) == mode
-    # No temporary file is left beside it.
-    assert sorted(p.name for p in project.apkg.parent.iterdir()) == [project.apkg.name]
+    # No temporary file is left beside it: only the package and the build's state file.
+    state = f".{project.apkg.stem}.state.json"
+    assert sorted(p.name for p in project.apkg.parent.iterdir()) == [state, project.apkg.name]

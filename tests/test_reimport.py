@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from anki.collection import Collection
 
-from tests.conftest import Project, import_package
+from tests.conftest import Project, import_package, review_deck
 
 NOTES = """
 # Machine Learning
@@ -27,15 +27,7 @@ The optimiser's {{c1::learning rate}} scales each step.
 
 def review_everything(col: Collection) -> int:
     """Answer every card "Easy" through Anki's scheduler; returns how many were answered."""
-    deck = col.decks.id_for_name("AI Study Notes::Machine Learning")
-    assert deck is not None
-    col.decks.set_current(deck)
-    answered = 0
-    while (card := col.sched.getCard()) is not None:
-        card.start_timer()
-        col.sched.answerCard(card, 4)
-        answered += 1
-    return answered
+    return review_deck(col, "AI Study Notes::Machine Learning")
 
 
 def test_reword_add_remove_then_reimport(

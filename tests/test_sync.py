@@ -14,7 +14,7 @@ from anki.collection import Collection
 
 from build_deck.cli import main
 from build_deck.sync import state_key
-from tests.conftest import Project, import_package
+from tests.conftest import Project, import_package, review_deck
 from tests.test_errors import PNG
 
 NOTES = """
@@ -66,16 +66,8 @@ def sync(
 
 
 def review_all(col: Collection) -> int:
-    """Answer every due card "Easy" through the scheduler; returns how many."""
-    deck = col.decks.id_for_name(ROOT)
-    assert deck is not None
-    col.decks.set_current(deck)
-    answered = 0
-    while (card := col.sched.getCard()) is not None:
-        card.start_timer()
-        col.sched.answerCard(card, 4)
-        answered += 1
-    return answered
+    """Answer every due card of the synced deck "Easy"; returns how many."""
+    return review_deck(col, ROOT)
 
 
 def history(col: Collection, note_id: int) -> list[tuple[int, int, int]]:
@@ -297,7 +289,7 @@ def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
             "The {{c1::learning rate}} scales each {{c2::step}}.",
         ),
     )
-    code, out = sync(project, col_path, capsys)
+    code, out = sync(project, col_path, capsys, "--allow-removals")
     assert code == 0, out
     assert "update: notes/ml.md:11: note type build_deck Q/A -> build_deck Cloze" in out
     assert "+0 new" in out and "1 retyped" in out and "0 tagged removed" in out
@@ -318,7 +310,7 @@ def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
 
     # And back: the first cloze card becomes the Q/A card, with the same reviews.
     project.write("ml.md", NOTES)
-    code, out = sync(project, col_path, capsys)
+    code, out = sync(project, col_path, capsys, "--allow-removals")
     assert code == 0, out
     assert "update: notes/ml.md:11: note type build_deck Cloze -> build_deck Q/A" in out
     with opened(col_path) as col:
@@ -352,23 +344,28 @@ def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
             "",
         ),
     )
-    code, out = sync(project, col_path, capsys)
+    code, out = sync(project, col_path, capsys, "--allow-removals")
     assert code == 0, out
     assert (
-        "removed: notes/ml.md:5: What does optimizer.step() do? (tagged build-deck::removed)" in out
+        "removed: notes/ml.md › Machine Learning > Training: What does optimizer.step() do? (tagged build-deck::removed)"
+        in out
     )
     with opened(col_path) as col:
         assert col.find_notes("tag:build-deck::removed") == [step]
         assert col.note_count() == 4
 
-    code, out = sync(project, col_path, capsys, "--prune", "--dry-run")
-    assert "delete: notes/ml.md:5: What does optimizer.step() do?" in out
-    code, out = sync(project, col_path, capsys, "--prune")  # not a terminal: asks, no answer
+    code, out = sync(project, col_path, capsys, "--prune", "--dry-run", "--allow-removals")
+    assert (
+        "delete: notes/ml.md › Machine Learning > Training: What does optimizer.step() do?" in out
+    )
+    code, out = sync(
+        project, col_path, capsys, "--prune", "--allow-removals"
+    )  # not a terminal: asks, no answer
     assert "not deleted" in out
     with opened(col_path) as col:
         assert col.note_count() == 4
 
-    code, out = sync(project, col_path, capsys, "--prune", "--yes")
+    code, out = sync(project, col_path, capsys, "--prune", "--yes", "--allow-removals")
     assert code == 0, out
     assert "1 deleted" in out
     with opened(col_path) as col:
