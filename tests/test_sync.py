@@ -347,8 +347,8 @@ def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
     code, out = sync(project, col_path, capsys, "--allow-removals")
     assert code == 0, out
     assert (
-        "removed: notes/ml.md › Machine Learning > Training: What does optimizer.step() do? (tagged build-deck::removed)"
-        in out
+        "removed: notes/ml.md › Machine Learning > Training: "
+        "What does optimizer.step() do? (tagged build-deck::removed)" in out
     )
     with opened(col_path) as col:
         assert col.find_notes("tag:build-deck::removed") == [step]
