@@ -15,12 +15,15 @@ A build holds a lock on the ledger folder from the first read to the last write.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
 import re
+import sqlite3
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,7 +55,7 @@ from build_deck.ledger import (
 )
 from build_deck.markdown import make_parser
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.notetypes import NOTE_TYPES, card_css, note_type_of
+from build_deck.notetypes import CLOZE, NOTE_TYPES, QA, card_css, note_type_of
 from build_deck.package import NoteRecord, note_fields, write_package
 from build_deck.storage import (
     LockHeld,
@@ -136,12 +139,14 @@ class BuildReport:
 
 def display_path(path: Path) -> str:
     """A path as the user should see it: relative to the working directory if inside it."""
-    absolute = Path(os.path.abspath(path))  # a symbolic link is shown by its own name
-    for cwd in (Path.cwd(), Path.cwd().resolve()):
-        try:
-            return absolute.relative_to(cwd).as_posix()
-        except ValueError:
-            continue
+    absolute = os.path.abspath(path)  # a symbolic link is shown by its own name
+    cwd = os.getcwd()
+    for folder in (cwd, os.path.realpath(cwd)):
+        if absolute == folder:
+            return "."
+        inside = folder.rstrip("/") + "/"
+        if absolute.startswith(inside):
+            return absolute[len(inside) :]
     return path.as_posix()
 
 
@@ -377,6 +382,8 @@ class IdentityPlan:
     """The ledger files to write (relative to ``cards/``) and their new text."""
     note_hashes: list[str]
     """The hash of each record's note, in the order of ``records``."""
+    emitted: dict[str, list[Any]] = field(default_factory=dict)
+    """What the previous build of this output wrote (``state_path``), as read."""
 
 
 def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
@@ -464,7 +471,8 @@ def _stable_clozes(
 
 
 def _emitted_state(options: BuildOptions) -> dict[str, list[Any]]:
-    """What the previous build of this output wrote: GUID -> [note hash, mtime]."""
+    """What the previous build of this output wrote: GUID -> [note hash, mtime], and
+    under the key ``""`` (no GUID is empty) the package's inputs and bytes as hashes."""
     try:
         data = json.loads(state_path(options).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -476,7 +484,8 @@ def state_path(options: BuildOptions) -> Path:
     """Where a build records the note hash and mtime it wrote for each GUID.
 
     It is local (not committed): it lets a ``git revert`` of the notes and the
-    ledger still reach Anki as a change, with a newer mtime than Anki holds.
+    ledger still reach Anki as a change, with a newer mtime than Anki holds. It also
+    lets a build that would write the same package again leave it as it is.
     """
     return options.out_dir / f".{slugify(options.root_deck)}.state.json"
 
@@ -554,7 +563,7 @@ def plan_identities(
         for name, text in ledger_files(new_ledger, dirty, ledger).items()
         if ledger.digests.get(name) != text_digest(text)
     }
-    return IdentityPlan(records, new_ledger, texts, digests)
+    return IdentityPlan(records, new_ledger, texts, digests, emitted)
 
 
 def _count_change(report: BuildReport, card: Card, match: Match, card_print: Fingerprint) -> None:
@@ -636,6 +645,9 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     The package is written to a temporary file first; once it is complete the ledger
     is replaced (atomically), then the package. A crash before the ledger leaves the
     old state; one between the two leaves a ledger the next build writes the deck from.
+    When the ledger is current and the package holds what the previous build wrote from
+    the same inputs (``package_inputs``), the package is left as it is: writing it
+    again would give the same bytes.
     """
     remove_leftovers(options.cards_dir)
     remove_leftovers(options.cards_dir / LEDGER_DIR)
@@ -653,11 +665,63 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     out_path = options.out_dir / f"{slugify(options.root_deck)}.apkg"
     media = sorted({m for card in report.cards for m in card.media})
     mtimes = {nt.model_id: nt.mtime for nt in plan.ledger.notetypes.values()}
-    write_package(plan.records, out_path, mtimes, media, before_replace=store_ledger)
+    inputs = package_inputs(plan, mtimes, media)
+    package = [inputs, _file_digest(out_path)]
+    if plan.ledger_texts or old_files or not package[1] or plan.emitted.get(PACKAGE_KEY) != package:
+        write_package(plan.records, out_path, mtimes, media, before_replace=store_ledger)
+        package = [inputs, _file_digest(out_path)]
+    # else the package already holds the bytes these notes would be written as
     report.out_path = out_path
-    state = {r.guid: [h, r.mtime] for r, h in zip(plan.records, plan.note_hashes, strict=True)}
-    if state != _emitted_state(options):
+    state: dict[str, list[Any]] = {
+        r.guid: [h, r.mtime] for r, h in zip(plan.records, plan.note_hashes, strict=True)
+    }
+    state[PACKAGE_KEY] = package
+    if state != plan.emitted:
         atomic_write(state_path(options), json.dumps(state, sort_keys=True).encode())
+
+
+PACKAGE_KEY = ""
+"""The key of the state file that holds the package's inputs and bytes, as hashes."""
+
+
+def package_inputs(
+    plan: IdentityPlan, notetype_mtimes: dict[int, int], media: list[tuple[str, str]]
+) -> str:
+    """A hash of everything the bytes of the package depend on: each note (GUID, mtime,
+    note type, deck, Source and the note hash of its other fields and tags), the note
+    types and their mtimes, the media files, build-deck's own source, and the versions
+    of genanki, SQLite, zlib and Python that write it."""
+    digest = hashlib.sha256()
+    header = [
+        build_cache.tool_fingerprint(),
+        importlib.metadata.version("genanki"),
+        sqlite3.sqlite_version,
+        zlib.ZLIB_RUNTIME_VERSION,
+        sys.version,
+        card_css(),
+        sorted(notetype_mtimes.items()),
+        sorted((nt.name, nt.fingerprint) for nt in plan.ledger.notetypes.values()),
+        [(name, path, _file_digest(Path(path))) for name, path in media],
+    ]
+    digest.update(json.dumps(header, ensure_ascii=False).encode())
+    model_ids = {CardKind.QA: QA.model_id, CardKind.CLOZE: CLOZE.model_id}
+    digest.update(
+        "".join(
+            f"\x1e{r.guid}\x1f{r.mtime}\x1f{model_ids[r.card.kind]}\x1f{r.card.deck}"
+            f"\x1f{r.source or r.card.source}\x1f{h}"
+            for r, h in zip(plan.records, plan.note_hashes, strict=True)
+        ).encode()
+    )
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, or ``""`` when it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return ""
 
 
 def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
