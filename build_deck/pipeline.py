@@ -108,6 +108,8 @@ class BuildReport:
     """Notes files read."""
     cards: list[Card] = field(default_factory=list)
     """Every card found."""
+    content_hashes: list[str] = field(default_factory=list)
+    """``content_hash`` of each card of ``cards``, in order, once computed."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Cards that passed and had something they show verified, with what was verified."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -357,12 +359,14 @@ def content_hash(card: Card) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def find_duplicates(cards: list[Card]) -> list[Diagnostic]:
-    """An error for every card whose content repeats an earlier card's."""
+def find_duplicates(cards: list[Card], hashes: list[str] | None = None) -> list[Diagnostic]:
+    """An error for every card whose content repeats an earlier card's; ``hashes`` are
+    the cards' ``content_hash`` when already known."""
     seen: dict[str, SourceLoc] = {}
     problems = []
-    for card in cards:
-        key = content_hash(card)
+    if hashes is None:
+        hashes = [content_hash(card) for card in cards]
+    for card, key in zip(cards, hashes, strict=True):
         if key in seen:
             problems.append(
                 Diagnostic(
@@ -432,8 +436,8 @@ def note_hash(record: NoteRecord) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def fingerprint(card: Card, relative: str) -> Fingerprint:
-    """What matching needs of a card."""
+def fingerprint(card: Card, relative: str, hash_of_content: str | None = None) -> Fingerprint:
+    """What matching needs of a card (``hash_of_content``: its ``content_hash``, if known)."""
     answer = " ".join(card.value_source.split()) if card.kind is CardKind.QA else ""
     return Fingerprint(
         relative,
@@ -441,7 +445,7 @@ def fingerprint(card: Card, relative: str) -> Fingerprint:
         card.kind.value,
         card.prompt_text,
         answer,
-        content_hash(card),
+        content_hash(card) if hash_of_content is None else hash_of_content,
     )
 
 
@@ -517,7 +521,15 @@ def plan_identities(
     for notes_file in files:
         relative = notes_relative(notes_file, options)
         cards += [(card, relative) for card in notes_file.cards]
-    prints = [fingerprint(card, relative) for card, relative in cards]
+    hashes: list[str | None] = [None] * len(cards)
+    if len(report.content_hashes) == len(cards) == len(report.cards) and all(
+        mine is theirs for mine, (theirs, _) in zip(report.cards, cards, strict=True)
+    ):
+        hashes = list(report.content_hashes)  # the same cards: hashed once already
+    prints = [
+        fingerprint(card, relative, known)
+        for (card, relative), known in zip(cards, hashes, strict=True)
+    ]
     matches = match_cards(ledger, prints)
     emitted = _emitted_state(options)
     notes_name = options.notes_dir.resolve().name or "notes"
@@ -804,7 +816,8 @@ def _run_stages(
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     files = collect_cards(options, report, progress, tex_state)
-    report.diagnostics.extend(find_duplicates(report.cards))
+    report.content_hashes = [content_hash(card) for card in report.cards]
+    report.diagnostics.extend(find_duplicates(report.cards, report.content_hashes))
     check_cards(files, report, options, verify, texcheck)
     with without_cycle_collection():  # from here on, nothing forks
         _ledger_stages(files, options, report, write=write)
