@@ -14,14 +14,19 @@ A build holds a lock on the ledger folder from the first read to the last write.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
 import re
+import sqlite3
 import sys
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,7 +57,7 @@ from build_deck.ledger import (
 )
 from build_deck.markdown import make_parser
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.notetypes import NOTE_TYPES, card_css, note_type_of
+from build_deck.notetypes import CLOZE, NOTE_TYPES, QA, card_css, note_type_of
 from build_deck.package import NoteRecord, note_fields, write_package
 from build_deck.storage import (
     LockHeld,
@@ -103,6 +108,8 @@ class BuildReport:
     """Notes files read."""
     cards: list[Card] = field(default_factory=list)
     """Every card found."""
+    content_hashes: list[str] = field(default_factory=list)
+    """``content_hash`` of each card of ``cards``, in order, once computed."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Cards that passed and had something they show verified, with what was verified."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -136,12 +143,14 @@ class BuildReport:
 
 def display_path(path: Path) -> str:
     """A path as the user should see it: relative to the working directory if inside it."""
-    absolute = Path(os.path.abspath(path))  # a symbolic link is shown by its own name
-    for cwd in (Path.cwd(), Path.cwd().resolve()):
-        try:
-            return absolute.relative_to(cwd).as_posix()
-        except ValueError:
-            continue
+    absolute = os.path.abspath(path)  # a symbolic link is shown by its own name
+    cwd = os.getcwd()
+    for folder in (cwd, os.path.realpath(cwd)):
+        if absolute == folder:
+            return "."
+        inside = folder.rstrip("/") + "/"
+        if absolute.startswith(inside):
+            return absolute[len(inside) :]
     return path.as_posix()
 
 
@@ -154,6 +163,20 @@ def build_time() -> int:
     """Now, or ``SOURCE_DATE_EPOCH`` when set (for reproducible builds)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     return int(epoch) if epoch else int(time.time())
+
+
+@contextlib.contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while a stage builds many objects and forks no
+    process: it would walk them again and again (a tenth of a rebuild at 100,000 cards)
+    and find no garbage. Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -241,37 +264,40 @@ def collect_cards(
         return []
     files: list[NotesFile] = []
     to_parse: list[tuple[int, bytes, str, Path]] = []
-    for number, path in enumerate(paths, 1):
-        if progress:
-            progress("reading notes", number, len(paths))
-        shown = display_path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            why = "a broken symbolic link" if path.is_symlink() and not path.exists() else None
-            report.diagnostics.append(
-                Diagnostic(
-                    SourceLoc(shown, 0),
-                    f"cannot read: {why or exc.strerror or exc}; fix or remove the file",
-                )
-            )
-            continue
-        key = build_cache.cache_key(data, shown, options.root_deck, tex_state, options.check_mode)
-        if options.cache_dir is not None:
-            hit, warning = build_cache.load(options.cache_dir, shown, key)
-            if warning:
+    with without_cycle_collection():  # reading the cache builds a Card for every card
+        for number, path in enumerate(paths, 1):
+            if progress:
+                progress("reading notes", number, len(paths))
+            shown = display_path(path)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                why = "a broken symbolic link" if path.is_symlink() and not path.exists() else None
                 report.diagnostics.append(
-                    Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING)
-                )
-            if hit is not None:
-                files.append(
-                    NotesFile(
-                        path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified)
+                    Diagnostic(
+                        SourceLoc(shown, 0),
+                        f"cannot read: {why or exc.strerror or exc}; fix or remove the file",
                     )
                 )
                 continue
-        files.append(NotesFile(path, shown, key, [], False))
-        to_parse.append((len(files) - 1, data, shown, path.parent))
+            key = build_cache.cache_key(
+                data, shown, options.root_deck, tex_state, options.check_mode
+            )
+            if options.cache_dir is not None:
+                hit, warning = build_cache.load(options.cache_dir, shown, key)
+                if warning:
+                    report.diagnostics.append(
+                        Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING)
+                    )
+                if hit is not None:
+                    files.append(
+                        NotesFile(
+                            path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified)
+                        )
+                    )
+                    continue
+            files.append(NotesFile(path, shown, key, [], False))
+            to_parse.append((len(files) - 1, data, shown, path.parent))
 
     jobs = [
         (data, shown, folder, options.root_deck, options.notes_dir)
@@ -333,12 +359,14 @@ def content_hash(card: Card) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def find_duplicates(cards: list[Card]) -> list[Diagnostic]:
-    """An error for every card whose content repeats an earlier card's."""
+def find_duplicates(cards: list[Card], hashes: list[str] | None = None) -> list[Diagnostic]:
+    """An error for every card whose content repeats an earlier card's; ``hashes`` are
+    the cards' ``content_hash`` when already known."""
     seen: dict[str, SourceLoc] = {}
     problems = []
-    for card in cards:
-        key = content_hash(card)
+    if hashes is None:
+        hashes = [content_hash(card) for card in cards]
+    for card, key in zip(cards, hashes, strict=True):
         if key in seen:
             problems.append(
                 Diagnostic(
@@ -377,6 +405,8 @@ class IdentityPlan:
     """The ledger files to write (relative to ``cards/``) and their new text."""
     note_hashes: list[str]
     """The hash of each record's note, in the order of ``records``."""
+    emitted: dict[str, list[Any]] = field(default_factory=dict)
+    """What the previous build of this output wrote (``state_path``), as read."""
 
 
 def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
@@ -406,8 +436,8 @@ def note_hash(record: NoteRecord) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def fingerprint(card: Card, relative: str) -> Fingerprint:
-    """What matching needs of a card."""
+def fingerprint(card: Card, relative: str, hash_of_content: str | None = None) -> Fingerprint:
+    """What matching needs of a card (``hash_of_content``: its ``content_hash``, if known)."""
     answer = " ".join(card.value_source.split()) if card.kind is CardKind.QA else ""
     return Fingerprint(
         relative,
@@ -415,7 +445,7 @@ def fingerprint(card: Card, relative: str) -> Fingerprint:
         card.kind.value,
         card.prompt_text,
         answer,
-        content_hash(card),
+        content_hash(card) if hash_of_content is None else hash_of_content,
     )
 
 
@@ -464,7 +494,8 @@ def _stable_clozes(
 
 
 def _emitted_state(options: BuildOptions) -> dict[str, list[Any]]:
-    """What the previous build of this output wrote: GUID -> [note hash, mtime]."""
+    """What the previous build of this output wrote: GUID -> [note hash, mtime], and
+    under the key ``""`` (no GUID is empty) the package's inputs and bytes as hashes."""
     try:
         data = json.loads(state_path(options).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -476,7 +507,8 @@ def state_path(options: BuildOptions) -> Path:
     """Where a build records the note hash and mtime it wrote for each GUID.
 
     It is local (not committed): it lets a ``git revert`` of the notes and the
-    ledger still reach Anki as a change, with a newer mtime than Anki holds.
+    ledger still reach Anki as a change, with a newer mtime than Anki holds. It also
+    lets a build that would write the same package again leave it as it is.
     """
     return options.out_dir / f".{slugify(options.root_deck)}.state.json"
 
@@ -489,7 +521,15 @@ def plan_identities(
     for notes_file in files:
         relative = notes_relative(notes_file, options)
         cards += [(card, relative) for card in notes_file.cards]
-    prints = [fingerprint(card, relative) for card, relative in cards]
+    hashes: list[str | None] = [None] * len(cards)
+    if len(report.content_hashes) == len(cards) == len(report.cards) and all(
+        mine is theirs for mine, (theirs, _) in zip(report.cards, cards, strict=True)
+    ):
+        hashes = list(report.content_hashes)  # the same cards: hashed once already
+    prints = [
+        fingerprint(card, relative, known)
+        for (card, relative), known in zip(cards, hashes, strict=True)
+    ]
     matches = match_cards(ledger, prints)
     emitted = _emitted_state(options)
     notes_name = options.notes_dir.resolve().name or "notes"
@@ -554,7 +594,7 @@ def plan_identities(
         for name, text in ledger_files(new_ledger, dirty, ledger).items()
         if ledger.digests.get(name) != text_digest(text)
     }
-    return IdentityPlan(records, new_ledger, texts, digests)
+    return IdentityPlan(records, new_ledger, texts, digests, emitted)
 
 
 def _count_change(report: BuildReport, card: Card, match: Match, card_print: Fingerprint) -> None:
@@ -636,6 +676,9 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     The package is written to a temporary file first; once it is complete the ledger
     is replaced (atomically), then the package. A crash before the ledger leaves the
     old state; one between the two leaves a ledger the next build writes the deck from.
+    When the ledger is current and the package holds what the previous build wrote from
+    the same inputs (``package_inputs``), the package is left as it is: writing it
+    again would give the same bytes.
     """
     remove_leftovers(options.cards_dir)
     remove_leftovers(options.cards_dir / LEDGER_DIR)
@@ -653,11 +696,63 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     out_path = options.out_dir / f"{slugify(options.root_deck)}.apkg"
     media = sorted({m for card in report.cards for m in card.media})
     mtimes = {nt.model_id: nt.mtime for nt in plan.ledger.notetypes.values()}
-    write_package(plan.records, out_path, mtimes, media, before_replace=store_ledger)
+    inputs = package_inputs(plan, mtimes, media)
+    package = [inputs, _file_digest(out_path)]
+    if plan.ledger_texts or old_files or not package[1] or plan.emitted.get(PACKAGE_KEY) != package:
+        write_package(plan.records, out_path, mtimes, media, before_replace=store_ledger)
+        package = [inputs, _file_digest(out_path)]
+    # else the package already holds the bytes these notes would be written as
     report.out_path = out_path
-    state = {r.guid: [h, r.mtime] for r, h in zip(plan.records, plan.note_hashes, strict=True)}
-    if state != _emitted_state(options):
+    state: dict[str, list[Any]] = {
+        r.guid: [h, r.mtime] for r, h in zip(plan.records, plan.note_hashes, strict=True)
+    }
+    state[PACKAGE_KEY] = package
+    if state != plan.emitted:
         atomic_write(state_path(options), json.dumps(state, sort_keys=True).encode())
+
+
+PACKAGE_KEY = ""
+"""The key of the state file that holds the package's inputs and bytes, as hashes."""
+
+
+def package_inputs(
+    plan: IdentityPlan, notetype_mtimes: dict[int, int], media: list[tuple[str, str]]
+) -> str:
+    """A hash of everything the bytes of the package depend on: each note (GUID, mtime,
+    note type, deck, Source and the note hash of its other fields and tags), the note
+    types and their mtimes, the media files, build-deck's own source, and the versions
+    of genanki, SQLite, zlib and Python that write it."""
+    digest = hashlib.sha256()
+    header = [
+        build_cache.tool_fingerprint(),
+        importlib.metadata.version("genanki"),
+        sqlite3.sqlite_version,
+        zlib.ZLIB_RUNTIME_VERSION,
+        sys.version,
+        card_css(),
+        sorted(notetype_mtimes.items()),
+        sorted((nt.name, nt.fingerprint) for nt in plan.ledger.notetypes.values()),
+        [(name, path, _file_digest(Path(path))) for name, path in media],
+    ]
+    digest.update(json.dumps(header, ensure_ascii=False).encode())
+    model_ids = {CardKind.QA: QA.model_id, CardKind.CLOZE: CLOZE.model_id}
+    digest.update(
+        "".join(
+            f"\x1e{r.guid}\x1f{r.mtime}\x1f{model_ids[r.card.kind]}\x1f{r.card.deck}"
+            f"\x1f{r.source or r.card.source}\x1f{h}"
+            for r, h in zip(plan.records, plan.note_hashes, strict=True)
+        ).encode()
+    )
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, or ``""`` when it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return ""
 
 
 def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
@@ -721,8 +816,17 @@ def _run_stages(
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     files = collect_cards(options, report, progress, tex_state)
-    report.diagnostics.extend(find_duplicates(report.cards))
+    report.content_hashes = [content_hash(card) for card in report.cards]
+    report.diagnostics.extend(find_duplicates(report.cards, report.content_hashes))
     check_cards(files, report, options, verify, texcheck)
+    with without_cycle_collection():  # from here on, nothing forks
+        _ledger_stages(files, options, report, write=write)
+
+
+def _ledger_stages(
+    files: list[NotesFile], options: BuildOptions, report: BuildReport, *, write: bool
+) -> None:
+    """Stages 4 and 5: the ledger, then the outputs."""
     ledger, problems = load_ledger(options.cards_dir, display_path(options.cards_dir))
     report.diagnostics += problems
     if report.errors:

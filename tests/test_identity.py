@@ -41,6 +41,7 @@ def test_two_builds_are_byte_identical(project: Project) -> None:
     assert project.run("build") == 0
     first = project.apkg.read_bytes()
     ledger = ledger_snapshot(project.cards)
+    project.apkg.unlink()  # written afresh, not left as it was
     assert project.run("build") == 0
     assert project.apkg.read_bytes() == first
     assert ledger_snapshot(project.cards) == ledger
@@ -52,9 +53,30 @@ def test_same_notes_and_ledger_give_same_bytes_at_another_time(
     project.write("a.md", NOTES)
     assert project.run("build") == 0
     first = project.apkg.read_bytes()
+    project.apkg.unlink()
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1900000000")
     assert project.run("build") == 0
     assert project.apkg.read_bytes() == first
+
+
+def test_a_no_change_rebuild_leaves_the_package_but_repairs_an_altered_one(
+    project: Project,
+) -> None:
+    project.write("a.md", NOTES)
+    assert project.run("build") == 0
+    first = project.apkg.read_bytes()
+    before = project.apkg.stat()
+    assert project.run("build") == 0
+    after = project.apkg.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    project.apkg.write_bytes(first[:-1] + b"x")  # changed by hand: written again
+    assert project.run("build") == 0
+    assert project.apkg.read_bytes() == first
+
+    project.write("a.md", NOTES + "\nQ: New?\nA: Yes.\n")  # a new card: written again
+    assert project.run("build") == 0
+    assert project.apkg.read_bytes() != first
 
 
 def test_locked_fails_when_the_ledger_would_change(
