@@ -74,7 +74,8 @@ MAX_ANSWER_NUMBERS = 10_000
 """Numbers one ``answer`` may hold: a card shows a few, and this keeps the parent,
 which has no memory limit, from receiving huge answers."""
 MAX_MESSAGE_LENGTH = 300
-"""Characters of an error message sent back from a worker."""
+"""Characters of an error message sent back from a worker, and of the build's message
+about a check (the card's text or the answer may be huge)."""
 
 _NUMPY_NAMES = """
 abs absolute all allclose any arange arccos arccosh arcsin arcsinh arctan arctan2

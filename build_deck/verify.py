@@ -38,6 +38,7 @@ from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, Source
 from build_deck.sandbox import (
     CHECK_BUDGET,
     MAX_ANSWER_NUMBERS,
+    MAX_MESSAGE_LENGTH,
     ConfinementUnavailable,
     Outcome,
     run_checks,
@@ -354,10 +355,6 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
         if not ok:
             return f"card says {value.text}, check computes {_format(answer)} ({reason})"
     return None
-
-
-MAX_MESSAGE_LENGTH = 300
-"""Characters of a message about a check; the card's text or the answer may be huge."""
 
 
 def _short(message: str) -> str:
