@@ -281,7 +281,7 @@ def _numeric_function(function: Callable[..., Any]) -> Callable[..., Any]:
     def numeric(*args: Any, **kwargs: Any) -> Any:
         for argument in (*args, *kwargs.values()):
             _numeric_only(argument)
-        if kwargs.get("dtype") is not None and np.dtype(kwargs["dtype"]).kind not in "?biufc":
+        if kwargs.get("dtype") is not None and np.dtype(kwargs["dtype"]).kind not in _NUMERIC_KINDS:
             raise TypeError("only numeric dtypes are allowed in a check")
         result = function(*args, **kwargs)
         _numeric_only(result)
