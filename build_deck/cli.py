@@ -73,15 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"seconds all checks of a build may take together (default {CHECK_BUDGET:g})",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", parents=[common, strict], help="write dist/<deck>.apkg")
-    build.add_argument(
-        "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
-    )
-    build.add_argument(
+    removals = argparse.ArgumentParser(add_help=False)
+    removals.add_argument(
         "--allow-removals",
         action="store_true",
-        help="let the build remove all cards of an existing file, or over a quarter of the deck",
+        help="allow removing all cards of an existing file, or over a quarter of the deck "
+        "(an error otherwise)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build", parents=[common, strict, removals], help="write dist/<deck>.apkg"
+    )
+    build.add_argument(
+        "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
     )
     build.add_argument(
         "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
@@ -112,10 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("ours", type=Path)
     merge.add_argument("theirs", type=Path)
     check = commands.add_parser(
-        "check", parents=[common, strict], help="validate the notes and the ledger, write nothing"
-    )
-    check.add_argument(
-        "--allow-removals", action="store_true", help="do not report large removals as errors"
+        "check",
+        parents=[common, strict, removals],
+        help="validate the notes and the ledger, write nothing",
     )
     check.add_argument(
         "--mutate",
