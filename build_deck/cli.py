@@ -41,9 +41,10 @@ def _seconds(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    cards = argparse.ArgumentParser(add_help=False)
+    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
+    common = argparse.ArgumentParser(add_help=False, parents=[cards])
     common.add_argument("--notes", type=Path, default=Path("notes"), help="notes folder")
-    common.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     common.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
     common.add_argument(
@@ -91,8 +92,6 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
     )
     ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
-    cards = argparse.ArgumentParser(add_help=False)
-    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
         "prune", parents=[cards], help="forget cards removed from the notes long ago"
