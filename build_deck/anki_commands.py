@@ -53,7 +53,8 @@ def add_parsers(
     sync.add_argument(
         "--allow-removals",
         action="store_true",
-        help="let the build remove all cards of an existing file, or over a quarter of the deck",
+        help="allow removing all cards of an existing file, or over a quarter of the deck "
+        "(an error otherwise)",
     )
     sync.add_argument(
         "--prune", action="store_true", help="delete notes removed from the notes (asks first)"

@@ -41,9 +41,10 @@ def _seconds(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    cards = argparse.ArgumentParser(add_help=False)
+    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
+    common = argparse.ArgumentParser(add_help=False, parents=[cards])
     common.add_argument("--notes", type=Path, default=Path("notes"), help="notes folder")
-    common.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     common.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
     common.add_argument(
@@ -73,22 +74,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"seconds all checks of a build may take together (default {CHECK_BUDGET:g})",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", parents=[common, strict], help="write dist/<deck>.apkg")
-    build.add_argument(
-        "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
-    )
-    build.add_argument(
+    removals = argparse.ArgumentParser(add_help=False)
+    removals.add_argument(
         "--allow-removals",
         action="store_true",
-        help="let the build remove all cards of an existing file, or over a quarter of the deck",
+        help="allow removing all cards of an existing file, or over a quarter of the deck "
+        "(an error otherwise)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build", parents=[common, strict, removals], help="write dist/<deck>.apkg"
+    )
+    build.add_argument(
+        "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
     )
     build.add_argument(
         "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
     )
     ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
-    cards = argparse.ArgumentParser(add_help=False)
-    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
         "prune", parents=[cards], help="forget cards removed from the notes long ago"
@@ -112,10 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("ours", type=Path)
     merge.add_argument("theirs", type=Path)
     check = commands.add_parser(
-        "check", parents=[common, strict], help="validate the notes and the ledger, write nothing"
-    )
-    check.add_argument(
-        "--allow-removals", action="store_true", help="do not report large removals as errors"
+        "check",
+        parents=[common, strict, removals],
+        help="validate the notes and the ledger, write nothing",
     )
     check.add_argument(
         "--mutate",

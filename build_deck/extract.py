@@ -267,9 +267,9 @@ class _FileExtractor:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             self.error(first, "front matter 'tags' must be a list of words, e.g. 'tags: [maths]'")
             tags = []
-        if any(INVISIBLE.search(text) for text in [deck or "", *tags]):
+        shown = "".join([deck or "", *tags])
+        if INVISIBLE.search(shown):
             offset = next((i for i, text in enumerate(lines) if INVISIBLE.search(text)), 0)
-            shown = "".join([deck or "", *tags])
             self.warn_invisible(first + offset, shown, "the front matter", "its deck and tags")
             deck = INVISIBLE.sub("", deck) if deck is not None else None
             tags = [INVISIBLE.sub("", t) for t in tags]

@@ -245,16 +245,17 @@ def _entry(face: CardFace, verified: bool) -> str:
         else f"cloze c{face.ordinal} ({card.cloze_numbers.index(face.ordinal) + 1} "
         f"of {len(card.cloze_numbers)})"
     )
-    anchor = f"{slugify(str(card.loc))}-c{face.ordinal}"
+    loc = str(card.loc)
+    anchor = f"{slugify(loc)}-c{face.ordinal}"
     words = " ".join(
-        [str(card.loc), card.deck, " ".join(card.section), card.prompt_text, " ".join(card.tags)]
+        [loc, card.deck, " ".join(card.section), card.prompt_text, " ".join(card.tags)]
     )
     tags = " ".join(f'<span class="tag">{html.escape(t)}</span>' for t in card.tags)
     mark = ' <span class="mark">verified</span>' if verified else ""
     e = html.escape
-    return f"""<article class="entry" id="{anchor}" data-source="{e(str(card.loc))}" \
+    return f"""<article class="entry" id="{anchor}" data-source="{e(loc)}" \
 data-text="{e(words.lower())}">
-<header class="entry-head tex2jax_ignore"><a class="loc" href="#{anchor}">{e(str(card.loc))}</a>
+<header class="entry-head tex2jax_ignore"><a class="loc" href="#{anchor}">{e(loc)}</a>
 <span class="kind">{label}</span>{mark} {tags}</header>
 <div class="faces">
 <figure class="face"><figcaption class="tex2jax_ignore">Front</figcaption>
