@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,17 +82,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _link_with_pid(path: Path) -> None:
+    """Create ``path`` holding this process's pid, in one step; FileExistsError if it is
+    there already."""
+    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".lock.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(f"{os.getpid()}\n")
+        os.chmod(temp, 0o644)
+        os.link(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+
+
 @contextlib.contextmanager
 def build_lock(folder: Path, shown: str) -> Iterator[None]:
     """Hold ``folder/.build-deck.lock`` for the duration; raises :class:`LockHeld`.
 
-    The file holds the owner's pid. A lock whose owner is gone (killed) is taken over.
+    The file holds the owner's pid from the moment it exists: it is written under a
+    temporary name and linked into place, which fails if a lock is there. A lock whose
+    owner is gone (killed) is taken over.
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            _link_with_pid(path)
         except FileExistsError:
             try:
                 owner = int(path.read_text(encoding="ascii").strip() or "0")
@@ -103,10 +120,8 @@ def build_lock(folder: Path, shown: str) -> Iterator[None]:
                     f"wait for it to finish (if no build runs, delete {shown}/{LOCK_NAME})"
                 ) from None
             if owner == 0:
-                # Being written this instant by another build, or left empty by a crash.
+                # Damaged (a lock always holds a pid): taken over once it is not new.
                 try:
-                    import time
-
                     if time.time() - path.stat().st_mtime < 5:
                         raise LockHeld(
                             "another build is starting and holds the card ledger's lock: "
@@ -121,8 +136,6 @@ def build_lock(folder: Path, shown: str) -> Iterator[None]:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
                 raise LockHeld(f"cannot lock the card ledger: {exc.strerror}") from None
             raise
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(f"{os.getpid()}\n")
         try:
             yield
         finally:
