@@ -144,8 +144,7 @@ class Existing:
     @property
     def summary(self) -> str:
         """Its first words, to name it in reports."""
-        text = self.fields.get("Front") or self.fields.get("Text") or ""
-        return _plain(text)[:60]
+        return _first_words(self.fields)
 
 
 @dataclass(slots=True)
@@ -428,6 +427,11 @@ def _plain(html_text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def _first_words(fields: dict[str, str]) -> str:
+    """The first words of a note's Front or Text, to name it in reports."""
+    return _plain(fields.get("Front") or fields.get("Text") or "")[:60]
+
+
 def _source_place(source: str) -> tuple[str, int]:
     """The file and line of a Source field: ``notes/f.md:LINE``, or ``notes/f.md ›
     Heading`` (line 0: the field names no line)."""
@@ -520,7 +524,7 @@ def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
     lines = [f"note type: add {nt.name}" for nt in plan.add_notetypes]
     lines += [f"note type: update templates and CSS of {nt.name}" for nt in plan.update_notetypes]
     if len(plan.adds) <= verbose_adds:
-        lines += [f"add: {d.loc}: {_plain(_first_field(d))[:60]}" for d in plan.adds]
+        lines += [f"add: {d.loc}: {_first_words(d.fields)}" for d in plan.adds]
     for update in plan.updates:
         what = []
         if update.retype_from is not None:
@@ -550,10 +554,6 @@ def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
     lines += [f"delete: {n.source}: {n.summary}" for n in plan.prune]
     lines += [f"media: {name}" for name, _ in plan.media]
     return lines
-
-
-def _first_field(want: Desired) -> str:
-    return want.fields.get("Front") or want.fields.get("Text") or ""
 
 
 def summary(plan: Plan) -> str:
