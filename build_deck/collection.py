@@ -81,11 +81,10 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     db = col.db
     assert db is not None
     ours = list(OUR_NOTETYPES)
-    field_names = {}
-    for model_id in ours:
-        notetype = col.models.get(model_id)  # type: ignore[arg-type]
-        if notetype is not None:
-            field_names[model_id] = [f["name"] for f in notetype["flds"]]
+    field_names = {
+        model_id: [f["name"] for f in notetype["flds"]]
+        for model_id, notetype in notetypes_present(col).items()
+    }
     cards: dict[int, list[tuple[int, int]]] = {}
     for card_id, note_id, deck, original_deck in db.all(
         "SELECT c.id, c.nid, c.did, c.odid FROM cards c JOIN notes n ON c.nid = n.id "

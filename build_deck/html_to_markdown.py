@@ -10,7 +10,6 @@ can show it and refuse to write it into the notes.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -135,8 +134,3 @@ def html_to_markdown(field_html: str) -> Converted:
     text = re.sub(r"\\\n$", "", text.rstrip(" ")).strip("\n")
     text = re.sub(r"\n{3,}", "\n\n", text)
     return Converted(text, tuple(dict.fromkeys(converter.unknown)))
-
-
-def unescape_entities(text: str) -> str:
-    """HTML entities of a field as characters (for showing HTML that was kept)."""
-    return html.unescape(text)

@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from build_deck.collection import read_collection
 from build_deck.html_to_markdown import html_to_markdown
 from build_deck.model import CardKind
 from build_deck.package import NoteRecord
+from build_deck.storage import atomic_write
 from build_deck.sync import (
     CollectionView,
     Desired,
@@ -203,21 +202,8 @@ def apply_proposals(proposals: Sequence[Proposal]) -> list[Proposal]:
             lines[start:end] = proposal.replacement
             taken |= set(range(start, end))
             written.append(proposal)
-        _write_atomically(Path(path), "\n".join(lines))
+        atomic_write(Path(path), "\n".join(lines).encode("utf-8"))
     return written
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
 
 
 def run_pull(col: Collection, records: Sequence[NoteRecord], root_deck: str, *, apply: bool) -> int:

@@ -144,8 +144,7 @@ class Existing:
     @property
     def summary(self) -> str:
         """Its first words, to name it in reports."""
-        text = self.fields.get("Front") or self.fields.get("Text") or ""
-        return _plain(text)[:60]
+        return _first_words(self.fields)
 
 
 @dataclass(slots=True)
@@ -428,6 +427,11 @@ def _plain(html_text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def _first_words(fields: dict[str, str]) -> str:
+    """The first words of a note's Front or Text, to name it in reports."""
+    return _plain(fields.get("Front") or fields.get("Text") or "")[:60]
+
+
 def _source_place(source: str) -> tuple[str, int]:
     """The file and line of a Source field: ``notes/f.md:LINE``, or ``notes/f.md ›
     Heading`` (line 0: the field names no line)."""
@@ -437,6 +441,13 @@ def _source_place(source: str) -> tuple[str, int]:
     return (path, int(line)) if line.isdigit() else (source, 0)
 
 
+def _note_text(fields: dict[str, str]) -> str:
+    """The plain text of a note's question and answer, or of its cloze text."""
+    if "Text" in fields:
+        return _plain(fields["Text"])
+    return _plain(fields.get("Front", "") + " " + fields.get("Back", ""))
+
+
 def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Existing]:
     """New build notes that are an orphan note of the other type (Q/A <-> cloze).
 
@@ -444,22 +455,19 @@ def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Exis
     in the same file and section, and near the same line (when its Source field names
     one) or says much the same.
     """
+    if not new:
+        return {}
+    places = [(old, *_source_place(old.source), _note_text(old.fields)) for old in orphans]
     pairs = []
     for want in new:
-        path, line = _source_place(str(want.loc))
-        text = _plain(want.fields.get("Front", "") + " " + want.fields.get("Back", ""))
-        text = text if "Text" not in want.fields else _plain(want.fields["Text"])
-        for old in orphans:
+        text = _note_text(want.fields)
+        for old, old_path, old_line, old_text in places:
             if old.notetype_id == want.note_type.model_id:
                 continue
-            old_path, old_line = _source_place(old.source)
-            if old_path != path or old.fields.get("Context") != want.fields["Context"]:
+            if old_path != want.loc.path or old.fields.get("Context") != want.fields["Context"]:
                 continue
-            old_text = _plain(old.fields.get("Front", "") + " " + old.fields.get("Back", ""))
-            if "Text" in old.fields:
-                old_text = _plain(old.fields["Text"])
             ratio = difflib.SequenceMatcher(None, text, old_text, autojunk=False).ratio()
-            distance = abs(line - old_line)
+            distance = abs(want.loc.line - old_line)
             if distance <= 3 or ratio >= 0.6:
                 pairs.append((-ratio, distance, want.guid, old.guid, old))
     pairs.sort(key=lambda p: p[:4])
@@ -516,7 +524,7 @@ def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
     lines = [f"note type: add {nt.name}" for nt in plan.add_notetypes]
     lines += [f"note type: update templates and CSS of {nt.name}" for nt in plan.update_notetypes]
     if len(plan.adds) <= verbose_adds:
-        lines += [f"add: {d.loc}: {_plain(_first_field(d))[:60]}" for d in plan.adds]
+        lines += [f"add: {d.loc}: {_first_words(d.fields)}" for d in plan.adds]
     for update in plan.updates:
         what = []
         if update.retype_from is not None:
@@ -546,10 +554,6 @@ def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
     lines += [f"delete: {n.source}: {n.summary}" for n in plan.prune]
     lines += [f"media: {name}" for name, _ in plan.media]
     return lines
-
-
-def _first_field(want: Desired) -> str:
-    return want.fields.get("Front") or want.fields.get("Text") or ""
 
 
 def summary(plan: Plan) -> str:

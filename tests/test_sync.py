@@ -65,6 +65,15 @@ def sync(
     return code, captured.out + captured.err
 
 
+def sync_ok(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> str:
+    """Run `build-deck sync`, which must succeed; returns all its output."""
+    code, out = sync(project, col_path, capsys, *args)
+    assert code == 0, out
+    return out
+
+
 def review_all(col: Collection) -> int:
     """Answer every due card of the synced deck "Easy"; returns how many."""
     return review_deck(col, ROOT)
@@ -94,15 +103,13 @@ def test_first_sync_adds_then_second_sync_does_nothing(
     (project.notes / "plot.png").write_bytes(PNG)
     project.write("plots.md", "# Plots\n\nQ: Which plot?\nA: ![loss](plot.png)\n")
 
-    code, out = sync(project, col_path, capsys, "--dry-run")
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys, "--dry-run")
     assert "dry run, nothing written: +4 new" in out
     assert not project.cards.exists()  # the ledger too is left alone
     with opened(col_path) as col:
         assert col.note_count() == 0
 
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys)
     assert "synced profile/collection.anki2: +4 new" in out
     assert len(list((col_path.parent / "backups").glob("*.colpkg"))) == 1
     with opened(col_path) as col:
@@ -114,8 +121,7 @@ def test_first_sync_adds_then_second_sync_does_nothing(
         assert decks == {f"{ROOT}::Machine Learning", f"{ROOT}::Plots"}
         mtime = col.db.scalar("SELECT max(mod) FROM notes")  # type: ignore[union-attr]
 
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys)
     assert out.rstrip().endswith(
         "nothing to do: profile/collection.anki2 already matches the notes"
     )
@@ -129,7 +135,7 @@ def test_deck_change_moves_cards_and_keeps_history(
 ) -> None:
     cloze = "\nMomentum keeps a {{c1::running average}} of the gradients.\n"
     project.write("ml.md", NOTES + cloze)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         assert review_all(col) == 4
         step = note_by_front(col, "optimizer.step()")
@@ -139,8 +145,7 @@ def test_deck_change_moves_cards_and_keeps_history(
     # A new deck for the file, and at the same time a second deletion in the cloze.
     second = cloze.replace("the gradients", "the {{c2::gradients}}")
     project.write("ml.md", "---\ndeck: Deep Learning::Optimisers\n---\n" + NOTES + second)
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys)
     assert "move: notes/ml.md:" in out and "4 moved" in out
     with opened(col_path) as col:
         target = col.decks.id_for_name(f"{ROOT}::Deep Learning::Optimisers")
@@ -201,7 +206,7 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         review_all(col)
         step = note_by_front(col, "optimizer.step()")
@@ -213,8 +218,7 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
 
     # An unrelated change of the notes: the edit and the tag stay.
     project.write("ml.md", NOTES.replace("every parameter.", "each parameter."))
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys)
     assert "kept Anki edit: notes/ml.md:5: Back (the notes did not change it)" in out
     assert "update: notes/ml.md:8: fields Back" in out
     with opened(col_path) as col:
@@ -254,8 +258,7 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
     assert "A: It updates the parameters **using** their gradients.\n" in (
         project.notes / "ml.md"
     ).read_text(encoding="utf-8")
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys)
     assert "error" not in out and "0 conflicts" in out
     with opened(col_path) as col:
         note = col.get_note(step)  # type: ignore[arg-type]
@@ -263,15 +266,14 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
         assert "marked" in note.tags
         assert history(col, step) == before
     assert "no fields edited in Anki since the last sync" in pull(project, col_path, capsys)
-    code, out = sync(project, col_path, capsys)
-    assert code == 0 and "nothing to do" in out
+    assert "nothing to do" in sync_ok(project, col_path, capsys)
 
 
 def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         review_all(col)
         rate = note_by_front(col, "Which rate")
@@ -289,8 +291,7 @@ def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
             "The {{c1::learning rate}} scales each {{c2::step}}.",
         ),
     )
-    code, out = sync(project, col_path, capsys, "--allow-removals")
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys, "--allow-removals")
     assert "update: notes/ml.md:11: note type build_deck Q/A -> build_deck Cloze" in out
     assert "+0 new" in out and "1 retyped" in out and "0 tagged removed" in out
     with opened(col_path) as col:
@@ -305,13 +306,11 @@ def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
         assert col.db.scalar("SELECT count() FROM revlog WHERE cid = ?", first.id) == reviews  # type: ignore[union-attr]
         target = col.decks.id_for_name(f"{ROOT}::Machine Learning")
         assert {c.did for c in cards} == {target}
-    code, out = sync(project, col_path, capsys)
-    assert "nothing to do" in out
+    assert "nothing to do" in sync(project, col_path, capsys)[1]
 
     # And back: the first cloze card becomes the Q/A card, with the same reviews.
     project.write("ml.md", NOTES)
-    code, out = sync(project, col_path, capsys, "--allow-removals")
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys, "--allow-removals")
     assert "update: notes/ml.md:11: note type build_deck Cloze -> build_deck Q/A" in out
     with opened(col_path) as col:
         assert col.note_count() == 3
@@ -326,7 +325,7 @@ def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         review_all(col)
         deck = col.decks.id_for_name(f"{ROOT}::Machine Learning")
@@ -344,8 +343,7 @@ def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
             "",
         ),
     )
-    code, out = sync(project, col_path, capsys, "--allow-removals")
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys, "--allow-removals")
     assert (
         "removed: notes/ml.md › Machine Learning > Training: "
         "What does optimizer.step() do? (tagged build-deck::removed)" in out
@@ -354,19 +352,17 @@ def test_removed_cards_are_tagged_then_pruned_and_hand_made_notes_untouched(
         assert col.find_notes("tag:build-deck::removed") == [step]
         assert col.note_count() == 4
 
-    code, out = sync(project, col_path, capsys, "--prune", "--dry-run", "--allow-removals")
+    out = sync(project, col_path, capsys, "--prune", "--dry-run", "--allow-removals")[1]
     assert (
         "delete: notes/ml.md › Machine Learning > Training: What does optimizer.step() do?" in out
     )
-    code, out = sync(
-        project, col_path, capsys, "--prune", "--allow-removals"
-    )  # not a terminal: asks, no answer
+    # Not a terminal: it asks, and gets no answer.
+    out = sync(project, col_path, capsys, "--prune", "--allow-removals")[1]
     assert "not deleted" in out
     with opened(col_path) as col:
         assert col.note_count() == 4
 
-    code, out = sync(project, col_path, capsys, "--prune", "--yes", "--allow-removals")
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys, "--prune", "--yes", "--allow-removals")
     assert "1 deleted" in out
     with opened(col_path) as col:
         assert col.note_count() == 3
@@ -396,8 +392,7 @@ def test_sync_of_shipped_notes_equals_importing_the_package(
     import_package(collection, shipped.apkg)
     imported = contents(collection)
 
-    code, out = sync(shipped, col_path, capsys)
-    assert code == 0, out
+    sync_ok(shipped, col_path, capsys)
     with opened(col_path) as col:
         synced = contents(col)
         media = sorted(p.name for p in Path(col.media.dir()).iterdir())
@@ -410,7 +405,7 @@ def test_pull_shows_html_it_cannot_turn_back_and_does_not_apply_it(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         note = col.get_note(note_by_front(col, "loss.backward()"))  # type: ignore[arg-type]
         note["Back"] = 'See <a href="https://pytorch.org">the docs</a>.'
@@ -464,7 +459,7 @@ def test_theirs_keeps_the_anki_edit_and_ours_takes_the_notes(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         step = note_by_front(col, "optimizer.step()")
         note = col.get_note(step)  # type: ignore[arg-type]
@@ -473,18 +468,16 @@ def test_theirs_keeps_the_anki_edit_and_ours_takes_the_notes(
     project.write("ml.md", NOTES.replace("from their gradients.", "from the gradients."))
     assert sync(project, col_path, capsys)[0] == 1
 
-    code, out = sync(project, col_path, capsys, "--theirs")
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys, "--theirs")
     assert "kept Anki edit: notes/ml.md:5: Back" in out
-    code, out = sync(project, col_path, capsys)  # settled: no conflict any more
-    assert code == 0 and "error" not in out and "kept Anki edit: notes/ml.md:5: Back" in out
+    out = sync_ok(project, col_path, capsys)  # settled: no conflict any more
+    assert "error" not in out and "kept Anki edit: notes/ml.md:5: Back" in out
     with opened(col_path) as col:
         assert col.get_note(step)["Back"] == "Anki's answer."  # type: ignore[arg-type]
 
     project.write("ml.md", NOTES.replace("from their gradients.", "from the loss gradients."))
     assert sync(project, col_path, capsys)[0] == 1
-    code, out = sync(project, col_path, capsys, "--ours")
-    assert code == 0, out
+    sync_ok(project, col_path, capsys, "--ours")
     with opened(col_path) as col:
         back = col.get_note(step)["Back"]  # type: ignore[arg-type]
         assert back == "It updates the parameters from the loss gradients."
@@ -495,14 +488,13 @@ def test_a_damaged_sync_state_is_reported_and_rebuilt(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], damaged: object
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         col.set_config(state_key(ROOT), damaged)
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    out = sync_ok(project, col_path, capsys)
     assert "warning: the sync state in the collection is unreadable" in out
-    code, out = sync(project, col_path, capsys)
-    assert code == 0 and "warning" not in out and "nothing to do" in out
+    out = sync_ok(project, col_path, capsys)
+    assert "warning" not in out and "nothing to do" in out
 
 
 STRACE = shutil.which("strace")
@@ -548,21 +540,19 @@ def test_sync_killed_mid_write_leaves_a_collection_the_next_sync_completes(
     with opened(col_path) as col:
         assert col.db.scalar("PRAGMA integrity_check") == "ok"  # type: ignore[union-attr]
 
-    code, out = sync(project, col_path, capsys)
-    assert code == 0, out
+    sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         assert col.note_count() == 40
         guids = col.db.list("SELECT guid FROM notes")  # type: ignore[union-attr]
         assert len(set(guids)) == 40
-    code, out = sync(project, col_path, capsys)
-    assert code == 0 and "nothing to do" in out
+    assert "nothing to do" in sync_ok(project, col_path, capsys)
 
 
 def test_two_root_decks_in_one_collection_leave_each_other_alone(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.write("ml.md", NOTES)
-    assert sync(project, col_path, capsys)[0] == 0
+    sync_ok(project, col_path, capsys)
     other = project.root / "other"
     (other / "notes").mkdir(parents=True)
     (other / "notes" / "bio.md").write_text(
@@ -577,5 +567,4 @@ def test_two_root_decks_in_one_collection_leave_each_other_alone(
     with opened(col_path) as col:
         assert col.note_count() == 4
         assert col.find_notes("tag:build-deck::removed") == []
-    code, out = sync(project, col_path, capsys)
-    assert code == 0 and "nothing to do" in out
+    assert "nothing to do" in sync_ok(project, col_path, capsys)
