@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import html
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -461,13 +462,16 @@ def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Exis
     pairs = []
     for want in new:
         text = _note_text(want.fields)
+        # Both Source fields are written by the build, whatever the working directory.
+        path = _source_place(want.fields["Source"])[0]
         for old, old_path, old_line, old_text in places:
             if old.notetype_id == want.note_type.model_id:
                 continue
-            if old_path != want.loc.path or old.fields.get("Context") != want.fields["Context"]:
+            if old_path != path or old.fields.get("Context") != want.fields["Context"]:
                 continue
             ratio = difflib.SequenceMatcher(None, text, old_text, autojunk=False).ratio()
-            distance = abs(want.loc.line - old_line)
+            # An old Source field without a line says nothing about distance.
+            distance = abs(want.loc.line - old_line) if old_line else math.inf
             if distance <= 3 or ratio >= 0.6:
                 pairs.append((-ratio, distance, want.guid, old.guid, old))
     pairs.sort(key=lambda p: p[:4])

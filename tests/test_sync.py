@@ -269,6 +269,37 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
     assert "nothing to do" in sync_ok(project, col_path, capsys)
 
 
+def test_a_retyped_card_is_paired_from_another_working_directory(
+    project: Project,
+    col_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project.write("ml.md", NOTES)
+    sync_ok(project, col_path, capsys)
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    project.write(
+        "ml.md",
+        NOTES.replace(
+            "Q: Which rate scales each step?\nA: The learning rate.",
+            "The {{c1::learning rate}} scales each {{c2::step}}.",
+        ),
+    )
+    out = sync_ok(project, col_path, capsys, "--allow-removals")
+    assert "+0 new" in out and "1 retyped" in out and "0 tagged removed" in out
+
+
+def test_an_unlike_card_of_the_other_type_is_not_paired_for_being_near_the_top(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("top.md", "# Top\n\nQ: Which optimizer keeps two moments?\nA: Adam.\n")
+    sync_ok(project, col_path, capsys)
+    project.write("top.md", "# Top\n\nThe {{c1::softmax}} turns logits into probabilities.\n")
+    out = sync_ok(project, col_path, capsys, "--allow-removals")
+    assert "+1 new" in out and "0 retyped" in out and "1 tagged removed" in out
+
+
 def test_qa_to_cloze_keeps_the_reviews_on_the_first_cloze_card(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
