@@ -690,7 +690,7 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     old_files = v1_files(options.cards_dir)
 
     def store_ledger() -> None:
-        for name in _stale_files(plan, options):
+        for name in sorted(plan.ledger_texts):
             atomic_write(options.cards_dir / name, plan.ledger_texts[name].encode())
         for old in old_files:  # version 1 files: now in the ledger
             old.unlink()
@@ -759,13 +759,8 @@ def _file_digest(path: Path) -> str:
         return ""
 
 
-def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
-    """The ledger files whose text must change."""
-    return sorted(plan.ledger_texts)
-
-
 def _ledger_is_stale(plan: IdentityPlan, options: BuildOptions) -> bool:
-    return bool(_stale_files(plan, options)) or bool(v1_files(options.cards_dir))
+    return bool(plan.ledger_texts) or bool(v1_files(options.cards_dir))
 
 
 def run(
