@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,8 +106,6 @@ def build_lock(folder: Path, shown: str) -> Iterator[None]:
             if owner == 0:
                 # Being written this instant by another build, or left empty by a crash.
                 try:
-                    import time
-
                     if time.time() - path.stat().st_mtime < 5:
                         raise LockHeld(
                             "another build is starting and holds the card ledger's lock: "
