@@ -561,9 +561,7 @@ def plan_identities(
             and shown[1] >= mtime
         ):
             mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
-        records.append(
-            NoteRecord(card, match.guid, mtime, record.verified, record.tags, record.source)
-        )
+        records.append(replace(record, mtime=mtime))
         digests.append(digest)
         entry = updated_entry(
             previous,
