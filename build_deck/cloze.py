@@ -157,12 +157,9 @@ def guard_math_cloze_body(body: str) -> str:
     return body
 
 
-_OPENING = re.compile(r"\{\{c(\d+)::")
-
-
 def count_openings(html: str) -> int:
     """How many deletions open in a field's HTML."""
-    return len(_OPENING.findall(html))
+    return len(_NUMBERED.findall(html))
 
 
 def renumber_clozes(html: str, numbers: dict[int, int]) -> str:
@@ -179,4 +176,4 @@ def renumber_clozes(html: str, numbers: dict[int, int]) -> str:
         new = numbers.get(position)
         return match.group(0) if new is None else f"{{{{c{new}::"
 
-    return _OPENING.sub(number, html)
+    return _NUMBERED.sub(number, html)

@@ -256,11 +256,10 @@ def parse_ledger(
         bad(1, "the card ledger is empty (truncated?): restore it with 'git checkout -- cards/'")
         return ledger, problems
     lines = text.split("\n")
-    if any(marker in text for marker in ("<<<<<<<", "=======", ">>>>>>>", "|||||||")):
-        for number, line in enumerate(lines, 1):
-            if _CONFLICT.match(line):
-                bad(number, f"the card ledger holds a git merge conflict: {RESOLVE_HINT}")
-                return ledger, problems
+    conflict = _conflict_line(text)
+    if conflict is not None:
+        bad(conflict, f"the card ledger holds a git merge conflict: {RESOLVE_HINT}")
+        return ledger, problems
     if lines[-1] != "":
         bad(len(lines), "the card ledger is truncated (no end of line): restore it from git")
         return ledger, problems
@@ -469,11 +468,11 @@ def load_v1(path: Path, shown: str, note: str) -> tuple[Ledger, list[Diagnostic]
     text, problems = read_text_limited(path, shown)
     if text is None:
         return ledger, problems
-    if text.lstrip().startswith(("<<<<<<<",)) or _has_conflict(text):
-        line = next(i for i, t in enumerate(text.split("\n"), 1) if _CONFLICT.match(t))
+    conflict = _conflict_line(text)
+    if conflict is not None:
         return ledger, [
             Diagnostic(
-                SourceLoc(shown, line),
+                SourceLoc(shown, conflict),
                 "the card ledger holds a git merge conflict: keep both sides' entries "
                 "(delete only the marker lines), then build",
             )
@@ -529,8 +528,14 @@ def load_v1(path: Path, shown: str, note: str) -> tuple[Ledger, list[Diagnostic]
     return ledger, problems
 
 
-def _has_conflict(text: str) -> bool:
-    return any(_CONFLICT.match(line) for line in text.split("\n"))
+def _conflict_line(text: str) -> int | None:
+    """The number of the first line that is a git conflict marker, if any."""
+    if not any(marker in text for marker in ("<<<<<<<", "=======", ">>>>>>>", "|||||||")):
+        return None  # the common case, without splitting the text
+    for number, line in enumerate(text.split("\n"), 1):
+        if _CONFLICT.match(line):
+            return number
+    return None
 
 
 # -- writing -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import hashlib
 import itertools
 import json
 import os
-import secrets
 import sqlite3
 import tempfile
 import zipfile
@@ -32,7 +31,7 @@ from build_deck.notetypes import (
     card_css,
     note_type_of,
 )
-from build_deck.storage import TEMP_PREFIX
+from build_deck.storage import TEMP_PREFIX, create_beside
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -166,7 +165,7 @@ def write_package(
     # Named so that the next build removes them if this one is killed.
     fd, db_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".anki2.tmp", dir=out_path.parent)
     os.close(fd)
-    zip_name = _create_beside(out_path, ".apkg.tmp")
+    zip_name = create_beside(out_path, ".apkg.tmp")
     try:
         connection = sqlite3.connect(db_name)
         cursor = connection.cursor()
@@ -194,18 +193,6 @@ def write_package(
         for name in (db_name, zip_name):
             if os.path.exists(name):
                 os.unlink(name)
-
-
-def _create_beside(target: Path, suffix: str) -> str:
-    """A new, empty file in ``target``'s folder, made as any file the user creates is:
-    mode 0666 less the umask (``mkstemp`` would make it 0600 whatever the umask)."""
-    while True:
-        name = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}{suffix}"
-        try:
-            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return str(name)
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:

@@ -108,8 +108,6 @@ class BuildReport:
     """Notes files read."""
     cards: list[Card] = field(default_factory=list)
     """Every card found."""
-    content_hashes: list[str] = field(default_factory=list)
-    """``content_hash`` of each card of ``cards``, in order, once computed."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Cards that passed and had something they show verified, with what was verified."""
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -514,18 +512,24 @@ def state_path(options: BuildOptions) -> Path:
 
 
 def plan_identities(
-    files: list[NotesFile], ledger: Ledger, report: BuildReport, options: BuildOptions, now: int
+    files: list[NotesFile],
+    ledger: Ledger,
+    report: BuildReport,
+    options: BuildOptions,
+    now: int,
+    content_hashes: list[str] | None = None,
 ) -> IdentityPlan:
-    """Match every card to the ledger; number clozes; set mtimes; decide the new ledger."""
+    """Match every card to the ledger; number clozes; set mtimes; decide the new ledger.
+
+    ``content_hashes`` are the ``content_hash`` of the files' cards, in order, when known.
+    """
     cards: list[tuple[Card, str]] = []
     for notes_file in files:
         relative = notes_relative(notes_file, options)
         cards += [(card, relative) for card in notes_file.cards]
-    hashes: list[str | None] = [None] * len(cards)
-    if len(report.content_hashes) == len(cards) == len(report.cards) and all(
-        mine is theirs for mine, (theirs, _) in zip(report.cards, cards, strict=True)
-    ):
-        hashes = list(report.content_hashes)  # the same cards: hashed once already
+    hashes: list[str | None] = (
+        [None] * len(cards) if content_hashes is None else list(content_hashes)
+    )
     prints = [
         fingerprint(card, relative, known)
         for (card, relative), known in zip(cards, hashes, strict=True)
@@ -557,9 +561,7 @@ def plan_identities(
             and shown[1] >= mtime
         ):
             mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
-        records.append(
-            NoteRecord(card, match.guid, mtime, record.verified, record.tags, record.source)
-        )
+        records.append(replace(record, mtime=mtime))
         digests.append(digest)
         entry = updated_entry(
             previous,
@@ -686,7 +688,7 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
     old_files = v1_files(options.cards_dir)
 
     def store_ledger() -> None:
-        for name in _stale_files(plan, options):
+        for name in sorted(plan.ledger_texts):
             atomic_write(options.cards_dir / name, plan.ledger_texts[name].encode())
         for old in old_files:  # version 1 files: now in the ledger
             old.unlink()
@@ -755,13 +757,8 @@ def _file_digest(path: Path) -> str:
         return ""
 
 
-def _stale_files(plan: IdentityPlan, options: BuildOptions) -> list[str]:
-    """The ledger files whose text must change."""
-    return sorted(plan.ledger_texts)
-
-
 def _ledger_is_stale(plan: IdentityPlan, options: BuildOptions) -> bool:
-    return bool(_stale_files(plan, options)) or bool(v1_files(options.cards_dir))
+    return bool(plan.ledger_texts) or bool(v1_files(options.cards_dir))
 
 
 def run(
@@ -816,23 +813,29 @@ def _run_stages(
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     files = collect_cards(options, report, progress, tex_state)
-    report.content_hashes = [content_hash(card) for card in report.cards]
-    report.diagnostics.extend(find_duplicates(report.cards, report.content_hashes))
+    hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
+    report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
     with without_cycle_collection():  # from here on, nothing forks
-        _ledger_stages(files, options, report, write=write)
+        _ledger_stages(files, options, report, hashes, write=write)
 
 
 def _ledger_stages(
-    files: list[NotesFile], options: BuildOptions, report: BuildReport, *, write: bool
+    files: list[NotesFile],
+    options: BuildOptions,
+    report: BuildReport,
+    hashes: list[str],
+    *,
+    write: bool,
 ) -> None:
-    """Stages 4 and 5: the ledger, then the outputs."""
+    """Stages 4 and 5: the ledger, then the outputs; ``hashes`` are the cards'
+    ``content_hash``, in the order of ``report.cards`` (the files' cards in order)."""
     ledger, problems = load_ledger(options.cards_dir, display_path(options.cards_dir))
     report.diagnostics += problems
     if report.errors:
         report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
         return
-    plan = plan_identities(files, ledger, report, options, build_time())
+    plan = plan_identities(files, ledger, report, options, build_time(), hashes)
     guard_removals(files, ledger, report, options)
     report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
     if report.errors or not write:

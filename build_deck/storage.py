@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,21 +40,31 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def create_beside(target: Path, suffix: str) -> str:
+    """A new, empty temporary file in ``target``'s folder, made as any file the user
+    creates is: mode 0666 less the umask (``mkstemp`` would make it 0600 whatever the
+    umask). Its name starts with ``TEMP_PREFIX``."""
+    while True:
+        name = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(name)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: a crash leaves either the old or the new file whole.
 
     The file gets the mode a new file gets under the current umask.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=path.parent)
+    temp = create_beside(path, ".tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with open(temp, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -85,11 +95,10 @@ def _alive(pid: int) -> bool:
 def _link_with_pid(path: Path) -> None:
     """Create ``path`` holding this process's pid, in one step; FileExistsError if it is
     there already."""
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".lock.tmp", dir=path.parent)
+    temp = create_beside(path, ".lock.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
+        with open(temp, "w", encoding="ascii") as out:
             out.write(f"{os.getpid()}\n")
-        os.chmod(temp, 0o644)
         os.link(temp, path)
     finally:
         with contextlib.suppress(OSError):
