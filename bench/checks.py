@@ -25,7 +25,7 @@ import time
 from collections import Counter
 
 from build_deck.model import Card, CardKind, Check, SourceLoc
-from build_deck.verify import verify_cards
+from build_deck.verify.checks import verify_cards
 
 SKIP_CONNECTION = """\
 wc, bc, wd, bd, wd2, bd2, we, be, t = 0.7, 0.1, 1.5, -0.2, 0.4, 0.3, -0.8, 0.05, 1.0

@@ -45,7 +45,7 @@ def _child_match(folder: str) -> None:
     import os
 
     os.chdir(folder)
-    from build_deck.ledger import load_ledger
+    from build_deck.identity.ledger import load_ledger
     from build_deck.pipeline import (
         BuildOptions,
         BuildReport,
@@ -88,7 +88,7 @@ def _match(folder: Path) -> dict[str, float]:
 
 def _guids(folder: Path) -> dict[str, str]:
     sys.path.insert(0, str(HERE.parent))
-    from build_deck.ledger import load_ledger
+    from build_deck.identity.ledger import load_ledger
 
     ledger, _ = load_ledger(folder / "cards", "cards")
     return {e.text: g for g, e in ledger.entries.items() if e.file == "big.md" and not e.removed}

@@ -47,8 +47,8 @@ def _child_genanki(folder: str) -> None:
     """Child process: genanki alone writes the notes of ``folder/notes.json``."""
     import genanki
 
-    from build_deck.notetypes import NOTE_TYPES
-    from build_deck.package import genanki_model
+    from build_deck.anki.notetypes import NOTE_TYPES
+    from build_deck.anki.package import genanki_model
 
     notes = json.loads((Path(folder) / "notes.json").read_text())
     started = time.perf_counter()

@@ -23,7 +23,7 @@ from build_deck.pipeline import (
     run,
     summary_line,
 )
-from build_deck.sandbox import CHECK_BUDGET, check_mode
+from build_deck.verify.sandbox import CHECK_BUDGET, check_mode
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
     )
-    from build_deck.anki_commands import add_parsers
+    from build_deck.anki.commands import add_parsers
 
     add_parsers(commands, [common, strict])
     return parser
@@ -183,8 +183,8 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
 def _write_preview(
     report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
 ) -> int:
-    from build_deck.preview import write_preview
-    from build_deck.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
+    from build_deck.typeset.preview import write_preview
+    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
 
     mathjax = find_mathjax()
     if mathjax is None:
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ledger":
-        from build_deck.ledger_cli import run_ledger_command
+        from build_deck.identity.ledger_cli import run_ledger_command
 
         return run_ledger_command(args)
     options = BuildOptions(
@@ -239,7 +239,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
     """Read, check and maybe write, as the command asks; the report is not printed."""
-    from build_deck.texcheck import TexChecker
+    from build_deck.typeset.texcheck import TexChecker
 
     texcheck = None
     if args.command != "stats":  # start MathJax now: it loads while the notes are read
@@ -247,7 +247,7 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
         texcheck = TexChecker.start(
             notes_dir=notes, strict=args.strict, cache_dir=options.cache_dir
         )
-    from build_deck.verify import verify_cards
+    from build_deck.verify.checks import verify_cards
 
     verify = functools.partial(
         verify_cards,
@@ -265,7 +265,7 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
 def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     """One run of the command: read, check, maybe write; print the report."""
     if args.command in ("sync", "pull"):
-        from build_deck.anki_commands import run_anki_command
+        from build_deck.anki.commands import run_anki_command
 
         return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
     write = args.command in ("build", "watch")
@@ -279,7 +279,7 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         _print_changes(report, verbose=getattr(args, "verbose", False))
     print(summary_line(report, wrote=write), flush=True)
     if getattr(args, "mutate", False) and not report.errors:
-        from build_deck.mutate import digest, mutate_cards
+        from build_deck.verify.mutate import digest, mutate_cards
 
         mutation = mutate_cards(report.cards, report.verified, options.cache_dir)
         for warning in mutation.survivors:

@@ -34,9 +34,9 @@ from typing import Any, Protocol
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
-from build_deck.cloze import count_openings, renumber_clozes
-from build_deck.extract import extract_cards
-from build_deck.ledger import (
+from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, card_css, note_type_of
+from build_deck.anki.package import NoteRecord, note_fields, write_package
+from build_deck.identity.ledger import (
     LEDGER_DIR,
     Change,
     Entry,
@@ -55,17 +55,17 @@ from build_deck.ledger import (
     updated_entry,
     v1_files,
 )
-from build_deck.markdown import make_parser
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.notetypes import CLOZE, NOTE_TYPES, QA, card_css, note_type_of
-from build_deck.package import NoteRecord, note_fields, write_package
-from build_deck.storage import (
+from build_deck.identity.storage import (
     LockHeld,
     atomic_write,
     build_lock,
     fsync_dir,
     remove_leftovers,
 )
+from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.parse.cloze import count_openings, renumber_clozes
+from build_deck.parse.extract import extract_cards
+from build_deck.parse.markdown import make_parser
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -339,7 +339,7 @@ def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]
 
 
 class TexHook(Protocol):
-    """What validates the TeX of the cards (build_deck/texcheck.py's TexChecker)."""
+    """What validates the TeX of the cards (build_deck/typeset/texcheck.py's TexChecker)."""
 
     @property
     def fingerprint(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from build_deck.cli import main
-from build_deck.ledger import load_ledger
+from build_deck.identity.ledger import load_ledger
 from tests.conftest import ledger_snapshot
 from tests.flows import ML, NLP, STATS, apkg_guids
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from build_deck.ledger import load_ledger
+from build_deck.identity.ledger import load_ledger
 from build_deck.pipeline import BuildOptions, run
 from tests.conftest import Project
 

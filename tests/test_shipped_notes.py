@@ -6,7 +6,7 @@ import pytest
 
 from build_deck.model import CardKind
 from build_deck.pipeline import BuildOptions, BuildReport, run
-from build_deck.verify import parse_value, verify_cards
+from build_deck.verify.checks import parse_value, verify_cards
 from tests.conftest import REPO
 
 AREAS = (

@@ -1,0 +1,247 @@
+"""The TeX reader and evaluator of formula checks, and ``check --mutate``.
+
+TeX comes from shared notes: reading it must never run it, must refuse what it does not
+know with a message naming the part, and must stay bounded in time and size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from build_deck.cache import entry_path
+from build_deck.pipeline import DEFAULT_CACHE
+from build_deck.verify import formula as tex
+from build_deck.verify.mutate import formula_mutants, same_meaning
+from tests.conftest import Project
+
+
+def value(source: str) -> float:
+    """A numeric formula's value, evaluated in this process."""
+    return float(tex.evaluate(tex.parse_formula(source), tex.numeric_lookup))
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"2 \cdot 3 \cdot 4", 24.0),
+        (r"0.5 \cdot 2 - (-1) \cdot 1 + 0.1", 2.1),
+        (r"\frac{0.25 + 0 + 1}{3}", 1.25 / 3),
+        (r"\frac12 \cdot 3^2", 4.5),
+        (r"\lceil 10000 / 64 \rceil", 157.0),
+        (r"-\log \frac{1}{10}", 2.302585092994046),
+        (r"\sqrt{16} + \sqrt[3]{8}", 6.0),
+        (r"\left(1 + \tfrac{1}{2}\right)^{2}", 2.25),
+        (r"\sum_{i=1}^{4} i^2", 30.0),
+        (r"\prod_{i=1}^{4} i", 24.0),
+        (r"5!", 120.0),
+        (r"\max(0, 1 - 0.3)", 0.7),
+        (r"e^{0} + \pi - \pi", 1.0),
+        (r"1 - \tanh^2(0)", 1.0),
+        (r"6 \times 10^{23} / 10^{23}", 6.0),
+    ],
+)
+def test_numeric_tex_is_evaluated(source: str, expected: float) -> None:
+    assert value(source) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        (r"(p - y)\,x", {"p", "y", "x"}),
+        (r"w_d w_c + w_{d2}", {"w_d", "w_c", "w_d2"}),
+        (r"\frac{dL}{dx_e} \cdot \frac{\partial x_e}{\partial x_d}", {"dL_dx_e", "dx_e_dx_d"}),
+        (r"\frac{2}{n}(\hat y_i - y_i)", {"n", "yhat_i", "y_i"}),
+        (r"-\sum_i p_i \log q_i", {"p_i", "q_i"}),
+        (r"\sigma(w^\top x)", {"sigma", "w", "x"}),
+        (r"\text{MSE} + \operatorname{softmax}(z)", {"MSE", "z"}),
+        (r"\sigma_{\theta} + \bar x", {"sigma_theta", "xbar"}),
+        (r"n_\text{in}\,n_\text{out} + n_{\text{out}}", {"n_in", "n_out"}),
+    ],
+)
+def test_names_of_a_formula(source: str, names: set[str]) -> None:
+    assert tex.symbols(tex.parse_formula(source)) == names
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (r"\mathbb{E}[x]", r"\mathbb is not something a formula check can evaluate at"),
+        (r"(p + y", "expected ')'"),
+        (r"p +", "the formula ends too early"),
+        (r"x_{\alpha+1}", "cannot read this subscript at '+1}'"),
+        (r"f'(x)", None),  # a prime makes a name of its own, f_prime
+        (r"\int_0^1 x\,dx", r"\int is not something a formula check can evaluate"),
+        (r"a \bmod b", r"\bmod is not something"),
+        (r"\sum x_i", r"\sum needs an index"),
+        ("x" * 3000, "longer than 2000 characters"),
+        ("(" * 200 + "x" + ")" * 200, "nests more than 60 deep"),
+    ],
+)
+def test_unreadable_tex_names_the_part(source: str, message: str | None) -> None:
+    if message is None:
+        tex.parse_formula(source)
+        return
+    with pytest.raises(tex.FormulaError, match=None) as caught:
+        tex.parse_formula(source)
+    assert message in str(caught.value)
+
+
+def test_bombs_stay_bounded() -> None:
+    start = time.perf_counter()
+    for source in (r"10^{10^{10}}", r"9^{9^{9^{9}}}", r"170.5!", r"\prod_{i=1}^{10^9} i"):
+        with pytest.raises(tex.FormulaError):
+            value(source)
+    assert value(r"10^{400}") == float("inf")  # a float overflows; it does not grow
+    assert time.perf_counter() - start < 2.0
+
+
+def test_a_tree_is_plain_data() -> None:
+    tree = tex.parse_formula(r"\sum_{i=1}^{n} \sigma(w^\top x_i) + \frac{dL}{dw} \cdot 2.5")
+    assert json.loads(json.dumps(tree)) == json.loads(json.dumps(tree))
+
+    def leaves(node: object) -> list[object]:
+        if isinstance(node, tuple):
+            return [leaf for child in node for leaf in leaves(child)]
+        return [node]
+
+    assert {type(leaf) for leaf in leaves(tree)} <= {str, float, type(None)}
+
+
+TEX_PIECES = [
+    *"xy12_^{}()[]|+-*/=.,!' \\",
+    *r"\frac \sum \sigma \left( \right) \cdot \log \hat \sqrt \top \approx \text{a}".split(),
+    r"\max",
+]
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(TEX_PIECES),
+        max_size=40,
+    ).map("".join)
+)
+def test_any_text_reads_or_fails_with_our_error(source: str) -> None:
+    try:
+        parts, _ = tex.split_chain(source)
+        for tokens in parts:
+            if tokens:
+                tree = tex.parse_tokens(tokens, source)
+                with contextlib.suppress(tex.FormulaError, ArithmeticError, TypeError, ValueError):
+                    tex.evaluate(tree, tex.numeric_lookup)
+    except tex.FormulaError:
+        pass
+
+
+def test_mutants_that_mean_the_same_are_dropped() -> None:
+    assert same_meaning(r"w_d w_c + w_{d2}", r"w_c w_d + w_{d2}")
+    assert not same_meaning(r"w_d w_c + w_{d2}", r"w_d w_c - w_{d2}")
+    operators = {kind for kind, _ in formula_mutants(r"\frac{2}{n}(\hat y_i - y_0)^2")}
+    assert operators == {"sign", "exponent", "fraction", "index", "swap", "number"}
+    changed = dict(formula_mutants(r"\max(0, 1 - y \cdot f)"))
+    assert changed["function"] == r"\min(0, 1 - y \cdot f)"
+    assert changed["operator"] == r"\max(0, 1 - y + f)"
+
+
+MUTATE_NOTES = """\
+The gradient of the logistic loss with respect to one weight is {{c1::$(p - y)\\,x$}}.
+
+```check
+# formula
+reference = lambda p, y, x: (p - y) * x
+```
+
+The same, with a check too loose to notice anything: {{c1::$(q - z)\\,v$}}.
+
+```check
+# formula
+reference = lambda q, z, v: (q - z) * v
+tol = 100
+```
+"""
+
+
+def test_check_mutate_reports_checks_that_do_not_test_the_formula(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("m.md", MUTATE_NOTES)
+    assert project.run("check", "--mutate") == 0
+    out, err = capsys.readouterr()
+    warnings = err.splitlines()
+    assert warnings, "the loose check's mutants survive"
+    assert all(
+        line.startswith("notes/m.md:8: warning: the check passes when the card shows ")
+        for line in warnings
+    )
+    assert (
+        "notes/m.md:8: warning: the check passes when the card shows (q + z) v; it does "
+        "not test the formula"
+    ) in warnings
+    last = out.splitlines()[-1]
+    assert last.startswith("mutants: ") and last.endswith("%)")
+    caught, total = (int(n) for n in last.split()[1:4:2])
+    assert caught == total - len(warnings) and caught >= len(warnings)
+
+    # The results are kept in the build cache; a second run reports the same.
+    cache_dir = DEFAULT_CACHE
+    assert entry_path(cache_dir, "mutate:notes/m.md:8").is_file()
+    assert entry_path(cache_dir, "mutate:notes/m.md:1").is_file()
+    assert project.run("check", "--mutate") == 0
+    again_out, again_err = capsys.readouterr()
+    assert again_err == err and again_out.splitlines()[-1] == last
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        r"\text{__import__}(x)",
+        r"x_{__class__}",
+        r"\operatorname{__globals__}",
+        r"\mathrm{os.system}",
+        r"\verb|x|",
+        r"\def\x{1}",
+        r"\input{/etc/passwd}",
+    ],
+)
+def test_tex_cannot_name_what_a_check_cannot(source: str) -> None:
+    # A TeX name becomes a name of the check's own namespace, in its sandbox; names that
+    # asteval refuses (dunders, dotted paths) cannot even be written.
+    with pytest.raises(tex.FormulaError):
+        tex.parse_formula(source)
+
+
+def test_a_formula_is_evaluated_in_the_sandbox_with_the_checks_names() -> None:
+    from build_deck.verify.sandbox import run_checks
+
+    tree = tex.parse_formula(r"(p - y)\,x")
+    code = "reference = lambda p, y, x: (p - y) * x\npoints = [dict(p=0.3, y=1, x=2)]"
+    (outcome,) = run_checks([code], formulas=[[tree]])
+    assert outcome.error is None
+    (point,) = outcome.formula
+    assert point.bindings == {"p": 0.3, "y": 1, "x": 2}
+    assert point.shown == (pytest.approx(-1.4),)
+    assert point.reference == pytest.approx(-1.4)
+    # The worker gets plain data only; a check that reaches for more is stopped there.
+    (outcome,) = run_checks(["reference = lambda x: x.__class__"], formulas=[[tree]])
+    assert outcome.error is not None
+
+
+@pytest.mark.parametrize(
+    ("tex_source", "shown"),
+    [
+        (r"a {{c1::x_0}} + b", r"a x_0 + b"),
+        (r"{{c1::x::the input}} = {{c2::2}}", r"x = 2"),
+        (r"{{c1::x = {{c2::", r"{{c1::x = {{c2::"),
+        ("{{c1::" * 1000, "{{c1::" * 1000),
+    ],
+)
+def test_cloze_markup_is_taken_out_of_math(tex_source: str, shown: str) -> None:
+    from build_deck.verify.checks import strip_cloze
+
+    assert strip_cloze(tex_source) == shown
