@@ -46,14 +46,9 @@ def _child_match(folder: str) -> None:
 
     os.chdir(folder)
     from build_deck.identity.ledger import load_ledger
-    from build_deck.pipeline import (
-        BuildOptions,
-        BuildReport,
-        build_time,
-        collect_cards,
-        plan_identities,
-        without_cycle_collection,
-    )
+    from build_deck.identity.plan import plan_identities
+    from build_deck.pipeline import collect_cards
+    from build_deck.report import BuildOptions, BuildReport, build_time, without_cycle_collection
 
     options = BuildOptions()
     report = BuildReport()

@@ -10,17 +10,17 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from build_deck import __version__
 from build_deck.model import SourceLoc
-from build_deck.pipeline import (
+from build_deck.pipeline import print_progress, run
+from build_deck.report import (
     DEFAULT_CACHE,
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
     display_path,
-    print_progress,
-    run,
     summary_line,
 )
 from build_deck.verify.sandbox import CHECK_BUDGET, check_mode
@@ -40,7 +40,9 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _parser() -> argparse.ArgumentParser:
+def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
+    """The options several commands share: ``--cards``; the folders, deck and cache;
+    strictness; ``--allow-removals``."""
     cards = argparse.ArgumentParser(add_help=False)
     cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
     common = argparse.ArgumentParser(add_help=False, parents=[cards])
@@ -51,10 +53,6 @@ def _parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
     )
 
-    parser = argparse.ArgumentParser(
-        prog="build-deck", description="Turn Markdown study notes into a verified Anki deck."
-    )
-    parser.add_argument("--version", action="version", version=f"build-deck {__version__}")
     strict = argparse.ArgumentParser(add_help=False)
     strict.add_argument(
         "--strict",
@@ -81,16 +79,11 @@ def _parser() -> argparse.ArgumentParser:
         help="allow removing all cards of an existing file, or over a quarter of the deck "
         "(an error otherwise)",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser(
-        "build", parents=[common, strict, removals], help="write dist/<deck>.apkg"
-    )
-    build.add_argument(
-        "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
-    )
-    build.add_argument(
-        "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
-    )
+    return cards, common, strict, removals
+
+
+def _add_ledger_parser(commands: Any, cards: argparse.ArgumentParser) -> None:
+    """``build-deck ledger prune|resolve|merge``."""
     ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
@@ -114,6 +107,25 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("base", type=Path)
     merge.add_argument("ours", type=Path)
     merge.add_argument("theirs", type=Path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    cards, common, strict, removals = _option_parsers()
+    parser = argparse.ArgumentParser(
+        prog="build-deck", description="Turn Markdown study notes into a verified Anki deck."
+    )
+    parser.add_argument("--version", action="version", version=f"build-deck {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build", parents=[common, strict, removals], help="write dist/<deck>.apkg"
+    )
+    build.add_argument(
+        "--locked", action="store_true", help="fail if the card ledger would change (for CI)"
+    )
+    build.add_argument(
+        "-v", "--verbose", action="store_true", help="list every new, changed, moved card"
+    )
+    _add_ledger_parser(commands, cards)
     check = commands.add_parser(
         "check",
         parents=[common, strict, removals],
@@ -131,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
     )
-    from build_deck.anki.commands import add_parsers
+    from build_deck.anki_commands import add_parsers
 
     add_parsers(commands, [common, strict])
     return parser
@@ -265,7 +277,7 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
 def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     """One run of the command: read, check, maybe write; print the report."""
     if args.command in ("sync", "pull"):
-        from build_deck.anki.commands import run_anki_command
+        from build_deck.anki_commands import run_anki_command
 
         return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
     write = args.command in ("build", "watch")

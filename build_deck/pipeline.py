@@ -1,180 +1,67 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
-1. ``collect_cards``: read every notes file and extract its cards (all problems collected);
-2. ``find_duplicates``: reject duplicate cards across files;
-3. ``check_cards``: recompute every card's checks in the sandbox, validate its TeX;
-4. ``load_ledger`` and ``plan_identities``: match all cards to the ledger at once
-   (stable GUIDs, remembered cloze numbers, mtimes that never go backwards);
-   ``guard_removals`` stops a build that would drop many cards by accident;
-5. ``write_outputs``, only if nothing failed: the .apkg to a temporary file, then the
-   ledger atomically, then the .apkg renamed into place.
+1. gather: ``gather_notes`` lists the notes files;
+2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
+   (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
+3. verify and 4. typeset: ``check_cards`` recomputes every card's checks in the sandbox
+   while MathJax validates its TeX;
+5. identify: ``identify`` loads the ledger and matches all cards to it at once
+   (:mod:`build_deck.identity.plan`: stable GUIDs, remembered cloze numbers, mtimes that
+   never go backwards, a guard against dropping many cards by accident);
+6. package and 7. write: ``write_outputs``, only if nothing failed: the .apkg to a
+   temporary file, then the ledger atomically, then the .apkg renamed into place.
 
-A build holds a lock on the ledger folder from the first read to the last write.
+``run`` holds a lock on the ledger folder from the first read to the last write.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import importlib.metadata
 import json
 import multiprocessing
 import os
-import re
 import sqlite3
 import sys
-import time
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
-from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, card_css, note_type_of
-from build_deck.anki.package import NoteRecord, note_fields, write_package
-from build_deck.identity.ledger import (
-    LEDGER_DIR,
-    Change,
-    Entry,
-    Fingerprint,
-    Ledger,
-    Match,
-    NoteTypeEntry,
-    changed_files,
-    ledger_files,
-    load_ledger,
-    match_cards,
-    next_mtime,
-    number_clozes,
-    text_digest,
-    tombstone,
-    updated_entry,
-    v1_files,
+from build_deck.anki.notetypes import CLOZE, QA, card_css
+from build_deck.anki.package import write_package
+from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
+from build_deck.identity.plan import (
+    IdentityPlan,
+    content_hash,
+    find_duplicates,
+    guard_removals,
+    plan_identities,
+    state_path,
 )
-from build_deck.identity.storage import (
+from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.parse.extract import extract_cards
+from build_deck.parse.markdown import make_parser
+from build_deck.report import (
+    BuildOptions,
+    BuildReport,
+    NotesFile,
+    Progress,
+    build_time,
+    display_path,
+    slugify,
+    without_cycle_collection,
+)
+from build_deck.storage import (
     LockHeld,
     atomic_write,
     build_lock,
     fsync_dir,
     remove_leftovers,
 )
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
-from build_deck.parse.cloze import count_openings, renumber_clozes
-from build_deck.parse.extract import extract_cards
-from build_deck.parse.markdown import make_parser
-
-DEFAULT_ROOT_DECK = "AI Study Notes"
-"""The root deck of the shipped notes."""
-
-DEFAULT_CACHE = Path(".cache/build-deck")
-"""Where the per-file build cache lives."""
-
-
-Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class BuildOptions:
-    """Where to read and write, and how strictly."""
-
-    notes_dir: Path = Path("notes")
-    """The Markdown sources."""
-    cards_dir: Path = Path("cards")
-    """The card ledger."""
-    out_dir: Path = Path("dist")
-    """Where the .apkg goes."""
-    root_deck: str = DEFAULT_ROOT_DECK
-    """Name of the root deck."""
-    locked: bool = False
-    """Fail instead of changing the ledger."""
-    cache_dir: Path | None = DEFAULT_CACHE
-    """The per-file build cache, or None to build every file afresh."""
-    check_mode: str = "checks:confined"
-    """How checks are run (confined, trusted, or not at all); part of the cache key, so
-    that cards left unverified for want of confinement are checked once they can be."""
-    allow_removals: bool = False
-    """Let a build remove every card of an existing file, or more than a quarter."""
-
-
-@dataclass(slots=True)
-class BuildReport:
-    """What a run found and did; the CLI turns it into output and an exit code."""
-
-    files: int = 0
-    """Notes files read."""
-    cards: list[Card] = field(default_factory=list)
-    """Every card found."""
-    verified: dict[SourceLoc, str] = field(default_factory=dict)
-    """Cards that passed and had something they show verified, with what was verified."""
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    """Errors and warnings, in file order."""
-    new: int = 0
-    """Cards not in the ledger before."""
-    changed: int = 0
-    """Cards whose content changed."""
-    moved: int = 0
-    """Cards that come from another notes file."""
-    restored: int = 0
-    """Cards that were removed once and came back with their old GUID."""
-    deck_changed: int = 0
-    """Cards whose deck changed (Anki's import does not move existing cards)."""
-    changes: list[CardChange] = field(default_factory=list)
-    """Each new, changed, moved or restored card, in file order."""
-    removed: list[CardChange] = field(default_factory=list)
-    """Cards no longer in the notes (kept in the ledger as removed)."""
-    removed_files: dict[str, int] = field(default_factory=dict)
-    """How many cards each notes file (relative to the notes folder) lost."""
-    records: list[NoteRecord] = field(default_factory=list)
-    """The final notes of the build: GUID, mtime, fields, tags, deck (empty on errors)."""
-    out_path: Path | None = None
-    """The package written, if any."""
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        """The diagnostics that fail the run."""
-        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
-
-
-def display_path(path: Path) -> str:
-    """A path as the user should see it: relative to the working directory if inside it."""
-    absolute = os.path.abspath(path)  # a symbolic link is shown by its own name
-    cwd = os.getcwd()
-    for folder in (cwd, os.path.realpath(cwd)):
-        if absolute == folder:
-            return "."
-        inside = folder.rstrip("/") + "/"
-        if absolute.startswith(inside):
-            return absolute[len(inside) :]
-    return path.as_posix()
-
-
-def slugify(name: str) -> str:
-    """``AI Study Notes`` -> ``ai-study-notes``."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
-
-
-def build_time() -> int:
-    """Now, or ``SOURCE_DATE_EPOCH`` when set (for reproducible builds)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(epoch) if epoch else int(time.time())
-
-
-@contextlib.contextmanager
-def without_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while a stage builds many objects and forks no
-    process: it would walk them again and again (a tenth of a rebuild at 100,000 cards)
-    and find no garbage. Reference counting still frees everything as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -205,36 +92,18 @@ def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | N
     return text, None
 
 
-@dataclass(slots=True)
-class NotesFile:
-    """One notes file's cards, and whether they came from the build cache."""
-
-    path: Path
-    """The file."""
-    shown: str
-    """Its path as shown to the user."""
-    key: str
-    """Its build-cache key."""
-    cards: list[Card]
-    """Its cards."""
-    cached: bool
-    """True when parsing and verifying were skipped."""
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    """Its own problems (parsing, checks)."""
-    verified: dict[SourceLoc, str] = field(default_factory=dict)
-    """Its verified cards, with what was verified."""
-
-
 def collect_cards(
     options: BuildOptions,
     report: BuildReport,
     progress: Progress | None = None,
     tex_state: str = "tex:off",
 ) -> list[NotesFile]:
-    """Read and extract every notes file, from the cache where it is still valid.
+    """Gather and read every notes file (stages 1 and 2), as ``run`` does."""
+    return read_notes(gather_notes(options, report), options, report, progress, tex_state)
 
-    ``tex_state`` says how TeX is being validated; it is part of the cache key.
-    """
+
+def gather_notes(options: BuildOptions, report: BuildReport) -> list[Path]:
+    """The notes files to build, in order; an error when there are none."""
     if not options.notes_dir.is_dir():
         report.diagnostics.append(
             Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
@@ -259,6 +128,21 @@ def collect_cards(
                 "no notes files (*.md) in the notes folder: check --notes; nothing was written",
             )
         )
+    return paths
+
+
+def read_notes(
+    paths: list[Path],
+    options: BuildOptions,
+    report: BuildReport,
+    progress: Progress | None = None,
+    tex_state: str = "tex:off",
+) -> list[NotesFile]:
+    """Read and extract every notes file, from the cache where it is still valid.
+
+    ``tex_state`` says how TeX is being validated; it is part of the cache key.
+    """
+    if not paths:
         return []
     files: list[NotesFile] = []
     to_parse: list[tuple[int, bytes, str, Path]] = []
@@ -281,19 +165,10 @@ def collect_cards(
             key = build_cache.cache_key(
                 data, shown, options.root_deck, tex_state, options.check_mode
             )
-            if options.cache_dir is not None:
-                hit, warning = build_cache.load(options.cache_dir, shown, key)
-                if warning:
-                    report.diagnostics.append(
-                        Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING)
-                    )
-                if hit is not None:
-                    files.append(
-                        NotesFile(
-                            path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified)
-                        )
-                    )
-                    continue
+            hit = _cached_file(path, shown, key, options, report)
+            if hit is not None:
+                files.append(hit)
+                continue
             files.append(NotesFile(path, shown, key, [], False))
             to_parse.append((len(files) - 1, data, shown, path.parent))
 
@@ -308,6 +183,20 @@ def collect_cards(
     for notes_file in files:
         report.cards.extend(notes_file.cards)
     return files
+
+
+def _cached_file(
+    path: Path, shown: str, key: str, options: BuildOptions, report: BuildReport
+) -> NotesFile | None:
+    """A notes file as the build cache holds it under ``key``, if it does."""
+    if options.cache_dir is None:
+        return None
+    hit, warning = build_cache.load(options.cache_dir, shown, key)
+    if warning:
+        report.diagnostics.append(Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING))
+    if hit is None:
+        return None
+    return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
 _ParseJob = tuple[bytes, str, Path, str, Path]
@@ -349,326 +238,6 @@ class TexHook(Protocol):
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Start typesetting; returns what waits for the diagnostics."""
         ...
-
-
-def content_hash(card: Card) -> str:
-    """Hash of what a card says (not where it is)."""
-    text = "\x1f".join((card.kind.value, card.content, card.back, card.extra))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def find_duplicates(cards: list[Card], hashes: list[str] | None = None) -> list[Diagnostic]:
-    """An error for every card whose content repeats an earlier card's; ``hashes`` are
-    the cards' ``content_hash`` when already known."""
-    seen: dict[str, SourceLoc] = {}
-    problems = []
-    if hashes is None:
-        hashes = [content_hash(card) for card in cards]
-    for card, key in zip(cards, hashes, strict=True):
-        if key in seen:
-            problems.append(
-                Diagnostic(
-                    card.loc,
-                    f"duplicate card: same content as {seen[key]}; remove one or make them differ",
-                )
-            )
-        else:
-            seen[key] = card.loc
-    return problems
-
-
-@dataclass(frozen=True, slots=True)
-class CardChange:
-    """One card the build reports: new, changed, moved, restored or removed."""
-
-    what: str
-    """``new``, ``changed``, ``moved``, ``restored`` or ``removed``."""
-    where: str
-    """``notes/file.md:LINE``, or the file and section of a removed card."""
-    text: str
-    """The card's first words."""
-    guid: str = ""
-    """The card's GUID (set for removed cards, which ``sync`` tags or prunes)."""
-
-
-@dataclass(slots=True)
-class IdentityPlan:
-    """What the ledger stage decided: every note to write and the ledger to store."""
-
-    records: list[NoteRecord]
-    """The notes, with GUIDs, mtimes, renumbered clozes and their Source field."""
-    ledger: Ledger
-    """The ledger after this build."""
-    ledger_texts: dict[str, str]
-    """The ledger files to write (relative to ``cards/``) and their new text."""
-    note_hashes: list[str]
-    """The hash of each record's note, in the order of ``records``."""
-    emitted: dict[str, list[Any]] = field(default_factory=dict)
-    """What the previous build of this output wrote (``state_path``), as read."""
-
-
-def notes_relative(notes_file: NotesFile, options: BuildOptions) -> str:
-    """A notes file's path relative to the notes folder, the same from any directory."""
-    return notes_file.path.relative_to(options.notes_dir).as_posix()
-
-
-def source_field(notes_name: str, relative: str, section: tuple[str, ...]) -> str:
-    """The Source field, ``notes/file.md`` then the heading path: no line number, no churn.
-
-    ``notes_name`` is the notes folder's own name, the same from any working directory.
-    """
-    where = f"{notes_name}/{relative}"
-    return f"{where} › {' > '.join(section)}" if section else where
-
-
-def note_hash(record: NoteRecord) -> str:
-    """Hash of what the student sees of a note: every field but Source, and the tags.
-
-    A change of Source alone (a renamed notes file) gives the note no newer mtime, so
-    Anki keeps the note as it is, with the student's own edits and tags; the new Source
-    reaches Anki with the card's next real change.
-    """
-    fields = note_fields(record)
-    fields[note_type_of(record.card).fields.index("Source")] = ""
-    text = "\x1f".join([*fields, " ".join(record.tags)])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def fingerprint(card: Card, relative: str, hash_of_content: str | None = None) -> Fingerprint:
-    """What matching needs of a card (``hash_of_content``: its ``content_hash``, if known)."""
-    answer = " ".join(card.value_source.split()) if card.kind is CardKind.QA else ""
-    return Fingerprint(
-        relative,
-        " > ".join(card.section),
-        card.kind.value,
-        card.prompt_text,
-        answer,
-        content_hash(card) if hash_of_content is None else hash_of_content,
-    )
-
-
-def _first_words(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _stable_clozes(
-    card: Card, previous: Entry | None, report: BuildReport
-) -> tuple[Card, tuple[tuple[str, int], ...], int]:
-    """The card with its shorthand deletions numbered as the ledger remembers them."""
-    if card.kind is not CardKind.CLOZE:
-        return card, (), 0
-    shorthand = [card.deletions[k] for k in card.shorthand]
-    short = set(card.shorthand)
-    explicit = [n for k, (n, _) in enumerate(card.deletions) if k not in short]
-    numbers, remembered, top, gone = number_clozes(
-        previous, [(body, n) for n, body in shorthand], explicit
-    )
-    if gone:
-        names = ", ".join(f"c{n}" for n in gone)
-        report.diagnostics.append(
-            Diagnostic(
-                card.loc,
-                f"deletion {names} was removed: Anki keeps its card, now empty; after "
-                "importing, delete it with Tools > Empty Cards (other cards keep their history)",
-                Severity.WARNING,
-            )
-        )
-    changed = {k: new for k, new in zip(card.shorthand, numbers, strict=True)}
-    if all(card.deletions[k][0] == new for k, new in changed.items()):
-        return card, remembered, top
-    if count_openings(card.content) != len(card.deletions):
-        return card, remembered, top
-    deletions = tuple(
-        (changed.get(k, number), body) for k, (number, body) in enumerate(card.deletions)
-    )
-    renumbered = replace(
-        card,
-        content=renumber_clozes(card.content, changed),
-        deletions=deletions,
-        cloze_numbers=tuple(sorted({n for n, _ in deletions})),
-    )
-    return renumbered, remembered, top
-
-
-def _emitted_state(options: BuildOptions) -> dict[str, list[Any]]:
-    """What the previous build of this output wrote: GUID -> [note hash, mtime], and
-    under the key ``""`` (no GUID is empty) the package's inputs and bytes as hashes."""
-    try:
-        data = json.loads(state_path(options).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def state_path(options: BuildOptions) -> Path:
-    """Where a build records the note hash and mtime it wrote for each GUID.
-
-    It is local (not committed): it lets a ``git revert`` of the notes and the
-    ledger still reach Anki as a change, with a newer mtime than Anki holds. It also
-    lets a build that would write the same package again leave it as it is.
-    """
-    return options.out_dir / f".{slugify(options.root_deck)}.state.json"
-
-
-def plan_identities(
-    files: list[NotesFile],
-    ledger: Ledger,
-    report: BuildReport,
-    options: BuildOptions,
-    now: int,
-    content_hashes: list[str] | None = None,
-) -> IdentityPlan:
-    """Match every card to the ledger; number clozes; set mtimes; decide the new ledger.
-
-    ``content_hashes`` are the ``content_hash`` of the files' cards, in order, when known.
-    """
-    cards: list[tuple[Card, str]] = []
-    for notes_file in files:
-        relative = notes_relative(notes_file, options)
-        cards += [(card, relative) for card in notes_file.cards]
-    hashes: list[str | None] = (
-        [None] * len(cards) if content_hashes is None else list(content_hashes)
-    )
-    prints = [
-        fingerprint(card, relative, known)
-        for (card, relative), known in zip(cards, hashes, strict=True)
-    ]
-    matches = match_cards(ledger, prints)
-    emitted = _emitted_state(options)
-    notes_name = options.notes_dir.resolve().name or "notes"
-
-    entries: dict[str, Entry] = {}
-    records: list[NoteRecord] = []
-    digests: list[str] = []
-    for (card, relative), card_print, match in zip(cards, prints, matches, strict=True):
-        previous = match.previous
-        card, remembered, top = _stable_clozes(card, previous, report)
-        record = NoteRecord.of(
-            card,
-            verified=report.verified.get(card.loc, False),
-            guid=match.guid,
-            source=source_field(notes_name, relative, card.section),
-        )
-        digest = note_hash(record)
-        mtime = next_mtime(previous, digest, now)
-        shown = emitted.get(match.guid)
-        if (
-            isinstance(shown, list)
-            and len(shown) == 2
-            and shown[0] != digest
-            and isinstance(shown[1], int)
-            and shown[1] >= mtime
-        ):
-            mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
-        records.append(replace(record, mtime=mtime))
-        digests.append(digest)
-        entry = updated_entry(
-            previous,
-            card_print,
-            guid=match.guid,
-            deck=card.deck,
-            note_hash=digest,
-            mtime=mtime,
-            clozes=remembered,
-            cloze_max=top,
-        )
-        entries[match.guid] = previous if entry == previous else entry  # unchanged: reused
-        if match.change is not Change.UNCHANGED or entries[match.guid] is not previous:
-            _count_change(report, card, match, card_print)  # something to report
-    for guid, entry in ledger.entries.items():
-        if guid not in entries:
-            entries[guid] = tombstone(entry, now)
-            if not entry.removed:
-                where = f"{options.notes_dir.resolve().name}/{entry.file}"
-                report.removed.append(
-                    CardChange(
-                        "removed", f"{where} › {entry.section}", _first_words(entry.text), guid
-                    )
-                )
-                report.removed_files[entry.file] = report.removed_files.get(entry.file, 0) + 1
-    notetypes = _notetype_entries(ledger, now)
-    new_ledger = Ledger(entries, notetypes)
-    report.records = records
-    dirty = changed_files(ledger, new_ledger)
-    texts = {
-        name: text
-        for name, text in ledger_files(new_ledger, dirty, ledger).items()
-        if ledger.digests.get(name) != text_digest(text)
-    }
-    return IdentityPlan(records, new_ledger, texts, digests, emitted)
-
-
-def _count_change(report: BuildReport, card: Card, match: Match, card_print: Fingerprint) -> None:
-    """Add one card's change to the report's counts and lists."""
-    previous = match.previous
-    where, words = str(card.loc), _first_words(card.prompt_text)
-    if match.change is Change.NEW:
-        report.new += 1
-        report.changes.append(CardChange("new", where, words))
-    elif match.change is Change.RESTORED:
-        report.restored += 1
-        report.changes.append(CardChange("restored", where, words))
-    elif match.change is Change.CHANGED:
-        report.changed += 1
-        report.changes.append(CardChange("changed", where, words))
-    if previous is not None and not previous.removed and previous.file != card_print.file:
-        report.moved += 1
-        report.changes.append(CardChange("moved", where, f"from {previous.file}: {words}"))
-    if previous is not None and previous.deck and previous.deck != card.deck:
-        report.deck_changed += 1
-
-
-def _notetype_entries(ledger: Ledger, now: int) -> dict[str, NoteTypeEntry]:
-    """When each note type last changed: kept while its fingerprint holds."""
-    css = card_css()
-    result = {}
-    for note_type in NOTE_TYPES:
-        fingerprint_now = note_type.fingerprint(css)
-        old = ledger.notetypes.get(note_type.name)
-        if old is not None and old.fingerprint == fingerprint_now:
-            mtime = old.mtime
-        else:
-            mtime = max(now, old.mtime + 1) if old is not None else now
-        result[note_type.name] = NoteTypeEntry(
-            note_type.name, note_type.model_id, fingerprint_now, mtime
-        )
-    return result
-
-
-def guard_removals(
-    files: list[NotesFile], ledger: Ledger, report: BuildReport, options: BuildOptions
-) -> None:
-    """Stop a build that would remove every card of an existing file, or > 1/4 of the deck.
-
-    Such a loss is most often an accident (a file read while an editor saves it, an
-    unclosed fence); ``--allow-removals`` says it is meant.
-    """
-    if options.allow_removals or not report.removed:
-        return
-    for notes_file in files:
-        relative = notes_relative(notes_file, options)
-        gone = report.removed_files.get(relative, 0)
-        if gone and not notes_file.cards:
-            report.diagnostics.append(
-                Diagnostic(
-                    SourceLoc(notes_file.shown, 1),
-                    f"this build would remove all {gone} cards of this file, which still "
-                    "exists (half-saved? a fence left open?); fix the file, or build with "
-                    "--allow-removals if you mean it",
-                )
-            )
-    live = sum(1 for entry in ledger.entries.values() if not entry.removed)
-    if len(report.removed) * 4 > live:
-        report.diagnostics.append(
-            Diagnostic(
-                SourceLoc(display_path(options.notes_dir), 0),
-                f"this build would remove {len(report.removed)} of the deck's {live} cards "
-                "(more than a quarter); their GUIDs are kept in the ledger, but check that "
-                "no notes file is missing or truncated, then build with --allow-removals "
-                "if you mean it",
-            )
-        )
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
@@ -812,34 +381,39 @@ def _run_stages(
 ) -> None:
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
-    files = collect_cards(options, report, progress, tex_state)
+    paths = gather_notes(options, report)
+    files = read_notes(paths, options, report, progress, tex_state)
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
     with without_cycle_collection():  # from here on, nothing forks
-        _ledger_stages(files, options, report, hashes, write=write)
+        plan = identify(files, options, report, hashes, write=write)
+        if plan is not None:
+            write_outputs(plan, report, options)
 
 
-def _ledger_stages(
+def identify(
     files: list[NotesFile],
     options: BuildOptions,
     report: BuildReport,
     hashes: list[str],
     *,
     write: bool,
-) -> None:
-    """Stages 4 and 5: the ledger, then the outputs; ``hashes`` are the cards'
-    ``content_hash``, in the order of ``report.cards`` (the files' cards in order)."""
+) -> IdentityPlan | None:
+    """Stage 5: the ledger loaded and every card matched to it; the plan to write, or
+    None when nothing is to be written (errors, a check, a stale ledger under
+    ``--locked``). ``hashes`` are the cards' ``content_hash``, in the order of
+    ``report.cards`` (the files' cards in order)."""
     ledger, problems = load_ledger(options.cards_dir, display_path(options.cards_dir))
     report.diagnostics += problems
     if report.errors:
         report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
-        return
+        return None
     plan = plan_identities(files, ledger, report, options, build_time(), hashes)
     guard_removals(files, ledger, report, options)
     report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
     if report.errors or not write:
-        return
+        return None
     if options.locked and _ledger_is_stale(plan, options):
         report.diagnostics.append(
             Diagnostic(
@@ -847,8 +421,8 @@ def _ledger_stages(
                 "card ledger out of date (--locked): run 'build-deck build' and commit cards/",
             )
         )
-        return
-    write_outputs(plan, report, options)
+        return None
+    return plan
 
 
 def check_cards(
@@ -890,30 +464,3 @@ def print_progress(stage: str, done: int, total: int) -> None:
     if sys.stderr.isatty():
         end = "\n" if done == total else ""
         print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-
-def summary_line(report: BuildReport, *, wrote: bool) -> str:
-    """The one line every run ends with."""
-    qa = sum(card.kind is CardKind.QA for card in report.cards)
-    cloze = len(report.cards) - qa
-    counts = f"{qa} Q/A, {cloze} cloze, {len(report.verified)} verified"
-    if not report.errors:
-        # A card may be verified in more than one way; supporting-only cards have
-        # checks that passed but compared nothing the card shows.
-        kinds = list(report.verified.values())
-        supporting = sum(bool(c.checks) and c.loc not in report.verified for c in report.cards)
-        counts += (
-            f": {sum('value' in k for k in kinds)} values, "
-            f"{sum('formula' in k for k in kinds)} formulas, "
-            f"{sum('arithmetic' in k for k in kinds)} arithmetic; {supporting} supporting-only"
-        )
-    line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
-    if report.errors:
-        return f"{line}; {len(report.errors)} errors, nothing written"
-    if wrote and report.out_path is not None:
-        return (
-            f"{line} -> {display_path(report.out_path)}; +{report.new} new, "
-            f"{report.changed} changed, {report.moved} moved, {report.restored} restored, "
-            f"{len(report.removed)} removed"
-        )
-    return f"{line}; no errors"

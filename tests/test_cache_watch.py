@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from build_deck.cache import entry_path
-from build_deck.pipeline import DEFAULT_CACHE, BuildOptions, run
+from build_deck.pipeline import run
+from build_deck.report import DEFAULT_CACHE, BuildOptions
 from build_deck.verify.checks import verify_cards
 from build_deck.watch import watch
 from tests.conftest import Project

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from build_deck.identity.ledger import load_ledger
-from build_deck.pipeline import BuildOptions, run
+from build_deck.pipeline import run
+from build_deck.report import BuildOptions
 from tests.conftest import Project
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from build_deck.model import CardKind
-from build_deck.pipeline import BuildOptions, BuildReport, run
+from build_deck.pipeline import run
+from build_deck.report import BuildOptions, BuildReport
 from build_deck.verify.checks import parse_value, verify_cards
 from tests.conftest import REPO
 

@@ -30,8 +30,8 @@ from build_deck.anki.notetypes import (
     card_css,
     note_type_of,
 )
-from build_deck.identity.storage import TEMP_PREFIX, create_beside
 from build_deck.model import Card, CardKind
+from build_deck.storage import TEMP_PREFIX, create_beside
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

@@ -30,8 +30,8 @@ from build_deck.anki.sync import (
     dump_state,
     field_hash,
 )
-from build_deck.identity.storage import atomic_write
 from build_deck.model import CardKind
+from build_deck.storage import atomic_write
 
 if TYPE_CHECKING:
     from anki.collection import Collection

@@ -21,8 +21,8 @@ from build_deck.identity.ledger import (
     split_conflict,
     v1_files,
 )
-from build_deck.identity.storage import LockHeld, atomic_write, build_lock
 from build_deck.model import Diagnostic
+from build_deck.storage import LockHeld, atomic_write, build_lock
 
 EXIT_OK = 0
 EXIT_ERRORS = 1

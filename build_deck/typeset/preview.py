@@ -24,7 +24,7 @@ from pathlib import Path
 from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.model import Card, CardKind, SourceLoc
-from build_deck.pipeline import slugify
+from build_deck.report import slugify
 
 MATHJAX_SCRIPT = "tex-chtml-full.js"
 """The MathJax component the page loads (the full TeX input, CommonHTML output)."""

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from build_deck.cache import entry_path
-from build_deck.pipeline import DEFAULT_CACHE
+from build_deck.report import DEFAULT_CACHE
 from build_deck.verify import formula as tex
 from build_deck.verify.mutate import formula_mutants, same_meaning
 from tests.conftest import Project

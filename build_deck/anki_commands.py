@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from build_deck.anki.profiles import ProfileError, find_collection
 from build_deck.anki.sync import SyncError
 from build_deck.model import Diagnostic, SourceLoc
-from build_deck.pipeline import BuildOptions, BuildReport, display_path, summary_line
+from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
 if TYPE_CHECKING:
     from anki.collection import Collection
