@@ -1,11 +1,11 @@
 """Verification, the check sandbox's evaluator: asteval, and the names a check may use.
 
 :func:`run_check` runs one check in this process (only ever inside a confined worker).
-It refuses a check too long or using a statement of :data:`_DENIED_SYNTAX`, up front and
-with its line; it runs the check in asteval with the allow-lists (attributes by the type
-of the object, :data:`_ALLOWED_ATTRIBUTES`; no attribute assigned; no ``%`` formatting of
-text); it evaluates a formula check's formula with the check's names bound, in what is
-left of its time limit. The
+Its parts: ``_read_check`` refuses a check too long or using a statement of
+:data:`_DENIED_SYNTAX`, up front and with its line; ``_interpreter`` sets up asteval with
+the allow-lists (attributes by the type of the object, :data:`_ALLOWED_ATTRIBUTES`; no
+attribute assigned; no ``%`` formatting of text); ``_formula_points`` evaluates a formula
+check's formula with the check's names bound, in what is left of its time limit. The
 names (``_symbols``): the builtins of :data:`_BUILTIN_NAMES`, ``math``, ``numgrad`` and
 ``np``, a read-only namespace of pure numeric functions that refuse arrays that are not
 numeric. asteval was chosen over simpleeval because checks are short programs
@@ -358,9 +358,46 @@ def run_check(
     ``formula`` holds the expression trees of a formula the card shows (plain data,
     see :mod:`build_deck.verify.formula`); they are evaluated with the check's names bound.
     """
-    import numpy as np
-    from asteval import Interpreter, astutils
+    tree = _read_check(code)
+    if isinstance(tree, Outcome):
+        return tree
+    interpreter, asserts = _interpreter(symbols)
+    timer = _Timer(time_limit)
+    started = time.monotonic()
+    # The tree, not the text: asteval would parse the code a second time.
+    with contextlib.suppress(CheckTimeout), timer:
+        interpreter.eval(tree, show_errors=False)
+    if timer.expired:
+        return _failure(asserts(), f"time limit of {time_limit:g} s exceeded")
+    if interpreter.error:
+        message, line = _describe(interpreter.error[0], code)
+        return _failure(asserts(), message, line)
+    table = interpreter.symtable
+    has_answer = "answer" in table
+    try:
+        answer = _plain(table["answer"]) if has_answer else None
+    except (TypeError, ValueError) as exc:
+        return _failure(asserts(), str(exc))
+    tolerances: dict[str, float | None] = {}
+    for name in ("tol", "rtol"):
+        try:
+            tolerances[name] = float(table[name]) if name in table else None
+        except (TypeError, ValueError):
+            return _failure(asserts(), f"{name} must be a number, not {table[name]!r}")
+    points: tuple[FormulaPoint, ...] = ()
+    if formula is not None:
+        evaluated = _formula_points(formula, table, timer, time_limit, started)
+        if isinstance(evaluated, str):
+            return _failure(asserts(), evaluated)
+        points = evaluated
+    return Outcome(
+        answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts(), None, None, points
+    )
 
+
+def _read_check(code: str) -> ast.Module | Outcome:
+    """The check's syntax tree, or the failure of a check that is too long, cannot be
+    read or uses a statement a check may not use (:data:`_DENIED_SYNTAX`)."""
     if len(code) > MAX_CODE_LENGTH:
         return _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
     try:
@@ -372,6 +409,18 @@ def run_check(
     denied = _denied_syntax(tree)
     if denied is not None:
         return _failure(0, *denied)
+    return tree
+
+
+def _interpreter(symbols: dict[str, Any]) -> tuple[Any, Callable[[], int]]:
+    """An asteval interpreter over a copy of ``symbols``, guarded by the allow-lists, and
+    a function that tells how many ``assert`` statements ran and held in it so far.
+
+    Attributes are read only as :func:`_attribute_allowed` says and never assigned;
+    ``%`` formatting of text is refused.
+    """
+    import numpy as np
+    from asteval import Interpreter, astutils
 
     interpreter = Interpreter(
         symtable=dict(symbols), use_numpy=False, config=dict(_ALLOWED_NODES), builtins_readonly=True
@@ -425,41 +474,25 @@ def run_check(
     interpreter.node_handlers["binop"] = guarded_binary_operation
     interpreter.node_handlers["assert"] = counted_assertion
     interpreter.node_assign = guarded_assign
-    timer = _Timer(time_limit)
-    started = time.monotonic()
-    # The tree, not the text: asteval would parse the code a second time.
-    with contextlib.suppress(CheckTimeout), timer:
-        interpreter.eval(tree, show_errors=False)
-    if timer.expired:
-        return _failure(asserts, f"time limit of {time_limit:g} s exceeded")
-    if interpreter.error:
-        message, line = _describe(interpreter.error[0], code)
-        return _failure(asserts, message, line)
-    table = interpreter.symtable
-    has_answer = "answer" in table
-    try:
-        answer = _plain(table["answer"]) if has_answer else None
-    except (TypeError, ValueError) as exc:
-        return _failure(asserts, str(exc))
-    tolerances: dict[str, float | None] = {}
-    for name in ("tol", "rtol"):
-        try:
-            tolerances[name] = float(table[name]) if name in table else None
-        except (TypeError, ValueError):
-            return _failure(asserts, f"{name} must be a number, not {table[name]!r}")
-    points: tuple[FormulaPoint, ...] = ()
-    if formula is not None:
-        from build_deck.verify.formula import FormulaError, formula_points
+    return interpreter, lambda: asserts
 
-        try:
-            # The formula gets what is left of the check's time limit.
-            timer.seconds = max(0.01, time_limit - (time.monotonic() - started))
-            with contextlib.suppress(CheckTimeout), timer:
-                points = tuple(FormulaPoint(*p) for p in formula_points(formula, table, _plain))
-        except (FormulaError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
-            return _failure(asserts, f"the formula cannot be evaluated: {exc}")
-        if timer.expired:
-            return _failure(asserts, f"time limit of {time_limit:g} s exceeded")
-    return Outcome(
-        answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts, None, None, points
-    )
+
+def _formula_points(
+    formula: Sequence[Any], table: Any, timer: _Timer, time_limit: float, started: float
+) -> tuple[FormulaPoint, ...] | str:
+    """A formula check's points, its names bound from ``table`` (the check's names after
+    it ran), or why they cannot be evaluated; ``timer`` allows it what is left of the
+    check's ``time_limit`` since it ``started``."""
+    from build_deck.verify.formula import FormulaError, formula_points
+
+    points: tuple[FormulaPoint, ...] = ()
+    try:
+        # The formula gets what is left of the check's time limit.
+        timer.seconds = max(0.01, time_limit - (time.monotonic() - started))
+        with contextlib.suppress(CheckTimeout), timer:
+            points = tuple(FormulaPoint(*p) for p in formula_points(formula, table, _plain))
+    except (FormulaError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
+        return f"the formula cannot be evaluated: {exc}"
+    if timer.expired:
+        return f"time limit of {time_limit:g} s exceeded"
+    return points

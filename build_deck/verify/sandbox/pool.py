@@ -3,10 +3,12 @@
 :func:`run_checks` runs a build's checks in confined workers, one per core, started
 once per build and reused: each a fresh interpreter (``_spawn``) running
 ``_WORKER_PROGRAM``, whose loop is :func:`serve_checks`, kept by their limits in
-``_pools``. It sends each worker the check it runs and the next, takes outcomes
-(``_receive``, ``_take``) until all are in or the budget runs out, kills a worker that
-broke its time limit or the wire protocol and starts another, and gives the checks left
-their outcome when no worker could start or the budget ran out.
+``_pools``. Its parts: ``_Batch`` holds the checks of one call; its ``dispatch`` sends a
+worker the check it runs and the next, its ``run`` takes outcomes (``_receive``,
+``_take``) until all are in or the budget runs out, its ``discard`` kills a worker that
+broke its time limit or the wire protocol and starts another, and its ``fail_all`` and
+``cut`` give the checks left their outcome when no worker could start or the budget
+ran out.
 
 What it guarantees, and the tests that prove it:
 
@@ -294,38 +296,106 @@ def run_checks(
             raise ConfinementUnavailable(problem)
     count = max(1, min(workers or os.cpu_count() or 1, len(codes)))
     pool = _pool(memory_limit, confine, count)
-    outcomes: list[Outcome | None] = [None] * len(codes)
-    pending: collections.deque[int] = collections.deque()
-    for index, code in enumerate(codes):
-        if len(code) > MAX_CODE_LENGTH:
-            outcomes[index] = _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
-        else:
-            pending.append(index)
-    out_of_time = math.inf  # the budget starts once a worker is ready, not at its start-up
+    batch = _Batch(codes, formulas, symbols, time_limit, memory_limit, confine, pool)
+    try:
+        batch.run(budget)
+    except ConfinementUnavailable:
+        for worker in pool:
+            _stop(worker)
+        pool.clear()
+        raise
+    except _StartFailed as failure:
+        batch.fail_all(str(failure))
+    batch.cut()
+    return [o if o is not None else _failure(0, "not run") for o in batch.outcomes]
 
-    def finish(worker: _Worker, outcome: Outcome) -> None:
+
+@dataclass(slots=True)
+class _Batch:
+    """The checks of one :func:`run_checks` call on their way through the pool."""
+
+    codes: Sequence[str]
+    formulas: Sequence[Sequence[Any] | None] | None
+    symbols: Sequence[Mapping[str, Any]] | None
+    time_limit: float
+    memory_limit: int
+    confine: bool
+    pool: list[_Worker]
+    """The workers for these limits; one that fails is replaced in its place."""
+    outcomes: list[Outcome | None] = field(init=False)
+    """One per check, in order: None until it is known."""
+    pending: collections.deque[int] = field(init=False, default_factory=collections.deque)
+    """The checks not sent to a worker yet, in order."""
+
+    def __post_init__(self) -> None:
+        self.outcomes = [None] * len(self.codes)
+        for index, code in enumerate(self.codes):
+            if len(code) > MAX_CODE_LENGTH:
+                too_long = f"the check is longer than {MAX_CODE_LENGTH} characters"
+                self.outcomes[index] = _failure(0, too_long)
+            else:
+                self.pending.append(index)
+
+    def run(self, budget: float) -> None:
+        """Send the checks and take their outcomes until all are in, or until ``budget``
+        seconds after a worker was first ready."""
+        pool, pending = self.pool, self.pending
+        out_of_time = math.inf  # the budget starts once a worker is ready, not at its start-up
+        while pending or any(w.queue for w in pool):
+            if out_of_time == math.inf and any(w.ready for w in pool):
+                out_of_time = time.monotonic() + budget
+            if time.monotonic() >= out_of_time:
+                break
+            for worker in list(pool):
+                if worker.ready:
+                    self.dispatch(worker)
+            waiting = [w for w in pool if w.queue or not w.ready]
+            if not waiting:
+                continue
+            timeout = min(min(self.deadline(w) for w in waiting), out_of_time) - time.monotonic()
+            readable = select.select([w.results for w in waiting], [], [], max(0.0, timeout))[0]
+            for worker in waiting:
+                if worker.results in readable:
+                    try:
+                        for message in _receive(worker):
+                            _take(worker, message, self.finish)
+                    except _WorkerFault as fault:
+                        if not worker.ready:
+                            raise _StartFailed(str(fault)) from None
+                        self.discard(worker, str(fault) if worker.queue else None)
+                elif time.monotonic() > self.deadline(worker):
+                    if not worker.ready:
+                        raise _StartFailed("a check worker did not start in time")
+                    self.discard(worker, f"time limit of {self.time_limit:g} s exceeded")
+
+    def finish(self, worker: _Worker, outcome: Outcome) -> None:
+        """Record the outcome of the check ``worker`` was running."""
         now = time.monotonic()
-        outcomes[worker.queue.popleft()] = replace(outcome, seconds=now - worker.started)
+        self.outcomes[worker.queue.popleft()] = replace(outcome, seconds=now - worker.started)
         worker.started = now  # the next check in its queue starts now
 
-    def discard(worker: _Worker, message: str | None) -> None:
+    def discard(self, worker: _Worker, message: str | None) -> None:
+        """Fail its running check with ``message`` (if any), put back the checks queued
+        behind it, kill ``worker`` and start another in its place."""
         if worker.queue and message is not None:
-            finish(worker, _failure(0, message))
-        pending.extendleft(reversed(worker.queue))  # not started: they run elsewhere
+            self.finish(worker, _failure(0, message))
+        self.pending.extendleft(reversed(worker.queue))  # not started: they run elsewhere
         worker.queue.clear()
         _stop(worker)
-        pool[pool.index(worker)] = _spawn(memory_limit, confine)
+        self.pool[self.pool.index(worker)] = _spawn(self.memory_limit, self.confine)
 
-    def dispatch(worker: _Worker) -> None:
+    def dispatch(self, worker: _Worker) -> None:
+        """Send ``worker`` checks until it holds :data:`_QUEUE_DEPTH` of them."""
         # A second check waits in the pipe, so that the worker goes on without waiting
         # for this process to be scheduled; a large one only when the worker is idle.
+        pending = self.pending
         while pending and len(worker.queue) < _QUEUE_DEPTH:
             index = pending[0]
             job = {
-                "code": codes[index],
-                "symbols": _to_wire(dict(symbols[index]) if symbols else {}),
-                "formula": _to_wire(formulas[index]) if formulas else None,
-                "time_limit": time_limit,
+                "code": self.codes[index],
+                "symbols": _to_wire(dict(self.symbols[index]) if self.symbols else {}),
+                "formula": _to_wire(self.formulas[index]) if self.formulas else None,
+                "time_limit": self.time_limit,
             }
             data = _frame(job)
             if worker.queue and len(data) > _QUEUED_JOB_BYTES:
@@ -334,66 +404,37 @@ def run_checks(
             if not worker.queue:
                 worker.started = time.monotonic()
             worker.queue.append(index)
-            if not _send_job(worker, data, time.monotonic() + time_limit):
+            if not _send_job(worker, data, time.monotonic() + self.time_limit):
                 worker.queue.pop()
                 pending.appendleft(index)
                 if not worker.queue:  # else reading its result tells what became of it
-                    discard(worker, None)
+                    self.discard(worker, None)
                 return
 
-    def deadline(worker: _Worker) -> float:
-        limit = time_limit + _GRACE if worker.ready else _STARTUP_LIMIT
+    def deadline(self, worker: _Worker) -> float:
+        """When ``worker`` is late: its check past the time limit, or its start."""
+        limit = self.time_limit + _GRACE if worker.ready else _STARTUP_LIMIT
         return worker.started + limit
 
-    try:
-        while pending or any(w.queue for w in pool):
-            if out_of_time == math.inf and any(w.ready for w in pool):
-                out_of_time = time.monotonic() + budget
-            if time.monotonic() >= out_of_time:
-                break
-            for worker in list(pool):
-                if worker.ready:
-                    dispatch(worker)
-            waiting = [w for w in pool if w.queue or not w.ready]
-            if not waiting:
-                continue
-            timeout = min(min(deadline(w) for w in waiting), out_of_time) - time.monotonic()
-            readable = select.select([w.results for w in waiting], [], [], max(0.0, timeout))[0]
-            for worker in waiting:
-                if worker.results in readable:
-                    try:
-                        for message in _receive(worker):
-                            _take(worker, message, finish)
-                    except _WorkerFault as fault:
-                        if not worker.ready:
-                            raise _StartFailed(str(fault)) from None
-                        discard(worker, str(fault) if worker.queue else None)
-                elif time.monotonic() > deadline(worker):
-                    if not worker.ready:
-                        raise _StartFailed("a check worker did not start in time")
-                    discard(worker, f"time limit of {time_limit:g} s exceeded")
-    except ConfinementUnavailable:
-        for worker in pool:
-            _stop(worker)
-        pool.clear()
-        raise
-    except _StartFailed as failure:
-        for worker in pool:
+    def fail_all(self, message: str) -> None:
+        """No worker could start: every check not done fails with ``message``."""
+        for worker in self.pool:
             while worker.queue:
-                finish(worker, _failure(0, str(failure)))
-        while pending:
-            outcomes[pending.popleft()] = _failure(0, str(failure))
-    # Out of budget: what is running is cut, what is left never starts.
-    cut = Outcome(None, False, None, None, 0, BUDGET_MESSAGE, budget_exceeded=True)
-    for worker in list(pool):
-        if worker.queue:
-            while worker.queue:
-                finish(worker, cut)
-            _stop(worker)
-            pool.remove(worker)
-    for index in pending:
-        outcomes[index] = cut
-    return [o if o is not None else _failure(0, "not run") for o in outcomes]
+                self.finish(worker, _failure(0, message))
+        while self.pending:
+            self.outcomes[self.pending.popleft()] = _failure(0, message)
+
+    def cut(self) -> None:
+        """Out of budget: what is running is cut, what is left never starts."""
+        cut = Outcome(None, False, None, None, 0, BUDGET_MESSAGE, budget_exceeded=True)
+        for worker in list(self.pool):
+            if worker.queue:
+                while worker.queue:
+                    self.finish(worker, cut)
+                _stop(worker)
+                self.pool.remove(worker)
+        for index in self.pending:
+            self.outcomes[index] = cut
 
 
 class _StartFailed(Exception):
