@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from build_deck.verify import sandbox
-from build_deck.verify.sandbox import MAX_MESSAGE_LENGTH, MEMORY_LIMIT, Outcome, run_checks
+from build_deck.verify.sandbox import MAX_MESSAGE_LENGTH, MEMORY_LIMIT, Outcome, pool, run_checks
 from tests.conftest import Project
 
 SECRET = "correct horse battery staple"
@@ -30,7 +30,8 @@ SECRET = "correct horse battery staple"
 ESCAPED = r"""
 import ctypes, errno, json, mmap, os, socket, sys
 import pyseccomp
-from build_deck.verify.sandbox import prepare_worker, _send_frame
+from build_deck.verify.sandbox.confinement import prepare_worker
+from build_deck.verify.sandbox.wire import _send_frame
 
 # System call numbers of this architecture, for the calls Python has no function for.
 NAMES = ("connect", "ptrace", "kill", "clone")
@@ -198,7 +199,8 @@ def test_workers_hold_only_their_pipes_and_the_standard_streams() -> None:
 # A worker that has been taken over answers each job with whatever the attacker wants.
 LYING = r"""
 import os, sys, time
-from build_deck.verify.sandbox import prepare_worker, _read_frame, _send_bytes, _frame
+from build_deck.verify.sandbox.confinement import prepare_worker
+from build_deck.verify.sandbox.wire import _read_frame, _send_bytes, _frame
 
 read_fd, write_fd, memory_limit = map(int, sys.argv[1:4])
 prepare_worker(read_fd, write_fd, memory_limit, confine=True)
@@ -230,7 +232,7 @@ def liar(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def run_lying(monkeypatch: pytest.MonkeyPatch, reply: str, **kwargs: Any) -> Outcome:
-    monkeypatch.setattr(sandbox, "_WORKER_PROGRAM", lie(reply))
+    monkeypatch.setattr(pool, "_WORKER_PROGRAM", lie(reply))
     [outcome] = run_checks(["answer = 4"], memory_limit=MEMORY_LIMIT + 1, workers=1, **kwargs)
     return outcome
 
@@ -319,7 +321,7 @@ class TestOnlyPlainDataComesBack:
         assert outcome.error == "time limit of 0.5 s exceeded"
 
     def test_a_worker_that_crashed_is_replaced(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(sandbox, "_WORKER_PROGRAM", lie("import ctypes; ctypes.string_at(0)"))
+        monkeypatch.setattr(pool, "_WORKER_PROGRAM", lie("import ctypes; ctypes.string_at(0)"))
         outcomes = run_checks(["answer = 4"] * 3, memory_limit=MEMORY_LIMIT + 1, workers=1)
         assert [o.error for o in outcomes] == ["the check crashed its worker (SIGSEGV)"] * 3
 
