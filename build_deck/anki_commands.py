@@ -150,7 +150,8 @@ def _sync(
     root_deck: str,
 ) -> int:
     from build_deck.anki.collection import SyncOptions, sync_collection
-    from build_deck.anki.sync import Prefer, summary
+    from build_deck.anki.sync import Prefer
+    from build_deck.anki.sync_report import summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
     options = SyncOptions(collection, root_deck, args.dry_run, args.prune, args.yes, prefer)

@@ -27,17 +27,14 @@ from build_deck.anki.sync import (
     REMOVED_TAG,
     CollectionView,
     Existing,
-    NoteState,
     Plan,
     Prefer,
     SyncError,
-    describe,
-    dump_state,
     file_hash,
-    load_state,
     plan_sync,
-    state_key,
 )
+from build_deck.anki.sync_report import describe
+from build_deck.anki.sync_state import NoteState, dump_state, load_state, state_key
 
 try:
     from anki.collection import AddNoteRequest, Collection

@@ -23,13 +23,8 @@ from typing import TYPE_CHECKING
 from build_deck.anki.collection import read_collection
 from build_deck.anki.html_to_markdown import html_to_markdown
 from build_deck.anki.package import NoteRecord
-from build_deck.anki.sync import (
-    CollectionView,
-    Desired,
-    NoteState,
-    dump_state,
-    field_hash,
-)
+from build_deck.anki.sync import CollectionView, Desired
+from build_deck.anki.sync_state import NoteState, dump_state, field_hash
 from build_deck.model import CardKind
 from build_deck.storage import atomic_write
 

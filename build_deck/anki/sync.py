@@ -3,15 +3,13 @@
 The build gives the notes of the deck (``BuildReport.records``); build_deck/anki/collection.py
 reads the collection into a ``CollectionView``: its build-deck notes, their cards, and
 the sync state, that is what sync last wrote to each note (a hash per field, and the
-tags it gave). Then ``plan_sync`` compares each note of the build with the note of its
-GUID, field by field, against the sync state, and decides what to add, update, retype
-(Q/A <-> cloze), move, tag as removed or delete, which Anki-side edits to keep and
-which cards conflict. It writes nothing, and reads only its arguments and media files.
-``describe`` and ``summary`` turn a plan into the lines the command prints.
-
-The sync state lives in the collection's config (key ``state_key``), so it travels
-with the collection and is written by the same backend as the notes it describes;
-``load_state`` validates what it reads.
+tags it gave; build_deck/anki/sync_state.py keeps it). Then ``plan_sync`` compares each
+note of the build with the note of its GUID, field by field, against the sync state,
+and decides what to add, update, retype (Q/A <-> cloze; ``_pair_retyped`` finds the
+note a retyped card replaces), move, tag as removed or delete, which Anki-side edits to
+keep and which cards conflict. It writes nothing, and reads only its arguments and
+media files. build_deck/anki/sync_report.py turns a plan into the lines the command
+prints.
 """
 
 from __future__ import annotations
@@ -30,12 +28,9 @@ from typing import Any
 
 from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, VERIFIED_TAG, NoteType, card_css
 from build_deck.anki.package import NoteRecord, note_fields
+from build_deck.anki.sync_state import STATE_KEY, NoteState, field_hash
 from build_deck.model import CardKind, SourceLoc
 
-STATE_KEY = "buildDeckSync"
-"""Start of the key of the sync state in the collection's config (see ``state_key``)."""
-STATE_VERSION = 1
-"""Format version of the sync state."""
 REMOVED_TAG = "build-deck::removed"
 """Tag given to notes whose card was removed from the notes."""
 
@@ -54,30 +49,6 @@ class Prefer(Enum):
     """The notes win (``--ours``)."""
     THEIRS = "theirs"
     """Anki's edit stays (``--theirs``)."""
-
-
-def state_key(root_deck: str) -> str:
-    """The config key of the sync state of one root deck.
-
-    One state per root deck: two notes projects synced into one collection never take
-    each other's notes for their own removed ones.
-    """
-    return f"{STATE_KEY}::{root_deck}"
-
-
-def field_hash(value: str) -> str:
-    """Short hash of a field's value, as kept in the sync state."""
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class NoteState:
-    """What sync last wrote to one note."""
-
-    fields: dict[str, str]
-    """Field name -> hash of the value sync wrote."""
-    tags: tuple[str, ...]
-    """The build-deck tags sync wrote."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +116,7 @@ class Existing:
     @property
     def summary(self) -> str:
         """Its first words, to name it in reports."""
-        return _first_words(self.fields)
+        return first_words(self.fields)
 
 
 @dataclass(slots=True)
@@ -240,35 +211,6 @@ class Plan:
             or self.prune
             or self.media
         )
-
-
-def load_state(data: Any) -> tuple[dict[str, NoteState], str | None]:
-    """The sync state from the config value; an unreadable one is empty, with a warning."""
-    if data is None:
-        return {}, None
-    try:
-        if data["version"] != STATE_VERSION:
-            raise ValueError(f"version {data['version']}")
-        state = {}
-        for guid, item in data["notes"].items():
-            fields = {str(k): str(v) for k, v in item["fields"].items()}
-            state[str(guid)] = NoteState(fields, tuple(str(t) for t in item["tags"]))
-        return state, None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return {}, (
-            f"the sync state in the collection is unreadable ({exc}): it is rebuilt; "
-            "edits made in Anki since the last sync are overwritten this once"
-        )
-
-
-def dump_state(state: dict[str, NoteState]) -> dict[str, Any]:
-    """The sync state as the JSON kept in the collection's config."""
-    return {
-        "version": STATE_VERSION,
-        "notes": {
-            guid: {"fields": s.fields, "tags": list(s.tags)} for guid, s in sorted(state.items())
-        },
-    }
 
 
 # Planning -----------------------------------------------------------------------------
@@ -428,7 +370,7 @@ def _plain(html_text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def _first_words(fields: dict[str, str]) -> str:
+def first_words(fields: dict[str, str]) -> str:
     """The first words of a note's Front or Text, to name it in reports."""
     return _plain(fields.get("Front") or fields.get("Text") or "")[:60]
 
@@ -518,59 +460,3 @@ def _plan_media(desired: list[Desired], present: dict[str, bytes]) -> list[tuple
 def file_hash(path: Path) -> bytes:
     """Hash of a media file's bytes."""
     return hashlib.sha256(path.read_bytes()).digest()
-
-
-# Reporting ----------------------------------------------------------------------------
-
-
-def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
-    """One line per change of the plan, as printed before it is applied."""
-    lines = [f"note type: add {nt.name}" for nt in plan.add_notetypes]
-    lines += [f"note type: update templates and CSS of {nt.name}" for nt in plan.update_notetypes]
-    if len(plan.adds) <= verbose_adds:
-        lines += [f"add: {d.loc}: {_first_words(d.fields)}" for d in plan.adds]
-    for update in plan.updates:
-        what = []
-        if update.retype_from is not None:
-            old = OUR_NOTETYPES[update.retype_from].name
-            what.append(f"note type {old} -> {update.desired.note_type.name}")
-        if update.fields:
-            what.append("fields " + ", ".join(update.fields))
-        if update.tags is not None:
-            what.append("tags")
-        lines.append(f"update: {update.desired.loc}: {'; '.join(what) or 'GUID'}")
-    lines += [f"move: {d.loc}: to {d.deck}" for d, _ in plan.moves]
-    lines += [
-        f"kept Anki edit: {d.loc}: {', '.join(names)} (the notes did not change it)"
-        for d, names in plan.kept
-    ]
-    lines += [
-        f"{c.desired.loc}: error: conflict: {', '.join(c.fields)} edited in Anki and in the "
-        "notes since the last sync; --theirs keeps Anki's, --ours takes the notes' "
-        "('build-deck pull' shows Anki's edit)"
-        for c in plan.conflicts
-    ]
-    lines += [
-        f"{d.loc}: error: its GUID belongs to a note of type '{name}' in the collection; left alone"
-        for d, name in plan.foreign
-    ]
-    lines += [f"removed: {n.source}: {n.summary} (tagged {REMOVED_TAG})" for n in plan.removed]
-    lines += [f"delete: {n.source}: {n.summary}" for n in plan.prune]
-    lines += [f"media: {name}" for name, _ in plan.media]
-    return lines
-
-
-def summary(plan: Plan) -> str:
-    """Counts of the plan, for the last line of the output."""
-    retyped = sum(u.retype_from is not None for u in plan.updates)
-    parts = [
-        f"+{len(plan.adds)} new",
-        f"{len(plan.updates) - retyped} updated",
-        f"{retyped} retyped",
-        f"{len(plan.moves)} moved",
-        f"{len(plan.removed)} tagged removed",
-        f"{len(plan.prune)} deleted",
-        f"{len(plan.kept)} Anki edits kept",
-        f"{len(plan.conflicts)} conflicts",
-    ]
-    return ", ".join(parts)

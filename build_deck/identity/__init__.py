@@ -1,6 +1,9 @@
 """Identity: each card keeps its GUID, and so its reviews, across every edit.
 
-- :mod:`.ledger`: the committed card ledger under ``cards/``, read, matched and written;
+- :mod:`.ledger`: the committed card ledger under ``cards/``, read, matched and written,
+  with its parts :mod:`.ledger_model` (entries in memory), :mod:`.ledger_format` (the
+  files), :mod:`.ledger_v1` (migration from version 1) and :mod:`.matching` (cards to
+  entries);
 - :mod:`.ledger_cli`: ``build-deck ledger merge`` and ``resolve`` for git;
 - :mod:`.storage`: atomic writes and the build lock.
 """

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from build_deck.anki.sync import state_key
+from build_deck.anki.sync_state import state_key
 from build_deck.cli import main
 from tests.conftest import Project, import_package, review_deck
 from tests.test_errors import PNG

@@ -1,0 +1,152 @@
+"""Parse stage: what a notes file says about the cards under it, besides the cards.
+
+- :func:`read_front_matter`: the file's ``deck`` and ``tags`` (:class:`FileSettings`);
+- :func:`enter_heading`: a heading sets the section (:class:`Heading`), and its
+  section tags;
+- :data:`INVISIBLE` and :func:`warn_invisible`: characters that show as nothing are
+  dropped from both, with a warning;
+- :func:`clean_tag`: a tag as Anki can hold it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import yaml
+from markdown_it.token import Token
+
+from build_deck.parse.context import FileContext
+from build_deck.parse.tokens import plain_text
+
+FRONT_MATTER_KEYS = ("deck", "tags")
+"""The keys a notes file's front matter may set."""
+
+_SECTION_TAGS = re.compile(r"(?:\s+#[\w][\w:-]*)+\s*$")
+
+INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+"""Characters that show as nothing: soft hyphen, zero-width space, non-joiner and joiner,
+the bidi marks, embeddings, overrides and isolates, word joiner, and BOM. Dropped from
+headings and front matter, where they would make tags and decks that look alike."""
+
+_TAG_BAD_CHARS = re.compile(r"[\s\"]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """One level of the heading path above a card."""
+
+    level: int
+    """1 for ``#``, 2 for ``##``, ..."""
+    text: str
+    """Plain text, without section tags."""
+    html: str
+    """Rendered inline HTML, without section tags."""
+    tags: tuple[str, ...]
+    """Section tags written at the end of the heading."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileSettings:
+    """What a file's front matter says."""
+
+    deck: str | None = None
+    """Subdeck for every card of the file."""
+    tags: tuple[str, ...] = ()
+    """Tags for every card of the file."""
+
+
+def warn_invisible(ctx: FileContext, line: int, text: str, where: str, dropped_from: str) -> None:
+    """Warn that ``text`` holds characters of :data:`INVISIBLE`, naming each."""
+    found = sorted(set(INVISIBLE.findall(text)))
+    names = ", ".join(f"U+{ord(c):04X} ({unicodedata.name(c)})" for c in found)
+    what, it = ("characters", "them") if len(found) > 1 else ("character", "it")
+    message = (
+        f"invisible {what} {names} in {where}: dropped from {dropped_from}; "
+        f"delete {it} from the file"
+    )
+    ctx.warn(line, message)
+
+
+def read_front_matter(ctx: FileContext, tokens: list[Token]) -> FileSettings:
+    """The settings of the file's front matter; its problems go to ``ctx``."""
+    if not tokens or tokens[0].type != "front_matter":
+        return FileSettings()
+    token = tokens[0]
+    first = (token.map[0] if token.map else 0) + 2  # the line after the opening ---
+    try:
+        data = yaml.safe_load(token.content)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = first + (mark.line if mark is not None else 0)
+        problem = getattr(exc, "problem", None) or str(exc)
+        ctx.error(line, f"malformed YAML front matter: {problem}")
+        return FileSettings()
+    if data is None:
+        return FileSettings()
+    if not isinstance(data, dict):
+        ctx.error(first, "front matter must be a mapping such as 'deck: Mathematics'")
+        return FileSettings()
+    lines = token.content.splitlines()
+    for key in data:
+        if key not in FRONT_MATTER_KEYS:
+            offset = next((i for i, text in enumerate(lines) if text.startswith(f"{key}:")), 0)
+            ctx.error(
+                first + offset,
+                f"unknown front matter key {key!r}: use one of {', '.join(FRONT_MATTER_KEYS)}",
+            )
+    deck = data.get("deck")
+    tags = data.get("tags", [])
+    if isinstance(tags, str):
+        tags = tags.split()
+    if deck is not None and not isinstance(deck, str):
+        ctx.error(first, "front matter 'deck' must be text, e.g. 'deck: Mathematics'")
+        deck = None
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        ctx.error(first, "front matter 'tags' must be a list of words, e.g. 'tags: [maths]'")
+        tags = []
+    shown = "".join([deck or "", *tags])
+    if INVISIBLE.search(shown):
+        offset = next((i for i, text in enumerate(lines) if INVISIBLE.search(text)), 0)
+        warn_invisible(ctx, first + offset, shown, "the front matter", "its deck and tags")
+        deck = INVISIBLE.sub("", deck) if deck is not None else None
+        tags = [INVISIBLE.sub("", t) for t in tags]
+    return FileSettings(deck, tuple(clean_tag(t) for t in tags))
+
+
+def enter_heading(ctx: FileContext, headings: list[Heading], block: list[Token]) -> None:
+    """Make the heading ``block`` the last of the path ``headings``, below its parents."""
+    level = int(block[0].tag[1:])
+    inline = block[1]
+    children = list(inline.children or [])
+    content = inline.content
+    if INVISIBLE.search(content):
+        line = (block[0].map[0] if block[0].map else 0) + 1
+        warn_invisible(ctx, line, content, "a heading", "its deck, tags and breadcrumb")
+        content = INVISIBLE.sub("", content)
+        children = [_without_invisible(child) for child in children]
+    match = _SECTION_TAGS.search(content)
+    tags: tuple[str, ...] = ()
+    if match:
+        tags = tuple(t.lstrip("#") for t in match.group(0).split())
+        if children and children[-1].type == "text":
+            last = children[-1].copy()
+            last.content = _SECTION_TAGS.sub("", last.content)
+            children[-1] = last
+    heading = Heading(level, plain_text(children), ctx.render_inline(children), tags)
+    while headings and headings[-1].level >= level:
+        headings.pop()
+    headings.append(heading)
+
+
+def _without_invisible(token: Token) -> Token:
+    """A copy of an inline token without the characters that show as nothing."""
+    copy = token.copy()
+    copy.content = INVISIBLE.sub("", token.content)
+    return copy
+
+
+def clean_tag(text: str) -> str:
+    """A tag without spaces or quotes, which Anki's tags cannot hold."""
+    return _TAG_BAD_CHARS.sub("_", text.strip())
