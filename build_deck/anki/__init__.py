@@ -6,6 +6,8 @@
   :mod:`.sync_state` (what sync last wrote to each note) and :mod:`.sync_report` (the
   lines it prints);
 - :mod:`.pull`, :mod:`.html_to_markdown`: ``build-deck pull``, Anki edits back to the notes;
-- :mod:`.profiles`: where Anki keeps a profile's collection;
-- :mod:`.commands`: the ``sync`` and ``pull`` commands.
+- :mod:`.profiles`: where Anki keeps a profile's collection.
+
+The ``sync`` and ``pull`` commands, which run a build first, are
+:mod:`build_deck.anki_commands`, beside the command line.
 """
