@@ -18,8 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync import SyncError
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
@@ -81,6 +79,8 @@ def _error(where: str, message: str) -> None:
 
 
 def _collection_path(args: argparse.Namespace) -> Path | None:
+    from build_deck.anki.profiles import ProfileError, find_collection
+
     if args.collection is not None:
         return Path(args.collection)
     try:
@@ -93,6 +93,7 @@ def _collection_path(args: argparse.Namespace) -> Path | None:
 def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
     """Run ``sync`` or ``pull``; returns the exit code."""
     from build_deck.anki import collection as sync_module
+    from build_deck.anki.sync import SyncError  # the parser alone imports neither
 
     if not sync_module.HAVE_ANKI:
         _error("anki", f"the anki package is not installed: {sync_module.INSTALL_HINT}")

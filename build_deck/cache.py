@@ -195,3 +195,36 @@ def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> Non
         ],
     }
     store_json(cache_dir, shown_path, key, data)
+
+
+def card_digest(card: Card) -> str:
+    """A hash of everything a card's verification reads: all of the card but where it
+    is, so that a card that only moved within its file keeps its digest."""
+    data = _card_to_json(card)
+    del data["loc"]
+    data["checks"] = [[code, target] for _, _, code, target in data["checks"]]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _card_results_name(shown_path: str) -> str:
+    return f"cards:{shown_path}"
+
+
+def load_card_results(cache_dir: Path, shown_path: str, check_mode: str) -> dict[str, str]:
+    """What the last error-free build of a notes file verified of each of its cards, by
+    :func:`card_digest` (``""``: passed, verified nothing); empty if unknown."""
+    key = cache_key(b"", shown_path, check_mode)
+    data, _ = load_json(cache_dir, _card_results_name(shown_path), key)
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        return {}
+    return data
+
+
+def store_card_results(
+    cache_dir: Path, shown_path: str, check_mode: str, results: dict[str, str]
+) -> None:
+    """Save what was verified of each card of an error-free notes file."""
+    key = cache_key(b"", shown_path, check_mode)
+    store_json(cache_dir, _card_results_name(shown_path), key, results)

@@ -9,24 +9,29 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
 from build_deck.model import SourceLoc
-from build_deck.pipeline import print_progress, run
 from build_deck.report import (
     DEFAULT_CACHE,
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
+    NotesFile,
     display_path,
     summary_line,
 )
-from build_deck.verify.sandbox import CHECK_BUDGET, check_mode
+
+# The pipeline and the sandbox are imported when a build runs: a build with nothing
+# changed stops before (build_deck/freshness.py).
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
+DEFAULT_CHECK_BUDGET = 60.0
+"""``--check-budget``'s default: the sandbox's ``CHECK_BUDGET`` (a test holds them equal)."""
 
 
 def _seconds(text: str) -> float:
@@ -68,9 +73,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     strict.add_argument(
         "--check-budget",
         type=_seconds,
-        default=CHECK_BUDGET,
+        default=DEFAULT_CHECK_BUDGET,
         metavar="SECONDS",
-        help=f"seconds all checks of a build may take together (default {CHECK_BUDGET:g})",
+        help=f"seconds all checks of a build may take together (default {DEFAULT_CHECK_BUDGET:g})",
     )
     removals = argparse.ArgumentParser(add_help=False)
     removals.add_argument(
@@ -238,8 +243,13 @@ def _main(argv: Sequence[str] | None) -> int:
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
-        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
     )
+    if args.command == "build" and _nothing_changed(args, options):
+        return EXIT_OK
+    from build_deck.verify.sandbox import check_mode
+
+    trust = getattr(args, "trust_checks", False)
+    options = replace(options, check_mode=check_mode(trust_checks=trust))
     if args.command == "watch":
         from build_deck.watch import watch
 
@@ -249,9 +259,25 @@ def _main(argv: Sequence[str] | None) -> int:
     return _run_once(args, options)
 
 
+def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
+    """When nothing changed since the last build, print what it printed and say so."""
+    from build_deck.freshness import unchanged_build
+
+    lines = unchanged_build(options, vars(args))
+    if lines is None:
+        return False
+    *warnings, summary = lines
+    for warning in warnings:
+        print(warning, file=sys.stderr, flush=True)
+    print(summary, flush=True)
+    return True
+
+
 def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
     """Read, check and maybe write, as the command asks; the report is not printed."""
-    from build_deck.typeset.texcheck import TexChecker
+    from build_deck.pipeline import print_progress, run
+    from build_deck.typeset.texcheck import TexChecker, find_mathjax
+    from build_deck.verify.sandbox import CHECK_BUDGET
 
     texcheck = None
     if args.command != "stats":  # start MathJax now: it loads while the notes are read
@@ -267,8 +293,25 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
         trust_checks=getattr(args, "trust_checks", False),
         strict=getattr(args, "strict", False),
     )
+
+    def stamp(files: list[NotesFile], report: BuildReport) -> None:
+        from build_deck.freshness import save_stamp
+
+        mathjax = find_mathjax()
+        extra = [mathjax / "package.json"] if mathjax is not None else []
+        save_stamp(options, vars(args), files, report, extra)
+
+    validated = texcheck is not None and texcheck.fingerprint.startswith("mathjax:")
+    after_write = stamp if args.command in ("build", "watch") and validated else None
     try:
-        return run(options, write=write, verify=verify, progress=print_progress, texcheck=texcheck)
+        return run(
+            options,
+            write=write,
+            verify=verify,
+            progress=print_progress,
+            texcheck=texcheck,
+            after_write=after_write,
+        )
     finally:
         if texcheck is not None:
             texcheck.close()

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -33,6 +34,7 @@ from markdown_it import MarkdownIt
 from build_deck import cache as build_cache
 from build_deck.anki.notetypes import CLOZE, QA, card_css
 from build_deck.anki.package import write_package
+from build_deck.freshness import source_state
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
 from build_deck.identity.plan import (
     IdentityPlan,
@@ -166,11 +168,11 @@ def read_notes(
                 data, shown, options.root_deck, tex_state, options.check_mode
             )
             hit = _cached_file(path, shown, key, options, report)
-            if hit is not None:
-                files.append(hit)
-                continue
-            files.append(NotesFile(path, shown, key, [], False))
-            to_parse.append((len(files) - 1, data, shown, path.parent))
+            if hit is None:
+                hit = NotesFile(path, shown, key, [], False)
+                to_parse.append((len(files), data, shown, path.parent))
+            hit.read = source_state(data) if options.cache_dir is not None else None
+            files.append(hit)
 
     jobs = [
         (data, shown, folder, options.root_deck, options.notes_dir)
@@ -238,6 +240,10 @@ class TexHook(Protocol):
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Start typesetting; returns what waits for the diagnostics."""
         ...
+
+
+AfterWrite = Callable[[list[NotesFile], BuildReport], object]
+"""Called with the files and the report once a build has written its package."""
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
@@ -337,25 +343,27 @@ def run(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None = None,
     progress: Progress | None = None,
     texcheck: TexHook | None = None,
+    after_write: AfterWrite | None = None,
 ) -> BuildReport:
     """Build (``write=True``) or only check the notes and the ledger; never raises on bad
     input. A build holds the ledger's lock from reading it to writing it.
 
     ``texcheck`` starts typesetting the cards' TeX and returns what waits for its
-    diagnostics, so that MathJax works while the checks are recomputed.
+    diagnostics, so that MathJax works while the checks are recomputed. ``after_write``
+    is called once the package is in place, still under the lock (the CLI records the
+    up-to-date stamp there).
     """
     report = BuildReport()
+    stages = functools.partial(
+        _run_stages, verify=verify, progress=progress, texcheck=texcheck, after_write=after_write
+    )
     if not write:
-        _run_stages(
-            options, report, write=False, verify=verify, progress=progress, texcheck=texcheck
-        )
+        stages(options, report, write=False)
         return report
     shown_cards = display_path(options.cards_dir)
     try:
         with build_lock(options.cards_dir, shown_cards):
-            _run_stages(
-                options, report, write=True, verify=verify, progress=progress, texcheck=texcheck
-            )
+            stages(options, report, write=True)
     except LockHeld as exc:
         report.diagnostics.append(Diagnostic(SourceLoc(shown_cards, 0), str(exc)))
     except OSError as exc:
@@ -378,6 +386,7 @@ def _run_stages(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
     progress: Progress | None,
     texcheck: TexHook | None,
+    after_write: AfterWrite | None,
 ) -> None:
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
@@ -390,6 +399,8 @@ def _run_stages(
         plan = identify(files, options, report, hashes, write=write)
         if plan is not None:
             write_outputs(plan, report, options)
+            if after_write is not None:
+                after_write(files, report)
 
 
 def identify(
@@ -432,13 +443,20 @@ def check_cards(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
     texcheck: TexHook | None,
 ) -> None:
-    """Recompute checks and validate TeX of the fresh (uncached) files; cache the results."""
+    """Recompute checks and validate TeX of the fresh (uncached) files; cache the results.
+
+    A card of a fresh file whose content is what the file's last error-free build
+    verified (:func:`build_deck.cache.card_digest`) is not verified again: only the
+    cards an edit changed are, and no check worker starts when none of them has a check.
+    """
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
+    known = _known_results(fresh, options)
     problems: list[Diagnostic] = []
     if verify is not None:
-        verified, problems = verify(fresh_cards)
+        verified, problems = verify([card for card in fresh_cards if card.loc not in known])
+        verified |= {loc: what for loc, what in known.items() if what}
         for notes_file in fresh:
             locs = {card.loc for card in notes_file.cards}
             notes_file.verified = {loc: what for loc, what in verified.items() if loc in locs}
@@ -457,6 +475,32 @@ def check_cards(
                     notes_file.cards, dict(notes_file.verified), notes_file.diagnostics
                 )
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
+                if verify is not None and options.check_mode != "checks:not-run":
+                    results = {
+                        build_cache.card_digest(c): notes_file.verified.get(c.loc, "")
+                        for c in notes_file.cards
+                    }
+                    build_cache.store_card_results(
+                        options.cache_dir, notes_file.shown, options.check_mode, results
+                    )
+
+
+def _known_results(fresh: list[NotesFile], options: BuildOptions) -> dict[SourceLoc, str]:
+    """The cards of ``fresh`` files whose verification the cache holds, with what was
+    verified of them (``""`` for nothing)."""
+    if options.cache_dir is None or options.check_mode == "checks:not-run":
+        return {}
+    known: dict[SourceLoc, str] = {}
+    for notes_file in fresh:
+        previous = build_cache.load_card_results(
+            options.cache_dir, notes_file.shown, options.check_mode
+        )
+        if previous:
+            for card in notes_file.cards:
+                what = previous.get(build_cache.card_digest(card))
+                if what is not None:
+                    known[card.loc] = what
+    return known
 
 
 def print_progress(stage: str, done: int, total: int) -> None:

@@ -17,9 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from build_deck.anki.package import NoteRecord
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+
+if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
+    from build_deck.anki.package import NoteRecord
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -150,6 +153,18 @@ class NotesFile:
     """Its own problems (parsing, checks)."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Its verified cards, with what was verified."""
+    read: SourceState | None = None
+    """The state of the bytes the build read (for the up-to-date stamp)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What a file held when the build read it: enough to tell later whether it changed."""
+
+    size: int
+    """Its size in bytes."""
+    sha256: str
+    """The SHA-256 of the bytes read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ LAYERS = [
     "verify",
     "anki",
     "report",
+    "freshness",
     "identity",
     "pipeline",
     "typeset",
