@@ -23,6 +23,7 @@ from build_deck.report import (
     NotesFile,
     display_path,
     summary_line,
+    usable_cores,
 )
 
 # The pipeline and the sandbox are imported when a build runs: a build with nothing
@@ -45,6 +46,13 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _count(text: str) -> int:
+    """A positive whole number, for an option."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
 def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     """The options several commands share: ``--cards``; the folders, deck and cache;
     strictness; ``--allow-removals``."""
@@ -56,6 +64,15 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
     common.add_argument(
         "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
+    )
+    common.add_argument(
+        "-j",
+        "--jobs",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="processes that parse the notes and run the checks (default: one per core); "
+        "the deck is the same whatever the number",
     )
 
     strict = argparse.ArgumentParser(add_help=False)
@@ -243,6 +260,7 @@ def _main(argv: Sequence[str] | None) -> int:
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
+        jobs=getattr(args, "jobs", 0),
     )
     if args.command == "build" and _nothing_changed(args, options):
         return EXIT_OK
@@ -292,6 +310,7 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
         budget=getattr(args, "check_budget", CHECK_BUDGET),
         trust_checks=getattr(args, "trust_checks", False),
         strict=getattr(args, "strict", False),
+        workers=options.jobs or usable_cores(),
     )
 
     def stamp(files: list[NotesFile], report: BuildReport) -> None:

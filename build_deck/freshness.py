@@ -54,9 +54,10 @@ RACY_SECONDS = 2.0
 """A file the build wrote this shortly before the stamp's time is compared by hash."""
 ENVIRONMENT = ("SOURCE_DATE_EPOCH", "BUILD_DECK_MATHJAX", "BUILD_DECK_CONFINEMENT")
 """Environment variables the build reads; their values are part of the stamp's key."""
-IGNORED_OPTIONS = frozenset({"command", "verbose", "locked", "allow_removals"})
+IGNORED_OPTIONS = frozenset({"command", "verbose", "locked", "allow_removals", "jobs"})
 """Options that cannot change what a build with nothing changed does: it lists no
-change, leaves the ledger as it is (so ``--locked`` passes) and removes no card."""
+change, leaves the ledger as it is (so ``--locked`` passes), removes no card, and
+writes the same bytes on any number of cores."""
 
 
 def context_key(options: Mapping[str, Any]) -> str:

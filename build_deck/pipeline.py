@@ -21,7 +21,6 @@ import hashlib
 import importlib.metadata
 import json
 import multiprocessing
-import os
 import sqlite3
 import sys
 import zlib
@@ -55,6 +54,7 @@ from build_deck.report import (
     build_time,
     display_path,
     slugify,
+    usable_cores,
     without_cycle_collection,
 )
 from build_deck.storage import (
@@ -178,7 +178,8 @@ def read_notes(
         (data, shown, folder, options.root_deck, options.notes_dir)
         for _, data, shown, folder in to_parse
     ]
-    for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
+    parsed = _parse_all(jobs, options.jobs or usable_cores())
+    for (index, *_), (cards, diagnostics) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
     report.files = len(files)
@@ -220,9 +221,10 @@ def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
     )
 
 
-def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
-    """Extract many files, on every core when there are enough of them."""
-    workers = min(os.cpu_count() or 1, 4)
+def _parse_all(jobs: list[_ParseJob], workers: int) -> list[tuple[list[Card], list[Diagnostic]]]:
+    """Extract many files, in ``workers`` processes when there are enough of them; the
+    results come back in order, the same as one process gives."""
+    workers = min(workers, len(jobs))
     if len(jobs) < _PARALLEL_FROM or workers < 2:
         return [_parse_one(job) for job in jobs]
     with multiprocessing.get_context("fork").Pool(workers) as pool:

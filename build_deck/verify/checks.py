@@ -97,9 +97,11 @@ def verify_cards(
     budget: float = CHECK_BUDGET,
     trust_checks: bool = False,
     strict: bool = False,
+    workers: int | None = None,
 ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
     """Run every check and compare every chain; returns the verified cards, each with
-    what was verified, and the failures.
+    what was verified, and the failures. ``workers``: at most that many check workers
+    (by default one per core).
 
     All checks together may take ``budget`` seconds. Where checks cannot be confined
     they are run only with ``trust_checks``; otherwise the cards stay unverified by
@@ -125,7 +127,7 @@ def verify_cards(
     outcomes: list[Outcome] = []
     if jobs:
         try:
-            outcomes = run_checks(codes, formulas=formulas, budget=budget)
+            outcomes = run_checks(codes, formulas=formulas, budget=budget, workers=workers)
         except ConfinementUnavailable as exc:
             if not trust_checks:
                 diagnostics.append(_not_run([(c, k) for c, k, _ in jobs], str(exc), strict))
@@ -133,7 +135,9 @@ def verify_cards(
                 failed |= {card.loc for card, _, _ in jobs}
                 jobs = []
             else:
-                outcomes = run_checks(codes, formulas=formulas, budget=budget, confine=False)
+                outcomes = run_checks(
+                    codes, formulas=formulas, budget=budget, workers=workers, confine=False
+                )
     earned: dict[SourceLoc, list[str]] = {}
     for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):
         if outcome.budget_exceeded:
