@@ -244,10 +244,6 @@ class TexHook(Protocol):
         ...
 
 
-AfterWrite = Callable[[list[NotesFile], BuildReport], object]
-"""Called with the files and the report once a build has written its package."""
-
-
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
     """Write the ledger, then the deck, then the local state; a crash anywhere is repaired
     by the next build.
@@ -345,7 +341,7 @@ def run(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None = None,
     progress: Progress | None = None,
     texcheck: TexHook | None = None,
-    after_write: AfterWrite | None = None,
+    after_write: Callable[[list[NotesFile], BuildReport], object] | None = None,
 ) -> BuildReport:
     """Build (``write=True``) or only check the notes and the ledger; never raises on bad
     input. A build holds the ledger's lock from reading it to writing it.
@@ -388,7 +384,7 @@ def _run_stages(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
     progress: Progress | None,
     texcheck: TexHook | None,
-    after_write: AfterWrite | None,
+    after_write: Callable[[list[NotesFile], BuildReport], object] | None,
 ) -> None:
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
@@ -446,15 +442,14 @@ def check_cards(
     texcheck: TexHook | None,
 ) -> None:
     """Recompute checks and validate TeX of the fresh (uncached) files; cache the results.
-
-    A card of a fresh file whose content is what the file's last error-free build
-    verified (:func:`build_deck.cache.card_digest`) is not verified again: only the
-    cards an edit changed are, and no check worker starts when none of them has a check.
+    Only the cards an edit changed are verified again (:func:`build_deck.cache.card_digest`).
     """
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
-    known = _known_results(fresh, options)
+    known: dict[SourceLoc, str] = {}
+    for f in fresh:
+        known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
     problems: list[Diagnostic] = []
     if verify is not None:
         verified, problems = verify([card for card in fresh_cards if card.loc not in known])
@@ -477,32 +472,8 @@ def check_cards(
                     notes_file.cards, dict(notes_file.verified), notes_file.diagnostics
                 )
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
-                if verify is not None and options.check_mode != "checks:not-run":
-                    results = {
-                        build_cache.card_digest(c): notes_file.verified.get(c.loc, "")
-                        for c in notes_file.cards
-                    }
-                    build_cache.store_card_results(
-                        options.cache_dir, notes_file.shown, options.check_mode, results
-                    )
-
-
-def _known_results(fresh: list[NotesFile], options: BuildOptions) -> dict[SourceLoc, str]:
-    """The cards of ``fresh`` files whose verification the cache holds, with what was
-    verified of them (``""`` for nothing)."""
-    if options.cache_dir is None or options.check_mode == "checks:not-run":
-        return {}
-    known: dict[SourceLoc, str] = {}
-    for notes_file in fresh:
-        previous = build_cache.load_card_results(
-            options.cache_dir, notes_file.shown, options.check_mode
-        )
-        if previous:
-            for card in notes_file.cards:
-                what = previous.get(build_cache.card_digest(card))
-                if what is not None:
-                    known[card.loc] = what
-    return known
+                if verify is not None:
+                    build_cache.store_card_results(options.cache_dir, options.check_mode, result)
 
 
 def print_progress(stage: str, done: int, total: int) -> None:
