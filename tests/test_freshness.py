@@ -84,7 +84,9 @@ def test_a_no_change_build_imports_none_of_the_heavy_parts(built: Project) -> No
     assert lines[1] == "[] 0"
 
 
-def test_an_edit_of_the_same_size_builds(built: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edit_of_the_same_size_builds(
+    built: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = built.notes / "a.md"
     stat = path.stat()
     path.write_text(A.replace("42", "24").replace("6 * 7", "4 * 6"))
