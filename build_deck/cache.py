@@ -234,10 +234,13 @@ def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> Non
 def card_digest(card: Card) -> str:
     """A hash of everything a card's verification reads: all of the card but where it
     is, so that a card that only moved within its file keeps its digest."""
-    data = _card_to_json(card)
-    del data["loc"]
-    data["checks"] = [[code, target] for _, _, code, target in data["checks"]]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    data = (
+        *(card.kind.value, card.deck, card.section, card.tags, card.content, card.back),
+        *(card.extra, card.context, card.prompt_text, card.value_source, card.cloze_numbers),
+        *(card.deletions, card.shorthand, [(c.code, c.target) for c in card.checks]),
+        card.media,
+    )  # the repr of strings, numbers and tuples of them tells them apart
+    return hashlib.sha256(repr(data).encode()).hexdigest()
 
 
 NOT_RUN = "checks:not-run"
@@ -251,9 +254,10 @@ def _card_results_name(shown_path: str) -> str:
 def load_card_results(
     cache_dir: Path | None, check_mode: str, cards: list[Card]
 ) -> dict[SourceLoc, str]:
-    """The ``cards`` of a notes file that its last error-free build verified as they are
-    now (same :func:`card_digest`), with what was verified of each (``""``: its checks
-    passed, verifying nothing it shows). None without a cache or where checks do not run."""
+    """The ``cards`` with checks of a notes file that its last error-free build verified
+    as they are now (same :func:`card_digest`), with what was verified of each (``""``:
+    its checks passed, verifying nothing it shows). None without a cache or where checks
+    do not run. (A card without checks costs less to verify than to look up.)"""
     if cache_dir is None or check_mode == NOT_RUN or not cards:
         return {}
     shown_path = cards[0].loc.path
@@ -263,7 +267,7 @@ def load_card_results(
         return {}
     known = {}
     for card in cards:
-        what = data.get(card_digest(card))
+        what = data.get(card_digest(card)) if card.checks else None
         if isinstance(what, str):
             known[card.loc] = what
     return known
@@ -276,5 +280,7 @@ def store_card_results(cache_dir: Path, check_mode: str, result: FileResult) -> 
         return
     shown_path = result.cards[0].loc.path
     key = cache_key(b"", shown_path, check_mode)
-    results = {card_digest(card): result.verified.get(card.loc, "") for card in result.cards}
+    results = {
+        card_digest(card): result.verified.get(card.loc, "") for card in result.cards if card.checks
+    }
     store_json(cache_dir, _card_results_name(shown_path), key, results)

@@ -442,7 +442,7 @@ def check_cards(
     texcheck: TexHook | None,
 ) -> None:
     """Recompute checks and validate TeX of the fresh (uncached) files; cache the results.
-    Only the cards an edit changed are verified again (:func:`build_deck.cache.card_digest`).
+    Only the checks of cards an edit changed run again (:func:`build_deck.cache.card_digest`).
     """
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]

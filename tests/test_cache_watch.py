@@ -13,11 +13,11 @@ from unittest import mock
 import pytest
 
 from build_deck.cache import entry_path
-from build_deck.model import Card, Diagnostic, SourceLoc
 from build_deck.pipeline import _parse_one as parse_one
 from build_deck.pipeline import run
 from build_deck.report import DEFAULT_CACHE, BuildOptions, BuildReport
 from build_deck.verify.checks import verify_cards
+from build_deck.verify.sandbox import run_checks
 from build_deck.watch import watch
 from tests.conftest import Project
 
@@ -31,26 +31,27 @@ def build(project: Project) -> tuple[list[str], object]:
     return parsed, report
 
 
-def build_counting(
-    project: Project, options: BuildOptions | None = None
-) -> tuple[list[str], list[str], BuildReport]:
-    """Run a check build; returns the files parsed afresh, the cards verified (as
-    ``path:line``) and the report."""
-    options = options or BuildOptions(notes_dir=Path("notes"), cards_dir=Path("cards"))
+def build_counting(project: Project) -> tuple[list[str], list[str], BuildReport]:
+    """Run a check build; returns the files parsed afresh, the code of the checks that
+    ran, and the report."""
+    options = BuildOptions(notes_dir=Path("notes"), cards_dir=Path("cards"))
     parsed: list[str] = []
-    verified: list[str] = []
+    checks: list[str] = []
 
-    def counting_verify(cards: list[Card]) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
-        verified.extend(str(c.loc) for c in cards)
-        return verify_cards(cards)
+    def counting_run_checks(codes: list[str], **kwargs: Any) -> Any:
+        checks.extend(code.strip() for code in codes)
+        return run_checks(codes, **kwargs)
 
     def counting_parse(job: Any) -> Any:
         parsed.append(job[1])
         return parse_one(job)
 
-    with mock.patch("build_deck.pipeline._parse_one", counting_parse):
-        report = run(options, write=False, verify=counting_verify)
-    return sorted(parsed), verified, report
+    with (
+        mock.patch("build_deck.pipeline._parse_one", counting_parse),
+        mock.patch("build_deck.verify.checks.run_checks", counting_run_checks),
+    ):
+        report = run(options, write=False, verify=verify_cards)
+    return sorted(parsed), checks, report
 
 
 def test_unchanged_file_is_reused_and_edited_one_rebuilt(project: Project) -> None:
@@ -164,20 +165,21 @@ CARDS = (
 
 def test_editing_one_card_reverifies_only_that_cards_checks(project: Project) -> None:
     project.write("c.md", CARDS)
-    _, checked, report = build_counting(project)
-    assert len(checked) == 4 and len(report.verified) == 3 and not report.diagnostics
+    _, checks, report = build_counting(project)
+    assert checks == ["answer = 6 * 7", "answer = 2 ** 10", "answer = 9 ** 2"]
+    assert len(report.verified) == 3 and not report.diagnostics
 
     edited = CARDS.replace("**1024**", "**1,024**")
     project.write("c.md", edited)
-    parsed, checked, report = build_counting(project)
+    parsed, checks, report = build_counting(project)
     assert parsed == ["notes/c.md"]
-    assert checked == ["notes/c.md:10"]  # the edited card; the others from the cache
+    assert checks == ["answer = 2 ** 10"]  # the edited card's; the others from the cache
     assert sorted(loc.line for loc in report.verified) == [3, 10, 17]
     assert not report.diagnostics
 
     project.write("c.md", edited.replace("**81**", "**82**"))  # wrong: checked, and caught
-    _, checked, report = build_counting(project)
-    assert checked == ["notes/c.md:17"]
+    _, checks, report = build_counting(project)
+    assert checks == ["answer = 9 ** 2"]
     assert [d.loc.line for d in report.errors] == [17]
     assert sorted(loc.line for loc in report.verified) == [3, 10]
 
@@ -187,9 +189,9 @@ def test_no_check_worker_starts_when_no_edited_card_has_a_check(project: Project
     build_counting(project)
     edited = "Intro.\n\n" + CARDS.replace("chain rule", "product rule")  # lines move too
     project.write("c.md", edited)
-    with mock.patch("build_deck.verify.checks.run_checks") as run_checks:
-        _, checked, report = build_counting(project)
-    run_checks.assert_not_called()
-    assert checked == ["notes/c.md:26"]  # the cloze, whose check-less card changed
+    with mock.patch("build_deck.verify.sandbox.pool._spawn") as spawn:
+        _, checks, report = build_counting(project)
+    assert checks == []
+    spawn.assert_not_called()
     assert sorted(loc.line for loc in report.verified) == [5, 12, 19]  # moved, kept
     assert not report.diagnostics
