@@ -22,6 +22,7 @@ from build_deck.report import (
     BuildReport,
     NotesFile,
     display_path,
+    print_progress,
     summary_line,
     usable_cores,
 )
@@ -293,7 +294,7 @@ def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
 
 def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
     """Read, check and maybe write, as the command asks; the report is not printed."""
-    from build_deck.pipeline import print_progress, run
+    from build_deck.pipeline import run
     from build_deck.typeset.texcheck import TexChecker, find_mathjax
     from build_deck.verify.sandbox import CHECK_BUDGET
 

@@ -24,7 +24,7 @@ import multiprocessing
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,6 +64,7 @@ from build_deck.storage import (
     fsync_dir,
     remove_leftovers,
 )
+from build_deck.verify.arithmetic import check_arithmetic
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -139,11 +140,12 @@ def read_notes(
     report: BuildReport,
     progress: Progress | None = None,
     tex_state: str = "tex:off",
+    arithmetic: bool = False,
 ) -> list[NotesFile]:
     """Read and extract every notes file, from the cache where it is still valid.
 
-    ``tex_state`` says how TeX is being validated; it is part of the cache key.
-    """
+    ``tex_state`` (how TeX is validated) is part of the cache key. With ``arithmetic``,
+    the files parsed have their displayed arithmetic compared too."""
     if not paths:
         return []
     files: list[NotesFile] = []
@@ -175,13 +177,14 @@ def read_notes(
             files.append(hit)
 
     jobs = [
-        (data, shown, folder, options.root_deck, options.notes_dir)
+        (data, shown, folder, options.root_deck, options.notes_dir, arithmetic)
         for _, data, shown, folder in to_parse
     ]
     parsed = _parse_all(jobs, options.jobs or usable_cores())
-    for (index, *_), (cards, diagnostics) in zip(to_parse, parsed, strict=True):
+    for (index, *_), (cards, diagnostics, compared) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
+        files[index].arithmetic = compared
     report.files = len(files)
     for notes_file in files:
         report.cards.extend(notes_file.cards)
@@ -202,26 +205,29 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, Path]
+_ParseJob = tuple[bytes, str, Path, str, Path, bool]
+_Parsed = tuple[list[Card], list[Diagnostic], dict[SourceLoc, tuple[bool, list[Diagnostic]]]]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
 
 
-def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
-    """Decode and extract one notes file (in this process or a worker)."""
-    data, shown, folder, root_deck, notes_dir = job
+def _parse_one(job: _ParseJob) -> _Parsed:
+    """Decode and extract one notes file (in this process or a worker), and compare its
+    displayed arithmetic if asked: pure Python, no user code, so it runs here on every core."""
+    data, shown, folder, root_deck, notes_dir, arithmetic = job
     text, problem = read_notes_file(data, shown)
     if text is None:
-        return [], [problem] if problem else []
+        return [], [problem] if problem else [], {}
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    return extract_cards(
+    cards, diagnostics = extract_cards(
         _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
     )
+    return cards, diagnostics, {c.loc: check_arithmetic(c) for c in cards} if arithmetic else {}
 
 
-def _parse_all(jobs: list[_ParseJob], workers: int) -> list[tuple[list[Card], list[Diagnostic]]]:
+def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
     """Extract many files, in ``workers`` processes when there are enough of them; the
     results come back in order, the same as one process gives."""
     workers = min(workers, len(jobs))
@@ -242,6 +248,14 @@ class TexHook(Protocol):
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Start typesetting; returns what waits for the diagnostics."""
         ...
+
+
+class VerifyHook(Protocol):
+    """What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
+
+    def __call__(
+        self, cards: list[Card], *, arithmetic: Mapping[SourceLoc, tuple[bool, list[Diagnostic]]]
+    ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]: ...
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
@@ -338,7 +352,7 @@ def run(
     options: BuildOptions,
     *,
     write: bool,
-    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None = None,
+    verify: VerifyHook | None = None,
     progress: Progress | None = None,
     texcheck: TexHook | None = None,
     after_write: Callable[[list[NotesFile], BuildReport], object] | None = None,
@@ -381,7 +395,7 @@ def _run_stages(
     report: BuildReport,
     *,
     write: bool,
-    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
+    verify: VerifyHook | None,
     progress: Progress | None,
     texcheck: TexHook | None,
     after_write: Callable[[list[NotesFile], BuildReport], object] | None,
@@ -389,7 +403,7 @@ def _run_stages(
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     paths = gather_notes(options, report)
-    files = read_notes(paths, options, report, progress, tex_state)
+    files = read_notes(paths, options, report, progress, tex_state, verify is not None)
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
@@ -438,7 +452,7 @@ def check_cards(
     files: list[NotesFile],
     report: BuildReport,
     options: BuildOptions,
-    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
+    verify: VerifyHook | None,
     texcheck: TexHook | None,
 ) -> None:
     """Recompute checks and validate TeX of the fresh (uncached) files; cache the results.
@@ -452,7 +466,10 @@ def check_cards(
         known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
     problems: list[Diagnostic] = []
     if verify is not None:
-        verified, problems = verify([card for card in fresh_cards if card.loc not in known])
+        compared = {loc: r for f in fresh for loc, r in f.arithmetic.items()}
+        verified, problems = verify(
+            [card for card in fresh_cards if card.loc not in known], arithmetic=compared
+        )
         verified |= {loc: what for loc, what in known.items() if what}
         for notes_file in fresh:
             locs = {card.loc for card in notes_file.cards}
@@ -474,10 +491,3 @@ def check_cards(
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
                 if verify is not None:
                     build_cache.store_card_results(options.cache_dir, options.check_mode, result)
-
-
-def print_progress(stage: str, done: int, total: int) -> None:
-    """Progress on one terminal line, only when stderr is a terminal."""
-    if sys.stderr.isatty():
-        end = "\n" if done == total else ""
-        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)

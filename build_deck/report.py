@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,13 @@ def display_path(path: Path) -> str:
     return path.as_posix()
 
 
+def print_progress(stage: str, done: int, total: int) -> None:
+    """Progress on one terminal line, only when stderr is a terminal."""
+    if sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its affinity, where the OS tells it)."""
     try:
@@ -166,6 +174,8 @@ class NotesFile:
     """Its verified cards, with what was verified."""
     read: SourceState | None = None
     """The state of the bytes the build read (for the up-to-date stamp)."""
+    arithmetic: dict[SourceLoc, tuple[bool, list[Diagnostic]]] = field(default_factory=dict)
+    """Its cards' displayed arithmetic, compared as it was parsed (see ``verify_cards``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ the last two find their TeX in). This module runs the checks and judges each car
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from build_deck.model import Card, Check, Diagnostic, Severity, SourceLoc
 from build_deck.verify import formula as tex
@@ -98,10 +98,12 @@ def verify_cards(
     trust_checks: bool = False,
     strict: bool = False,
     workers: int | None = None,
+    arithmetic: Mapping[SourceLoc, tuple[bool, list[Diagnostic]]] | None = None,
 ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
     """Run every check and compare every chain; returns the verified cards, each with
     what was verified, and the failures. ``workers``: at most that many check workers
-    (by default one per core).
+    (by default one per core). ``arithmetic``: what :func:`check_arithmetic` found for
+    cards, computed beforehand (the build does it on every core, as it parses).
 
     All checks together may take ``budget`` seconds. Where checks cannot be confined
     they are run only with ``trust_checks``; otherwise the cards stay unverified by
@@ -149,7 +151,8 @@ def verify_cards(
             failed.add(card.loc)
         earned.setdefault(card.loc, []).extend(kinds)
     for card in cards:
-        compared, problems = check_arithmetic(card)
+        known = arithmetic.get(card.loc) if arithmetic is not None else None
+        compared, problems = known if known is not None else check_arithmetic(card)
         diagnostics += problems
         if problems:
             failed.add(card.loc)
