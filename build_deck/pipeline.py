@@ -470,6 +470,8 @@ def check_cards(
         verified, problems = verify(
             [card for card in fresh_cards if card.loc not in known], arithmetic=compared
         )
+        for f in fresh:
+            f.arithmetic = {}  # used: free it before the ledger and the package
         verified |= {loc: what for loc, what in known.items() if what}
         for notes_file in fresh:
             locs = {card.loc for card in notes_file.cards}
