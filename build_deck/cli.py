@@ -208,14 +208,14 @@ def _write_preview(
     report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
 ) -> int:
     from build_deck.typeset.preview import write_preview
-    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
+    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, ensure_mathjax
 
-    mathjax = find_mathjax()
+    mathjax, reason = ensure_mathjax(say=lambda line: print(line, file=sys.stderr, flush=True))
     if mathjax is None:
         where = display_path(options.notes_dir)
         print(
-            f"{where}:0: error: no preview: the npm package {MATHJAX_PACKAGE} is not "
-            f"installed; {INSTALL_HINT}",
+            f"{where}:0: error: no preview: {reason or MATHJAX_PACKAGE + ' not installed'}; "
+            f"{INSTALL_HINT}",
             file=sys.stderr,
         )
         return EXIT_ERRORS
