@@ -153,10 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
     )
+    from build_deck.adopt_command import add_parser as add_adopt_parser
     from build_deck.anki_commands import add_parsers
     from build_deck.project import add_parser as add_init_parser
 
     add_parsers(commands, [common, strict])
+    add_adopt_parser(commands, [common, strict])
     add_init_parser(commands)
     return parser
 
@@ -317,6 +319,10 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         from build_deck.anki_commands import run_anki_command
 
         return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
+    if args.command == "adopt":
+        from build_deck.adopt_command import run_adopt
+
+        return run_adopt(args, options, lambda opts: _build(args, opts, write=True))
     write = args.command in ("build", "watch")
     report = _build(args, options, write=write)
     _print_diagnostics(report)

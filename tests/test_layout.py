@@ -24,6 +24,7 @@ LAYERS = [
     "typeset",
     "watch",
     "anki_commands",
+    "adopt_command",
     "project",
     "cli",
     "__main__",
