@@ -130,3 +130,19 @@ def test_start_over_empties_this_repositorys_deck_in_one_command(
     assert "+3 new" in capsys.readouterr().out
     assert (here / "dist" / "ml-notes.apkg").is_file()
     assert "notes/nlp.md" in git(here, "log", "--name-only", "--format=")  # git keeps them
+
+
+def test_a_build_that_would_empty_the_deck_names_start_over(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--deck", "ML Notes", "--no-git"]) == 0
+    assert main(["build"]) == 0
+    (here / "notes" / "example.md").write_text("# Nothing yet\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["build"]) == 1
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("notes:0: ")]
+    assert line.startswith("notes:0: error: this build would remove 3 of the deck's 3 cards")
+    assert line.endswith(
+        "to start a deck of your own instead, run 'build-deck init --start-over --deck NAME'"
+    )

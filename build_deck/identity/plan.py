@@ -378,12 +378,17 @@ def guard_removals(
             )
     live = sum(1 for entry in ledger.entries.values() if not entry.removed)
     if len(report.removed) * 4 > live:
+        fresh = (
+            "; to start a deck of your own instead, run 'build-deck init --start-over --deck NAME'"
+            if len(report.removed) == live
+            else ""
+        )
         report.diagnostics.append(
             Diagnostic(
                 SourceLoc(display_path(options.notes_dir), 0),
                 f"this build would remove {len(report.removed)} of the deck's {live} cards "
                 "(more than a quarter); their GUIDs are kept in the ledger, but check that "
                 "no notes file is missing or truncated, then build with --allow-removals "
-                "if you mean it",
+                f"if you mean it{fresh}",
             )
         )
