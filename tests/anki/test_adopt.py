@@ -212,3 +212,28 @@ def test_ambiguous_notes_are_listed_and_left_alone(
         assert {col.get_note(n).mid for n in [*twins, reversed_note]}.isdisjoint(  # type: ignore[arg-type]
             OUR_NOTETYPES
         )
+
+
+def test_a_note_of_the_other_kind_changes_kind_and_keeps_its_card(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with opened(col_path) as col:
+        basic = add(col, "Basic", "X", "The powerhouse of the cell is the mitochondrion.", "")
+        cloze = add(col, "Cloze", "X", "What is {{c1::osmosis}}?", "")
+        review_deck(col, "X")
+        before = {basic: reviews(col, basic), cloze: reviews(col, cloze)}
+    project.write(
+        "bio.md",
+        "The powerhouse of the cell is the {{mitochondrion}}.\n\n"
+        f"Q: What is osmosis?\nA: Diffusion of water.\n<!--ID: {cloze}-->\n",
+    )
+    out = adopt(project, col_path, capsys, "--apply")
+    assert "adopted 2 notes (2 reviews kept)" in out
+    assert "+0 new, 2 updated" in sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        assert col.note_count() == 2
+        assert {n: reviews(col, n) for n in before} == before
+        assert col.get_note(basic).note_type()["name"] == "build_deck Cloze"  # type: ignore[arg-type,index]
+        assert col.get_note(cloze).note_type()["name"] == "build_deck Q/A"  # type: ignore[arg-type,index]
+        (card,) = col.get_note(basic).cards()  # type: ignore[arg-type]
+        assert card.ord == 0 and "[...]" in card.question()
