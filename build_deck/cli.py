@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
+from build_deck.config import ConfigError, ProjectConfig, read_project_config
 from build_deck.model import SourceLoc
 from build_deck.pipeline import print_progress, run
 from build_deck.report import (
@@ -44,11 +45,20 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     """The options several commands share: ``--cards``; the folders, deck and cache;
     strictness; ``--allow-removals``."""
     cards = argparse.ArgumentParser(add_help=False)
-    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
+    cards.add_argument(
+        "--cards", type=Path, help="card ledger folder (default: build-deck.toml's, else cards)"
+    )
     common = argparse.ArgumentParser(add_help=False, parents=[cards])
-    common.add_argument("--notes", type=Path, default=Path("notes"), help="notes folder")
-    common.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
-    common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
+    common.add_argument(
+        "--notes", type=Path, help="notes folder (default: build-deck.toml's, else notes)"
+    )
+    common.add_argument(
+        "--out", type=Path, help="output folder (default: build-deck.toml's, else dist)"
+    )
+    common.add_argument(
+        "--deck",
+        help=f"name of the root deck (default: build-deck.toml's, else {DEFAULT_ROOT_DECK!r})",
+    )
     common.add_argument(
         "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
     )
@@ -56,9 +66,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     strict = argparse.ArgumentParser(add_help=False)
     strict.add_argument(
         "--strict",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="fail when the TeX cannot be validated (Node.js or MathJax missing) or the "
-        "checks cannot be run confined",
+        "checks cannot be run confined (default: build-deck.toml's strict, else no)",
     )
     strict.add_argument(
         "--trust-checks",
@@ -143,9 +153,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
     )
+    from build_deck.adopt_command import add_parser as add_adopt_parser
     from build_deck.anki_commands import add_parsers
+    from build_deck.project import add_parser as add_init_parser
 
     add_parsers(commands, [common, strict])
+    add_adopt_parser(commands, [common, strict])
+    add_init_parser(commands)
     return parser
 
 
@@ -196,14 +210,14 @@ def _write_preview(
     report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
 ) -> int:
     from build_deck.typeset.preview import write_preview
-    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
+    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, ensure_mathjax
 
-    mathjax = find_mathjax()
+    mathjax, reason = ensure_mathjax(say=lambda line: print(line, file=sys.stderr, flush=True))
     if mathjax is None:
         where = display_path(options.notes_dir)
         print(
-            f"{where}:0: error: no preview: the npm package {MATHJAX_PACKAGE} is not "
-            f"installed; {INSTALL_HINT}",
+            f"{where}:0: error: no preview: {reason or MATHJAX_PACKAGE + ' not installed'}; "
+            f"{INSTALL_HINT}",
             file=sys.stderr,
         )
         return EXIT_ERRORS
@@ -226,20 +240,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "init":
+        from build_deck.project import run_init
+
+        return run_init(args)
+    if args.command == "ledger" and args.action == "merge":  # git runs it: no settings
+        from build_deck.identity.ledger_cli import run_ledger_command
+
+        return run_ledger_command(args)
+    try:
+        config = read_project_config()
+    except ConfigError as exc:
+        print(exc.diagnostic, file=sys.stderr, flush=True)
+        return EXIT_ERRORS
+    args.cards = args.cards or config.cards or Path("cards")
     if args.command == "ledger":
         from build_deck.identity.ledger_cli import run_ledger_command
 
         return run_ledger_command(args)
-    options = BuildOptions(
-        notes_dir=args.notes,
-        cards_dir=args.cards,
-        out_dir=args.out,
-        root_deck=args.deck,
-        locked=getattr(args, "locked", False),
-        allow_removals=getattr(args, "allow_removals", False),
-        cache_dir=None if args.no_cache else DEFAULT_CACHE,
-        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
-    )
+    options = _options(args, config)
     if args.command == "watch":
         from build_deck.watch import watch
 
@@ -247,6 +266,26 @@ def _main(argv: Sequence[str] | None) -> int:
         watch(options.notes_dir, lambda: _run_once(args, options))
         return EXIT_OK
     return _run_once(args, options)
+
+
+def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
+    """The build's options: the command line's, else build-deck.toml's, else the defaults.
+    Sets ``args.strict`` the same way."""
+    if getattr(args, "strict", None) is None:
+        args.strict = bool(config.strict)
+    root = config.root
+    cache = root / DEFAULT_CACHE if root is not None and root != Path() else DEFAULT_CACHE
+    return BuildOptions(
+        notes_dir=args.notes or config.notes or Path("notes"),
+        cards_dir=args.cards,
+        out_dir=args.out or config.out or Path("dist"),
+        root_deck=args.deck or config.deck or DEFAULT_ROOT_DECK,
+        locked=getattr(args, "locked", False),
+        allow_removals=getattr(args, "allow_removals", False),
+        cache_dir=None if args.no_cache else cache,
+        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
+        tags=config.tags,
+    )
 
 
 def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
@@ -280,6 +319,10 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         from build_deck.anki_commands import run_anki_command
 
         return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
+    if args.command == "adopt":
+        from build_deck.adopt_command import run_adopt
+
+        return run_adopt(args, options, lambda opts: _build(args, opts, write=True))
     write = args.command in ("build", "watch")
     report = _build(args, options, write=write)
     _print_diagnostics(report)

@@ -25,6 +25,7 @@ import sqlite3
 import sys
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from build_deck.identity.plan import (
     find_duplicates,
     guard_removals,
     plan_identities,
+    root_deck_problem,
     state_path,
 )
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
@@ -162,8 +164,9 @@ def read_notes(
                     )
                 )
                 continue
+            tags = ("tags:" + " ".join(options.tags),) if options.tags else ()
             key = build_cache.cache_key(
-                data, shown, options.root_deck, tex_state, options.check_mode
+                data, shown, options.root_deck, tex_state, options.check_mode, *tags
             )
             hit = _cached_file(path, shown, key, options, report)
             if hit is not None:
@@ -173,7 +176,7 @@ def read_notes(
             to_parse.append((len(files) - 1, data, shown, path.parent))
 
     jobs = [
-        (data, shown, folder, options.root_deck, options.notes_dir)
+        (data, shown, folder, options.root_deck, options.notes_dir, options.tags)
         for _, data, shown, folder in to_parse
     ]
     for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
@@ -199,7 +202,7 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, Path]
+_ParseJob = tuple[bytes, str, Path, str, Path, tuple[str, ...]]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
@@ -207,15 +210,18 @@ _parser_of_process: list[MarkdownIt] = []
 
 def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
     """Decode and extract one notes file (in this process or a worker)."""
-    data, shown, folder, root_deck, notes_dir = job
+    data, shown, folder, root_deck, notes_dir, tags = job
     text, problem = read_notes_file(data, shown)
     if text is None:
         return [], [problem] if problem else []
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    return extract_cards(
+    cards, problems = extract_cards(
         _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
     )
+    if tags:  # the project's tags (build-deck.toml), on every card
+        cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
+    return cards, problems
 
 
 def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
@@ -406,6 +412,8 @@ def identify(
     ``report.cards`` (the files' cards in order)."""
     ledger, problems = load_ledger(options.cards_dir, display_path(options.cards_dir))
     report.diagnostics += problems
+    if not problems and (other_root := root_deck_problem(ledger, options)) is not None:
+        report.diagnostics.append(other_root)
     if report.errors:
         report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
         return None

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "build_deck"
 LAYERS = [
     "__init__",
     "model",
+    "config",
     "storage",
     "cache",
     "parse",
@@ -23,6 +24,8 @@ LAYERS = [
     "typeset",
     "watch",
     "anki_commands",
+    "adopt_command",
+    "project",
     "cli",
     "__main__",
 ]

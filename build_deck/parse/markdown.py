@@ -40,6 +40,7 @@ from build_deck.parse.cloze import (
     split_closing_braces,
 )
 from build_deck.parse.highlight import render_code, render_code_block, shield_cloze_syntax
+from build_deck.parse.id_comments import id_comments_plugin
 
 CHECK_INFO = "check"
 """Info string of a fenced block that holds a numeric check."""
@@ -305,6 +306,7 @@ def make_parser() -> MarkdownIt:
     md.inline.ruler.before("escape", "bracket_math", _bracket_math)
     md.inline.ruler.before("escape", "cloze", _cloze)
     md.core.ruler.after("inline", "collect_problems", _collect_problems)
+    md.use(id_comments_plugin)  # note ids written by other tools: never on a card
     md.core.ruler.after("collect_problems", "unclosed_fences", _unclosed_fences)
     md.block.ruler.before("table", "nesting_guard", _nesting_guard)
     rules: dict[str, Any] = {
