@@ -57,8 +57,8 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     strict.add_argument(
         "--strict",
         action="store_true",
-        help="fail when the TeX cannot be validated (Node.js or MathJax missing) or the "
-        "checks cannot be run confined",
+        help="fail when the TeX cannot be validated (Node.js or MathJax missing), the "
+        "checks cannot be run confined, or a card gets a card-quality warning",
     )
     strict.add_argument(
         "--trust-checks",
@@ -237,6 +237,7 @@ def _main(argv: Sequence[str] | None) -> int:
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
+        strict=getattr(args, "strict", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
         check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
     )

@@ -1,8 +1,9 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
 1. gather: ``gather_notes`` lists the notes files;
-2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
-   (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
+2. parse: ``read_notes`` extracts each file's cards and lints them (card quality,
+   :mod:`build_deck.lint`), or takes both from the build cache (all problems collected);
+   ``find_duplicates`` rejects duplicate cards across files;
 3. verify and 4. typeset: ``check_cards`` recomputes every card's checks in the sandbox
    while MathJax validates its TeX;
 5. identify: ``identify`` loads the ledger and matches all cards to it at once
@@ -42,6 +43,7 @@ from build_deck.identity.plan import (
     plan_identities,
     state_path,
 )
+from build_deck.lint import as_errors, lint_file
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
@@ -213,9 +215,10 @@ def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
         return [], [problem] if problem else []
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    return extract_cards(
+    cards, problems = extract_cards(
         _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
     )
+    return cards, problems + lint_file(cards, text)
 
 
 def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
@@ -386,6 +389,8 @@ def _run_stages(
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
+    if options.strict:  # after check_cards has cached the warnings as warnings
+        report.diagnostics = as_errors(report.diagnostics)
     with without_cycle_collection():  # from here on, nothing forks
         plan = identify(files, options, report, hashes, write=write)
         if plan is not None:

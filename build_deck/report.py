@@ -53,6 +53,8 @@ class BuildOptions:
     that cards left unverified for want of confinement are checked once they can be."""
     allow_removals: bool = False
     """Let a build remove every card of an existing file, or more than a quarter."""
+    strict: bool = False
+    """Card-quality warnings (:mod:`build_deck.lint`) are errors (``--strict``)."""
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ LAYERS = [
     "storage",
     "cache",
     "parse",
+    "lint",
     "verify",
     "anki",
     "report",

@@ -569,6 +569,7 @@ class _FileExtractor:
             shorthand=draft.shorthand,
             checks=tuple(draft.checks),
             media=tuple(media),
+            answer_lines=tuple(_lines(b) for b in draft.answer_blocks),
         )
 
     def footnote_html(self, tokens: Sequence[Token]) -> str:
@@ -587,6 +588,12 @@ class _FileExtractor:
                 html = self.render_blocks([body])
             parts.append(f'<div class="footnote">[{number + 1}] {html}</div>')
         return "\n".join(parts)
+
+
+def _lines(block: list[Token]) -> tuple[int, int]:
+    """The first and last line (1-based) of a top-level block."""
+    start, end = block[0].map or (0, 1)
+    return start + 1, end
 
 
 def _answer_split(children: list[Token]) -> int | None:
