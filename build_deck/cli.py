@@ -207,8 +207,19 @@ def _write_preview(
             file=sys.stderr,
         )
         return EXIT_ERRORS
+    from build_deck.lint import kind_of
+
+    warnings: dict[SourceLoc, list[str]] = {}
+    for diagnostic in report.diagnostics:
+        if kind_of(diagnostic):
+            warnings.setdefault(diagnostic.loc, []).append(diagnostic.message)
     page = write_preview(
-        report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
+        report.cards,
+        verified,
+        options.out_dir / "preview",
+        mathjax,
+        title=options.root_deck,
+        warnings=warnings,
     )
     problems = f"; {len(report.errors)} errors" if report.errors else ""
     print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")

@@ -40,6 +40,8 @@ from build_deck.model import Card, CardKind
 
 _MATH_DELIMITED = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
 
+_CLOZE_MARKUP = re.compile(r"\{\{c\d+::|\}\}")
+
 _PAIRS = """bias variance; precision recall; sensitivity specificity; encoder decoder;
 encode decode; row column; prior posterior; prior likelihood; likelihood posterior;
 increase decrease; increase reduce; grow shrink; rise fall; higher lower; high low;
@@ -105,7 +107,8 @@ def vocabulary(cards: Sequence[Card]) -> Vocabulary:
     """The topic and rare words of one file's cards."""
     counts: Counter[str] = Counter()
     for card in cards:
-        counts.update(Shown.of(plain(f"{card.content} {card.back} {card.extra}")).words)
+        shown = _CLOZE_MARKUP.sub(" ", f"{card.content} {card.back} {card.extra}")
+        counts.update(Shown.of(plain(shown)).words)
     least = max(3, TOPIC_SHARE * len(cards))
     return Vocabulary(
         frozenset(w for w, n in counts.items() if n >= least),
@@ -205,7 +208,7 @@ def check_answer(
             "rename the heading, or ask for something it does not name"
         )
     math_shown = all(_formula_shown(f, front) for f in math)
-    words_shown = all(k in front.words for k in keys)
+    words_shown = all(k in front.words or k in heading.words for k in keys)
     if keys and words_shown and math_shown and _informative(keys, vocabulary.topic):
         shown = ", ".join(dict.fromkeys(w for w, _ in answer.words))
         return (
@@ -224,7 +227,13 @@ def check_answer(
             "or hide it too"
         )
     matched = [k for k in keys if k in front.words or k in heading.words]
-    rare = [w for w, k in answer.words if k in matched and k in vocabulary.rare]
+    rare = [w for w, k in answer.words if k in matched and k in vocabulary.rare and k.isalpha()]
+    plain_matched = [k for k in matched if k not in vocabulary.topic]
+    if len(keys) >= 4 and 5 * len(matched) >= 4 * len(keys) and len(plain_matched) >= 3:
+        return (
+            f"{what} is mostly shown on the front ({len(matched)} of its {len(keys)} words): "
+            "move those words to Extra:, or into the deletion"
+        )
     if rare and len(keys) <= 4 and 2 * len(matched) >= len(keys) and math_shown:
         return (
             f"{what} is given by {rare[0]!r}, shown on the front or in the heading: move it "
