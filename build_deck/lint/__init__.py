@@ -34,10 +34,10 @@ def lint_file(cards: Sequence[Card], source: str) -> list[Diagnostic]:
     lines = source.split("\n")
     words = vocabulary(cards)
     checks: dict[str, Callable[[Card], list[str]]] = {
+        "run-on": lambda card: run_on(card, lines),
         "give-away": lambda card: give_aways(card, words),
         "too-long": too_long,
         "two-questions": two_questions,
-        "run-on": lambda card: run_on(card, lines),
     }
     found: list[Diagnostic] = []
     for card in cards:
@@ -45,12 +45,13 @@ def lint_file(cards: Sequence[Card], source: str) -> list[Diagnostic]:
         allowed, problem = _allowed(line)
         if problem:
             found.append(Diagnostic(card.loc, problem, Severity.WARNING))
+        kinds: list[str] = []
         for kind, check in checks.items():
-            if kind not in allowed:
-                found += [
-                    Diagnostic(card.loc, f"{kind}: {message}", Severity.WARNING)
-                    for message in check(card)
-                ]
+            if kind in allowed or (kind == "too-long" and "run-on" in kinds):
+                continue  # an answer that runs on is long because of what it swallowed
+            for message in check(card):
+                kinds.append(kind)
+                found.append(Diagnostic(card.loc, f"{kind}: {message}", Severity.WARNING))
     return found
 
 
