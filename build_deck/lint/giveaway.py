@@ -101,6 +101,9 @@ TOPIC_SHARE = 0.08
 word of that file."""
 RARE_CARDS = 2
 """A word on at most this many cards of a file is rare in it."""
+RARE_FROM = 20
+"""Words are told rare only in a file of this many cards or more (in a short file, every
+word is on few cards)."""
 
 
 def vocabulary(cards: Sequence[Card]) -> Vocabulary:
@@ -112,7 +115,9 @@ def vocabulary(cards: Sequence[Card]) -> Vocabulary:
     least = max(3, TOPIC_SHARE * len(cards))
     return Vocabulary(
         frozenset(w for w, n in counts.items() if n >= least),
-        frozenset(w for w, n in counts.items() if n <= RARE_CARDS),
+        frozenset(w for w, n in counts.items() if n <= RARE_CARDS)
+        if len(cards) >= RARE_FROM
+        else frozenset(),
     )
 
 
@@ -122,6 +127,9 @@ class Answer:
 
     label: str
     """How the message names it: ``the deletion``, ``deletion c2``, ``the answer``."""
+    partial: bool
+    """Whether a partly shown answer counts (deletions), or only a wholly shown one (a
+    Q/A answer, whose question names what kind of thing it asks for)."""
     text: str
     """The answer as plain text, for the message."""
     words: tuple[tuple[str, str], ...]
@@ -226,6 +234,8 @@ def check_answer(
             f"{what} is spelled out by {acronym!r} on the front: move {acronym!r} to Extra:, "
             "or hide it too"
         )
+    if not answer.partial:
+        return None
     matched = [k for k in keys if k in front.words or k in heading.words]
     rare = [w for w, k in answer.words if k in matched and k in vocabulary.rare and k.isalpha()]
     plain_matched = [k for k in matched if k not in vocabulary.topic]
@@ -272,12 +282,14 @@ def _qa_answer(card: Card) -> Answer | None:
             return None
     if not any(c.isalpha() for c in _MATH_DELIMITED.sub(" ", text)):
         return None  # a number: the givens of a drill may hold it by chance
-    return Answer("the answer", text, tuple(content_words(text)), tuple(formulas(text)))
+    return Answer("the answer", False, text, tuple(content_words(text)), tuple(formulas(text)))
 
 
 def give_aways(card: Card, vocabulary: Vocabulary) -> list[str]:
-    """A message for each answer of ``card`` its front gives away."""
-    headings = card.section
+    """A message for each answer of ``card`` its front gives away. The file's title (its
+    first heading, the deck's name) counts only for a card right under it: it names the
+    subject of every card below."""
+    headings = card.section[1:] or card.section
     if card.kind is CardKind.QA:
         answer = _qa_answer(card)
         if answer is None:
@@ -289,7 +301,7 @@ def give_aways(card: Card, vocabulary: Vocabulary) -> list[str]:
     for face in fronts:
         text = " ".join(face.hidden)
         label = "the deletion" if len(fronts) == 1 else f"deletion c{face.number}"
-        answer = Answer(label, text, tuple(content_words(text)), tuple(formulas(text)))
+        answer = Answer(label, True, text, tuple(content_words(text)), tuple(formulas(text)))
         found = check_answer(answer, Shown.of(face.front), headings, vocabulary)
         if found:
             messages.append(found)
