@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from build_deck.lint import KINDS, as_errors, kind_of, lint_file
 from build_deck.lint.text import Shown, stem, tex_tokens
@@ -14,6 +16,7 @@ from build_deck.model import Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
 from tests.conftest import Project
+from tests.parse.test_properties import PIECES
 
 
 def lint(source: str) -> list[str]:
@@ -203,7 +206,9 @@ def test_a_comment_on_the_cards_line_silences_one_kind() -> None:
     long = " ".join(f"w{n}" for n in range(16))
     both = f"{card} And {{{{c3::{long}}}}}. <!-- lint: allow give-away -->"
     assert kinds(both) == ["too-long"]
-    assert kinds(f"{card} <!-- lint: allow give-away, too-long -->".replace("{{c2", "{{c2")) == []
+    assert kinds(both.replace("allow give-away", "allow give-away, too-long")) == []
+    # the comment belongs on the card's first line
+    assert kinds(f"{card}\nMore. <!-- lint: allow give-away -->") == ["give-away", "give-away"]
 
 
 def test_an_unknown_kind_in_the_comment_is_a_warning() -> None:
@@ -262,3 +267,16 @@ def test_a_silenced_card_passes_strict(
     project.write("ml.md", GIVE_AWAY.replace("}}.", "}}. <!-- lint: allow give-away -->"))
     assert project.run("check", "--strict") == 0
     assert "warning" not in capsys.readouterr().err
+
+
+# -- robustness -------------------------------------------------------------------
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(st.lists(PIECES, max_size=40).map("".join))
+def test_any_text_lints_to_warnings_only(text: str) -> None:
+    cards, _ = extract_cards(make_parser(), text, "notes/p.md", Path("/nonexistent"), "Root")
+    for diagnostic in lint_file(cards, text):
+        assert diagnostic.severity is Severity.WARNING
+        assert diagnostic.loc in {card.loc for card in cards}
+        assert "\n" not in diagnostic.message
