@@ -62,7 +62,8 @@ def too_long(card: Card) -> list[str]:
         words, facts = words_and_facts(card.back)
         if words > MAX_WORDS or facts >= MAX_FACTS:
             return [
-                f"the answer has {words} words and {facts} facts (at most {MAX_WORDS} words "
+                f"the answer has {words} words and {facts} fact{'s' if facts != 1 else ''} "
+                f"(at most {MAX_WORDS} words "
                 f"and {MAX_FACTS - 1} facts): keep the one fact asked for and move the rest "
                 "to Extra:, or split the card"
             ]

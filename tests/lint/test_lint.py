@@ -135,7 +135,7 @@ def test_an_answer_of_more_than_40_words_or_3_facts_is_too_long() -> None:
     assert lint(f"Q: What is it?\nA: {forty}.") == []
     found = lint(f"Q: What is it?\nA: {forty} more.")
     assert found == [
-        "1: too-long: the answer has 41 words and 1 facts (at most 40 words and 2 facts): "
+        "1: too-long: the answer has 41 words and 1 fact (at most 40 words and 2 facts): "
         "keep the one fact asked for and move the rest to Extra:, or split the card"
     ]
     assert kinds("Q: What does it do?\nA: It scales. It shifts. It clips.") == ["too-long"]
