@@ -120,6 +120,12 @@ def tex_tokens(tex: str) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _pieces(token: str) -> tuple[tuple[str, str], ...]:
+    """The parts of a written word (``parts``), each with its stem."""
+    return tuple((piece, stem(piece)) for piece in parts(token))
+
+
 def word_tokens(text: str) -> list[str]:
     """The words and numbers of prose, as written (``50,000``, ``mini-batch``, ``it's``)."""
     return _TOKEN.findall(text)
@@ -159,12 +165,15 @@ class Shown:
             tuple(tex_tokens(m.group(1) or m.group(2) or "")) for m in _MATH.finditer(text)
         )
         prose = _MATH.sub(" ", text)
-        pieces = [p for token in word_tokens(prose) for p in parts(token)]
-        names = [t for formula in math for t in formula if len(t) > 2 and t.isalpha()]
+        pieces = [piece for token in word_tokens(prose) for piece in _pieces(token)]
         spelled: dict[str, str] = {}
-        for piece in [*pieces, *names]:
-            spelled.setdefault(stem(piece), piece)
-        acronyms = {p.lower() for p in pieces if len(p) > 1 and p.isupper()}
+        for written, key in pieces:
+            spelled.setdefault(key, written)
+        for formula in math:
+            for name in formula:
+                if len(name) > 2 and name.isalpha():
+                    spelled.setdefault(stem(name), name)
+        acronyms = {p.lower() for p, _ in pieces if len(p) > 1 and p.isupper()}
         return cls(prose, frozenset(spelled), math, frozenset(acronyms), spelled)
 
 
@@ -200,7 +209,8 @@ class ClozeFront:
     """The text of each deletion with this number, as plain text (math delimited)."""
 
 
-def cloze_fronts(content: str) -> list[ClozeFront]:
+@functools.lru_cache(maxsize=1024)
+def cloze_fronts(content: str) -> tuple[ClozeFront, ...]:
     """Every cloze number's front, as Anki renders ``{{cloze:Text}}``."""
     content = _COMMENT.sub(" ", content)
     spans, _ = find_clozes(content, shorthand=False)
@@ -226,7 +236,7 @@ def cloze_fronts(content: str) -> list[ClozeFront]:
         if HIDDEN in front:  # a hidden deletion splits its formula in two
             front = _close_math_around_hidden(front)
         fronts.append(ClozeFront(n, plain(front), tuple(hidden)))
-    return fronts
+    return tuple(fronts)
 
 
 def _close_math_around_hidden(front: str) -> str:
