@@ -1,11 +1,11 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
 1. gather: ``gather_notes`` lists the notes files;
-2. parse: ``read_notes`` extracts each file's cards and lints them (card quality,
-   :mod:`build_deck.lint`), or takes both from the build cache (all problems collected);
-   ``find_duplicates`` rejects duplicate cards across files;
-3. verify and 4. typeset: ``check_cards`` recomputes every card's checks in the sandbox
-   while MathJax validates its TeX;
+2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
+   (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
+3. lint, verify and 4. typeset: ``check_cards`` warns about cards that would teach badly
+   (:mod:`build_deck.lint`) and recomputes every card's checks in the sandbox while
+   MathJax validates its TeX;
 5. identify: ``identify`` loads the ledger and matches all cards to it at once
    (:mod:`build_deck.identity.plan`: stable GUIDs, remembered cloze numbers, mtimes that
    never go backwards, a guard against dropping many cards by accident);
@@ -178,9 +178,10 @@ def read_notes(
         (data, shown, folder, options.root_deck, options.notes_dir)
         for _, data, shown, folder in to_parse
     ]
-    for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
+    for (index, *_), (cards, diagnostics, text) in zip(to_parse, _parse_all(jobs), strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
+        files[index].source = text
     report.files = len(files)
     for notes_file in files:
         report.cards.extend(notes_file.cards)
@@ -207,21 +208,22 @@ _PARALLEL_FROM = 16
 _parser_of_process: list[MarkdownIt] = []
 
 
-def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
-    """Decode and extract one notes file (in this process or a worker)."""
+def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic], str]:
+    """Decode and extract one notes file (in this process or a worker); its cards, its
+    problems and its text."""
     data, shown, folder, root_deck, notes_dir = job
     text, problem = read_notes_file(data, shown)
     if text is None:
-        return [], [problem] if problem else []
+        return [], [problem] if problem else [], ""
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
     cards, problems = extract_cards(
         _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
     )
-    return cards, problems + lint_file(cards, text)
+    return cards, problems, text
 
 
-def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
+def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic], str]]:
     """Extract many files, on every core when there are enough of them."""
     workers = min(os.cpu_count() or 1, 4)
     if len(jobs) < _PARALLEL_FROM or workers < 2:
@@ -437,10 +439,14 @@ def check_cards(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
     texcheck: TexHook | None,
 ) -> None:
-    """Recompute checks and validate TeX of the fresh (uncached) files; cache the results."""
+    """Lint the cards of the fresh (uncached) files, recompute their checks and validate
+    their TeX; cache the results. The lint runs while MathJax typesets, in Node.js."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
+    for notes_file in fresh:
+        notes_file.diagnostics += lint_file(notes_file.cards, notes_file.source)
+        notes_file.source = ""  # read once
     problems: list[Diagnostic] = []
     if verify is not None:
         verified, problems = verify(fresh_cards)

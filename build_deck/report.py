@@ -152,6 +152,8 @@ class NotesFile:
     """Its own problems (parsing, checks)."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Its verified cards, with what was verified."""
+    source: str = ""
+    """Its text, from parsing until the card-quality lint has read it (fresh files)."""
 
 
 @dataclass(frozen=True, slots=True)
