@@ -67,8 +67,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     strict.add_argument(
         "--strict",
         action=argparse.BooleanOptionalAction,
-        help="fail when the TeX cannot be validated (Node.js or MathJax missing) or the "
-        "checks cannot be run confined (default: build-deck.toml's strict, else no)",
+        help="fail when the TeX cannot be validated (Node.js or MathJax missing), the "
+        "checks cannot be run confined, or a card gets a card-quality warning "
+        "(default: build-deck.toml's strict, else no)",
     )
     strict.add_argument(
         "--trust-checks",
@@ -221,8 +222,19 @@ def _write_preview(
             file=sys.stderr,
         )
         return EXIT_ERRORS
+    from build_deck.lint import kind_of
+
+    warnings: dict[SourceLoc, list[str]] = {}
+    for diagnostic in report.diagnostics:
+        if kind_of(diagnostic):
+            warnings.setdefault(diagnostic.loc, []).append(diagnostic.message)
     page = write_preview(
-        report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
+        report.cards,
+        verified,
+        options.out_dir / "preview",
+        mathjax,
+        title=options.root_deck,
+        warnings=warnings,
     )
     problems = f"; {len(report.errors)} errors" if report.errors else ""
     print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")
@@ -285,6 +297,7 @@ def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
         cache_dir=None if args.no_cache else cache,
         check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
         tags=config.tags,
+        strict=bool(args.strict),
     )
 
 

@@ -103,6 +103,10 @@ class Card:
     """Checks that belong to this card."""
     media: tuple[tuple[str, str], ...] = field(default=())
     """Images the card shows, as (name in the deck, path on disk)."""
+    answer_lines: tuple[tuple[int, int], ...] = ()
+    """The first and last line (1-based) of each block of a Q/A answer, in order; the
+    first block starts on the card's line when the answer shares the question's
+    paragraph. Empty for a cloze."""
 
     @property
     def source(self) -> str:

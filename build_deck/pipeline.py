@@ -3,8 +3,9 @@
 1. gather: ``gather_notes`` lists the notes files;
 2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
    (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
-3. verify and 4. typeset: ``check_cards`` recomputes every card's checks in the sandbox
-   while MathJax validates its TeX;
+3. lint, verify and 4. typeset: ``check_cards`` warns about cards that would teach badly
+   (:mod:`build_deck.lint`) and recomputes every card's checks in the sandbox while
+   MathJax validates its TeX;
 5. identify: ``identify`` loads the ledger and matches all cards to it at once
    (:mod:`build_deck.identity.plan`: stable GUIDs, remembered cloze numbers, mtimes that
    never go backwards, a guard against dropping many cards by accident);
@@ -44,6 +45,7 @@ from build_deck.identity.plan import (
     root_deck_problem,
     state_path,
 )
+from build_deck.lint import as_errors, lint_file
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
@@ -179,9 +181,10 @@ def read_notes(
         (data, shown, folder, options.root_deck, options.notes_dir, options.tags)
         for _, data, shown, folder in to_parse
     ]
-    for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
+    for (index, *_), (cards, diagnostics, text) in zip(to_parse, _parse_all(jobs), strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
+        files[index].source = text
     report.files = len(files)
     for notes_file in files:
         report.cards.extend(notes_file.cards)
@@ -208,12 +211,13 @@ _PARALLEL_FROM = 16
 _parser_of_process: list[MarkdownIt] = []
 
 
-def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
-    """Decode and extract one notes file (in this process or a worker)."""
+def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic], str]:
+    """Decode and extract one notes file (in this process or a worker); its cards, its
+    problems and its text."""
     data, shown, folder, root_deck, notes_dir, tags = job
     text, problem = read_notes_file(data, shown)
     if text is None:
-        return [], [problem] if problem else []
+        return [], [problem] if problem else [], ""
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
     cards, problems = extract_cards(
@@ -221,10 +225,10 @@ def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
     )
     if tags:  # the project's tags (build-deck.toml), on every card
         cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
-    return cards, problems
+    return cards, problems, text
 
 
-def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
+def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic], str]]:
     """Extract many files, on every core when there are enough of them."""
     workers = min(os.cpu_count() or 1, 4)
     if len(jobs) < _PARALLEL_FROM or workers < 2:
@@ -392,6 +396,8 @@ def _run_stages(
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
+    if options.strict:  # after check_cards has cached the warnings as warnings
+        report.diagnostics = as_errors(report.diagnostics)
     with without_cycle_collection():  # from here on, nothing forks
         plan = identify(files, options, report, hashes, write=write)
         if plan is not None:
@@ -440,10 +446,14 @@ def check_cards(
     verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
     texcheck: TexHook | None,
 ) -> None:
-    """Recompute checks and validate TeX of the fresh (uncached) files; cache the results."""
+    """Lint the cards of the fresh (uncached) files, recompute their checks and validate
+    their TeX; cache the results. The lint runs while MathJax typesets, in Node.js."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
+    for notes_file in fresh:
+        notes_file.diagnostics += lint_file(notes_file.cards, notes_file.source)
+        notes_file.source = ""  # read once
     problems: list[Diagnostic] = []
     if verify is not None:
         verified, problems = verify(fresh_cards)

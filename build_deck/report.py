@@ -55,6 +55,8 @@ class BuildOptions:
     """Let a build remove every card of an existing file, or more than a quarter."""
     tags: tuple[str, ...] = ()
     """Tags every card gets (``tags`` in build-deck.toml), besides its own."""
+    strict: bool = False
+    """Card-quality warnings (:mod:`build_deck.lint`) are errors (``--strict``)."""
 
 
 @dataclass(slots=True)
@@ -152,6 +154,8 @@ class NotesFile:
     """Its own problems (parsing, checks)."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Its verified cards, with what was verified."""
+    source: str = ""
+    """Its text, from parsing until the card-quality lint has read it (fresh files)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ LAYERS = [
     "storage",
     "cache",
     "parse",
+    "lint",
     "verify",
     "anki",
     "report",

@@ -181,7 +181,14 @@ def finish_card(
         shorthand=draft.shorthand,
         checks=tuple(draft.checks),
         media=tuple(card_media),
+        answer_lines=tuple(block_lines(b) for b in draft.answer_blocks),
     )
+
+
+def block_lines(block: list[Token]) -> tuple[int, int]:
+    """The first and last line (1-based) of a top-level block."""
+    start, end = block[0].map or (0, 1)
+    return start + 1, end
 
 
 def collect_footnotes(tokens: list[Token]) -> dict[str, list[Token]]:
