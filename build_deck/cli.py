@@ -21,6 +21,7 @@ from build_deck.report import (
     BuildOptions,
     BuildReport,
     display_path,
+    plural,
     summary_line,
 )
 from build_deck.verify.sandbox import CHECK_BUDGET, check_mode
@@ -84,7 +85,7 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
 
 def _add_ledger_parser(commands: Any, cards: argparse.ArgumentParser) -> None:
     """``build-deck ledger prune|resolve|merge``."""
-    ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
+    ledger = commands.add_parser("ledger", help="maintain the card ledger (the folder cards/ledger/)")
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
         "prune", parents=[cards], help="forget cards removed from the notes long ago"
@@ -186,7 +187,7 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
         )
     if report.deck_changed:
         print(
-            f"{report.deck_changed} cards changed deck: Anki's import does not move cards "
+            f"{plural(report.deck_changed, 'card')} changed deck: Anki's import does not move cards "
             "that already exist; move them in Anki's browser (Change Deck), or run "
             "'build-deck sync'"
         )
@@ -210,8 +211,9 @@ def _write_preview(
     page = write_preview(
         report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
     )
-    problems = f"; {len(report.errors)} errors" if report.errors else ""
-    print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")
+    problems = f"; {plural(len(report.errors), 'error')}" if report.errors else ""
+    shown = f"{plural(len(report.cards), 'card')} from {plural(report.files, 'file')}"
+    print(f"{shown} -> {display_path(page)}{problems}")
     return EXIT_ERRORS if report.errors else EXIT_OK
 
 

@@ -166,6 +166,11 @@ class CardChange:
     """The card's GUID (set for removed cards, which ``sync`` tags or prunes)."""
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 card``, ``2 cards``: a count and its noun, in the number it takes."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def summary_line(report: BuildReport, *, wrote: bool) -> str:
     """The one line every run ends with."""
     qa = sum(card.kind is CardKind.QA for card in report.cards)
@@ -181,9 +186,9 @@ def summary_line(report: BuildReport, *, wrote: bool) -> str:
             f"{sum('formula' in k for k in kinds)} formulas, "
             f"{sum('arithmetic' in k for k in kinds)} arithmetic; {supporting} supporting-only"
         )
-    line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
+    line = f"{plural(len(report.cards), 'card')} ({counts}) from {plural(report.files, 'file')}"
     if report.errors:
-        return f"{line}; {len(report.errors)} errors, nothing written"
+        return f"{line}; {plural(len(report.errors), 'error')}, nothing written"
     if wrote and report.out_path is not None:
         return (
             f"{line} -> {display_path(report.out_path)}; +{report.new} new, "

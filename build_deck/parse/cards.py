@@ -138,12 +138,10 @@ def finish_card(
             back = ctx.render_inline(strip_prefix(blocks[0][1].children or [], "A:"))
         else:
             first = blocks[0]
-            stripped = [
-                first[0],
-                inline_like(first[1], strip_prefix(first[1].children or [], "A:")),
-                first[2],
-            ]
-            back = ctx.render_blocks([stripped, *blocks[1:]])
+            rest = strip_prefix(first[1].children or [], "A:")
+            # 'A:' alone on its line, then a table or a list: no empty paragraph first.
+            stripped = [[first[0], inline_like(first[1], rest), first[2]]] if rest else []
+            back = ctx.render_blocks([*stripped, *blocks[1:]])
         if not back:
             ctx.error(draft.line, "empty answer: write it after 'A:'")
         draft.tokens += [t for b in blocks for t in b]
