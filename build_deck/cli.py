@@ -85,7 +85,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
 
 def _add_ledger_parser(commands: Any, cards: argparse.ArgumentParser) -> None:
     """``build-deck ledger prune|resolve|merge``."""
-    ledger = commands.add_parser("ledger", help="maintain the card ledger (the folder cards/ledger/)")
+    ledger = commands.add_parser(
+        "ledger", help="maintain the card ledger (the folder cards/ledger/)"
+    )
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
         "prune", parents=[cards], help="forget cards removed from the notes long ago"
@@ -187,8 +189,8 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
         )
     if report.deck_changed:
         print(
-            f"{plural(report.deck_changed, 'card')} changed deck: Anki's import does not move cards "
-            "that already exist; move them in Anki's browser (Change Deck), or run "
+            f"{plural(report.deck_changed, 'card')} changed deck: Anki's import does not "
+            "move cards that already exist; move them in Anki's browser (Change Deck), or run "
             "'build-deck sync'"
         )
 

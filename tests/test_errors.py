@@ -86,9 +86,9 @@ CASES = [
         "expected ',' or ']', but got '<stream end>'",
     ),
     (
-        "unknown front matter key",
-        "---\ndeck: Maths\ntitle: Notes\n---\n# T\n",
-        "notes/bad.md:3: error: unknown front matter key 'title': use one of deck, tags",
+        "front matter deck that is not text",
+        "---\ndeck: [Maths, Physics]\n---\n# T\n",
+        "notes/bad.md:2: error: front matter 'deck' must be text, e.g. 'deck: Mathematics'",
     ),
     (
         "missing image",

@@ -159,7 +159,7 @@ def finish_card(
         tags.update(clean_tag(t) for t in heading.tags)
     if section:
         tags.add("::".join(clean_tag(s) for s in section))
-    names = {str(t.attrs.get("src")) for t in walk(draft.tokens) if t.type == "image"}
+    names = {_media_name(t) for t in walk(draft.tokens)}
     card_media = sorted((name, media[name]) for name in names if name in media)
     value_source = draft.value_source or "\n".join(draft.answer_source)
     return Card(
@@ -180,6 +180,15 @@ def finish_card(
         checks=tuple(draft.checks),
         media=tuple(card_media),
     )
+
+
+def _media_name(token: Token) -> str:
+    """The media name a token shows (an image, a sound, a link made a sound), or ``""``."""
+    if token.type == "image":
+        return str(token.attrs.get("src"))
+    if token.type == "sound":
+        return token.content
+    return str(token.meta.get("name", "")) if token.type == "media_link_open" else ""
 
 
 def collect_footnotes(tokens: list[Token]) -> dict[str, list[Token]]:

@@ -11,8 +11,8 @@ The parts, in the order a file goes through them:
   file's name and the problems found, shared by every part;
 - :func:`~build_deck.parse.sections.read_front_matter` (:mod:`.sections`): the file's
   deck and tags;
-- :func:`~build_deck.parse.media.resolve_images` (:mod:`.media`): images found on disk
-  and named for the deck;
+- :func:`~build_deck.parse.media.resolve_media` (:mod:`.media`): images and sounds
+  found on disk and named for the deck;
 - :class:`_FileExtractor` (here): the block walk; :meth:`~_FileExtractor.read_block`
   sends each block to its part: headings to
   :func:`~build_deck.parse.sections.enter_heading`, Q/A blocks to
@@ -35,7 +35,7 @@ from markdown_it.token import Token
 from build_deck.model import Card, Check, Diagnostic
 from build_deck.parse.cards import Draft, cloze_draft, collect_footnotes, finish_card, start_qa
 from build_deck.parse.context import FileContext
-from build_deck.parse.media import resolve_images
+from build_deck.parse.media import VaultIndex, resolve_media
 from build_deck.parse.sections import FileSettings, Heading, enter_heading, read_front_matter
 from build_deck.parse.tokens import (
     answer_split,
@@ -60,11 +60,11 @@ class _FileExtractor:
         display_path: str,
         base_dir: Path,
         root_deck: str,
-        notes_root: Path | None = None,
+        vault: VaultIndex,
     ) -> None:
         self.ctx = FileContext(md, display_path)
         self.base_dir = base_dir
-        self.notes_root = (notes_root or base_dir).resolve()
+        self.vault = vault
         self.root_deck = root_deck
         self.tokens = md.parse(source, self.ctx.env)
         self.settings = FileSettings()
@@ -84,9 +84,9 @@ class _FileExtractor:
         self.settings = read_front_matter(self.ctx, self.tokens)
         self.collect_problems()
         self.footnotes = collect_footnotes(self.tokens)
-        self.media = resolve_images(self.ctx, self.tokens, self.base_dir, self.notes_root)
+        self.media = resolve_media(self.ctx, self.tokens, self.base_dir, self.vault)
         for block in blocks(self.tokens):
-            if block[0].type not in ("front_matter", "footnote_reference_open"):
+            if block[0].type not in ("front_matter", "footnote_reference_open", "obsidian_comment"):
                 self.read_block(block)
         if self.pending_question is not None:
             self.no_answer(self.pending_question[0])
@@ -240,10 +240,14 @@ def extract_cards(
     root_deck: str,
     *,
     notes_root: Path | None = None,
+    vault: VaultIndex | None = None,
 ) -> tuple[list[Card], list[Diagnostic]]:
     """All cards of one notes file, and every problem found in it.
 
-    Images resolve against ``base_dir`` (the file's folder) and must lie inside
-    ``notes_root`` (the notes folder; ``base_dir`` if not given).
+    Images and sounds resolve against ``base_dir`` (the file's folder) and must lie
+    inside ``notes_root`` (the notes folder; ``base_dir`` if not given); embeds are
+    also looked for by name in ``vault`` (the files of the notes folder).
     """
-    return _FileExtractor(md, source, display_path, base_dir, root_deck, notes_root).run()
+    if vault is None:
+        vault = VaultIndex(notes_root or base_dir)
+    return _FileExtractor(md, source, display_path, base_dir, root_deck, vault).run()
