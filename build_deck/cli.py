@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
+from build_deck.gather import NO_CARDS
 from build_deck.model import SourceLoc
 from build_deck.pipeline import print_progress, run
 from build_deck.report import (
@@ -155,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
 def _print_diagnostics(report: BuildReport) -> None:
     for diagnostic in report.diagnostics:
         print(diagnostic, file=sys.stderr, flush=True)
+    for shown in report.without_cards:
+        print(f"{shown}: {NO_CARDS}", file=sys.stderr, flush=True)
 
 
 def _print_stats(report: BuildReport) -> None:

@@ -1,6 +1,6 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
-1. gather: ``gather_notes`` lists the notes files;
+1. gather: ``gather_notes`` (:mod:`build_deck.gather`) lists the notes files;
 2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
    (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
 3. verify and 4. typeset: ``check_cards`` recomputes every card's checks in the sandbox
@@ -33,6 +33,7 @@ from markdown_it import MarkdownIt
 from build_deck import cache as build_cache
 from build_deck.anki.notetypes import CLOZE, QA, card_css
 from build_deck.anki.package import write_package
+from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
 from build_deck.identity.plan import (
     IdentityPlan,
@@ -45,6 +46,7 @@ from build_deck.identity.plan import (
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
+from build_deck.parse.media import VaultIndex
 from build_deck.report import (
     BuildOptions,
     BuildReport,
@@ -102,35 +104,6 @@ def collect_cards(
     return read_notes(gather_notes(options, report), options, report, progress, tex_state)
 
 
-def gather_notes(options: BuildOptions, report: BuildReport) -> list[Path]:
-    """The notes files to build, in order; an error when there are none."""
-    if not options.notes_dir.is_dir():
-        report.diagnostics.append(
-            Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
-        )
-        return []
-    paths = []
-    for path in sorted(options.notes_dir.rglob("*.md")):
-        if path.is_dir():
-            report.diagnostics.append(
-                Diagnostic(
-                    SourceLoc(display_path(path), 0),
-                    "a folder named like a notes file: skipped (the notes inside it are read)",
-                    Severity.WARNING,
-                )
-            )
-        else:
-            paths.append(path)
-    if not paths:
-        report.diagnostics.append(
-            Diagnostic(
-                SourceLoc(display_path(options.notes_dir), 0),
-                "no notes files (*.md) in the notes folder: check --notes; nothing was written",
-            )
-        )
-    return paths
-
-
 def read_notes(
     paths: list[Path],
     options: BuildOptions,
@@ -146,6 +119,7 @@ def read_notes(
         return []
     files: list[NotesFile] = []
     to_parse: list[tuple[int, bytes, str, Path]] = []
+    vault = VaultIndex(options.notes_dir)
     with without_cycle_collection():  # reading the cache builds a Card for every card
         for number, path in enumerate(paths, 1):
             if progress:
@@ -162,8 +136,10 @@ def read_notes(
                     )
                 )
                 continue
+            # An embed may be found by its name anywhere in the notes folder.
+            found_by_name = vault.fingerprint() if b"[[" in data or b"[sound:" in data else ""
             key = build_cache.cache_key(
-                data, shown, options.root_deck, tex_state, options.check_mode
+                data, shown, options.root_deck, tex_state, options.check_mode, found_by_name
             )
             hit = _cached_file(path, shown, key, options, report)
             if hit is not None:
@@ -172,10 +148,7 @@ def read_notes(
             files.append(NotesFile(path, shown, key, [], False))
             to_parse.append((len(files) - 1, data, shown, path.parent))
 
-    jobs = [
-        (data, shown, folder, options.root_deck, options.notes_dir)
-        for _, data, shown, folder in to_parse
-    ]
+    jobs = [(data, shown, folder, options.root_deck, vault) for _, data, shown, folder in to_parse]
     for (index, *_), (cards, diagnostics) in zip(to_parse, _parse_all(jobs), strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
@@ -199,7 +172,7 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, Path]
+_ParseJob = tuple[bytes, str, Path, str, VaultIndex]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
@@ -207,15 +180,13 @@ _parser_of_process: list[MarkdownIt] = []
 
 def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic]]:
     """Decode and extract one notes file (in this process or a worker)."""
-    data, shown, folder, root_deck, notes_dir = job
+    data, shown, folder, root_deck, vault = job
     text, problem = read_notes_file(data, shown)
     if text is None:
         return [], [problem] if problem else []
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    return extract_cards(
-        _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
-    )
+    return extract_cards(_parser_of_process[0], text, shown, folder, root_deck, vault=vault)
 
 
 def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic]]]:
@@ -386,6 +357,7 @@ def _run_stages(
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
+    report.without_cards = files_without_cards(files)
     with without_cycle_collection():  # from here on, nothing forks
         plan = identify(files, options, report, hashes, write=write)
         if plan is not None:

@@ -87,6 +87,8 @@ class BuildReport:
     """The final notes of the build: GUID, mtime, fields, tags, deck (empty on errors)."""
     out_path: Path | None = None
     """The package written, if any."""
+    without_cards: list[str] = field(default_factory=list)
+    """The notes files (as shown) that gave no card, though they were read."""
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -18,6 +18,7 @@ LAYERS = [
     "verify",
     "anki",
     "report",
+    "gather",
     "identity",
     "pipeline",
     "typeset",
