@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
-from build_deck.anki.notetypes import CLOZE, QA, card_css
+from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
 from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
@@ -43,7 +43,7 @@ from build_deck.identity.plan import (
     plan_identities,
     state_path,
 )
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
 from build_deck.parse.media import VaultIndex
@@ -277,10 +277,9 @@ def package_inputs(
         [(name, path, _file_digest(Path(path))) for name, path in media],
     ]
     digest.update(json.dumps(header, ensure_ascii=False).encode())
-    model_ids = {CardKind.QA: QA.model_id, CardKind.CLOZE: CLOZE.model_id}
     digest.update(
         "".join(
-            f"\x1e{r.guid}\x1f{r.mtime}\x1f{model_ids[r.card.kind]}\x1f{r.card.deck}"
+            f"\x1e{r.guid}\x1f{r.mtime}\x1f{note_type_of(r.card).model_id}\x1f{r.card.deck}"
             f"\x1f{r.source or r.card.source}\x1f{h}"
             for r, h in zip(plan.records, plan.note_hashes, strict=True)
         ).encode()

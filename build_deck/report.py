@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_deck.anki.package import NoteRecord
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -175,7 +175,7 @@ def plural(count: int, noun: str) -> str:
 
 def summary_line(report: BuildReport, *, wrote: bool) -> str:
     """The one line every run ends with."""
-    qa = sum(card.kind is CardKind.QA for card in report.cards)
+    qa = sum(card.kind.is_qa for card in report.cards)
     cloze = len(report.cards) - qa
     counts = f"{qa} Q/A, {cloze} cloze, {len(report.verified)} verified"
     if not report.errors:

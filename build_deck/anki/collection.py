@@ -231,8 +231,8 @@ def _put_notetype(col: Collection, note_type: NoteType) -> None:
         notetype = models.new(note_type.name)
         for name in note_type.fields:
             models.add_field(notetype, models.new_field(name))
-        template = models.new_template("Cloze" if note_type.is_cloze else "Card 1")
-        models.add_template(notetype, template)
+        for name, _, _ in note_type.templates:
+            models.add_template(notetype, models.new_template(name))
         notetype["id"] = note_type.model_id
         notetype["type"] = 1 if note_type.is_cloze else 0
         # Added under its fixed id, as an import does; usn -1 makes AnkiWeb send it on.
@@ -241,8 +241,13 @@ def _put_notetype(col: Collection, note_type: NoteType) -> None:
     else:
         notetype = current
     notetype["css"] = card_css()
-    notetype["tmpls"][0]["qfmt"] = note_type.front
-    notetype["tmpls"][0]["afmt"] = note_type.back
+    present = len(notetype["tmpls"])
+    for template, (_, front, back) in zip(notetype["tmpls"], note_type.templates, strict=False):
+        template["qfmt"], template["afmt"] = front, back
+    for name, front, back in note_type.templates[present:]:
+        template = models.new_template(name)
+        template["qfmt"], template["afmt"] = front, back
+        models.add_template(notetype, template)
     if current is None:
         models.update(notetype, preserve_usn=True)  # adds it under the id it carries
     else:

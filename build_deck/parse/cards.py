@@ -132,7 +132,7 @@ def finish_card(
 ) -> Card:
     """The card of a draft, once every block of the file was read."""
     back = ""
-    if draft.kind is CardKind.QA:
+    if draft.kind.is_qa:
         blocks = draft.answer_blocks
         if len(blocks) == 1 and blocks[0][0].type == "paragraph_open":
             back = ctx.render_inline(strip_prefix(blocks[0][1].children or [], "A:"))
@@ -144,6 +144,12 @@ def finish_card(
             back = ctx.render_blocks([*stripped, *blocks[1:]])
         if not back:
             ctx.error(draft.line, "empty answer: write it after 'A:'")
+        elif draft.kind is CardKind.TYPED and not _one_line_of_text(blocks):
+            ctx.error(
+                draft.line,
+                "a typed answer must be one line of text (Anki compares what is typed "
+                "with it): shorten it, or make the card 'Q:'",
+            )
         draft.tokens += [t for b in blocks for t in b]
     extra = draft.extra
     notes = footnote_html(ctx, footnotes, draft.tokens)
@@ -179,6 +185,17 @@ def finish_card(
         shorthand=draft.shorthand,
         checks=tuple(draft.checks),
         media=tuple(card_media),
+    )
+
+
+def _one_line_of_text(blocks: list[list[Token]]) -> bool:
+    """True for an answer of one paragraph, on one line, with no image or sound."""
+    if len(blocks) != 1 or blocks[0][0].type != "paragraph_open":
+        return False
+    children = strip_prefix(blocks[0][1].children or [], "A:")
+    return not any(
+        t.type in ("softbreak", "hardbreak", "image", "sound", "media_link_open")
+        for t in walk(children)
     )
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from build_deck.model import Card, Check, Diagnostic
+from build_deck.model import Card, CardKind, Check, Diagnostic
 from build_deck.parse.cards import Draft, cloze_draft, collect_footnotes, finish_card, start_qa
 from build_deck.parse.context import FileContext
 from build_deck.parse.media import VaultIndex, resolve_media
@@ -45,6 +45,7 @@ from build_deck.parse.tokens import (
     inline_like,
     is_check,
     list_items,
+    question_kind,
     starts_with,
     strip_prefix,
 )
@@ -72,8 +73,8 @@ class _FileExtractor:
         self.drafts: list[Draft] = []
         self.media: dict[str, str] = {}
         self.footnotes: dict[str, list[Token]] = {}
-        self.pending_question: tuple[int, list[Token]] | None = None
-        """A ``Q:`` paragraph whose answer should start in the next block."""
+        self.pending_question: tuple[int, list[Token], CardKind] | None = None
+        """A ``Q:`` paragraph whose answer should start in the next block, and its kind."""
         self.answering: Draft | None = None
         """The Q/A card whose answer the next blocks may continue."""
         self.last: Draft | None = None
@@ -131,8 +132,8 @@ class _FileExtractor:
         if first.type == "heading_open":
             enter_heading(self.ctx, self.headings, block)
             self.last = None
-        elif starts_with(block, "Q:"):
-            self.read_question(block, line)
+        elif (kind := question_kind(block)) is not None:
+            self.read_question(block, line, kind)
         elif starts_with(block, "A:"):
             self.ctx.error(line, "'A:' without 'Q:': put the question before it, starting 'Q:'")
             self.last = None
@@ -158,11 +159,14 @@ class _FileExtractor:
             "or in the next paragraph",
         )
 
-    def answer_question(self, pending: tuple[int, list[Token]], block: list[Token]) -> bool:
+    def answer_question(
+        self, pending: tuple[int, list[Token], CardKind], block: list[Token]
+    ) -> bool:
         """After a ``Q:`` paragraph: True when ``block`` starts its answer (and is read)."""
-        q_line, q_children = pending
+        q_line, q_children, kind = pending
         if starts_with(block, "A:"):
-            self.answering = self.start_answer(q_line, q_children, block[1].children or [])
+            answer = block[1].children or []
+            self.answering = self.start_answer(q_line, q_children, answer, kind)
             self.answering.answer_blocks.append(block)
             self.last = self.answering
             return True
@@ -174,31 +178,34 @@ class _FileExtractor:
         first = block[0]
         return (
             first.type in ("heading_open", "hr")
-            or starts_with(block, "Q:")
+            or question_kind(block) is not None
             or starts_with(block, "Extra:")
             or is_check(first)
             or bool(cloze_bodies(block))
         )
 
-    def read_question(self, block: list[Token], line: int) -> None:
+    def read_question(self, block: list[Token], line: int, kind: CardKind) -> None:
         """A ``Q:`` paragraph: its answer starts inside it (an ``A:`` line) or next."""
         inline = block[1]
         children = inline.children or []
         split = answer_split(children)
         if split is None:
-            self.pending_question = (line, strip_prefix(children, "Q:"))
+            self.pending_question = (line, strip_prefix(children, kind.prefix), kind)
             self.last = None
         else:
-            question = strip_prefix(children[: split - 1], "Q:")
+            question = strip_prefix(children[: split - 1], kind.prefix)
             answer = children[split:]
-            self.answering = self.start_answer(line, question, answer)
+            self.answering = self.start_answer(line, question, answer, kind)
             para = [block[0], inline_like(inline, answer), block[2]]
             self.answering.answer_blocks.append(para)
             self.last = self.answering
 
-    def start_answer(self, line: int, question: list[Token], answer_children: list[Token]) -> Draft:
+    def start_answer(
+        self, line: int, question: list[Token], answer_children: list[Token], kind: CardKind
+    ) -> Draft:
         """A new Q/A card, whose answer starts with ``answer_children``."""
         draft = start_qa(self.ctx, tuple(self.headings), line, question, answer_children)
+        draft.kind = kind
         self.drafts.append(draft)
         return draft
 
