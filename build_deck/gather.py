@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from build_deck.model import Diagnostic, Severity, SourceLoc
@@ -33,13 +32,13 @@ def gather_notes(options: BuildOptions, report: BuildReport) -> list[Path]:
         return []
     root = options.notes_dir.resolve()
     found: dict[Path, Path] = {}  # the file, links followed -> the path it is read by
-    visited: set[Path] = set()
-    pending = [options.notes_dir]
+    # Each folder with the folders above it (links followed): a link back up is a loop.
+    pending: list[tuple[Path, frozenset[Path]]] = [(options.notes_dir, frozenset())]
     while pending:
-        folder = pending.pop()
-        if folder.resolve() in visited:
-            continue  # a link back to a folder already walked
-        visited.add(folder.resolve())
+        folder, above = pending.pop()
+        real_folder = folder.resolve()
+        if real_folder in above:
+            continue
         subfolders = []
         for entry in sorted(folder.iterdir()):
             if entry.name.startswith(".") or not _inside(entry, root, report):
@@ -54,10 +53,10 @@ def gather_notes(options: BuildOptions, report: BuildReport) -> list[Path]:
                             Severity.WARNING,
                         )
                     )
-                subfolders.append(entry)
+                subfolders.append((entry, above | {real_folder}))
             elif entry.suffix == ".md":
                 real = entry.resolve()
-                direct = os.path.realpath(entry) == os.path.abspath(entry)
+                direct = real == root / entry.relative_to(options.notes_dir)
                 if real not in found or direct:
                     found[real] = entry
         pending.extend(reversed(subfolders))

@@ -78,6 +78,7 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     db = col.db
     assert db is not None
     ours = list(OUR_NOTETYPES)
+    marks = ", ".join("?" * len(ours))
     field_names = {
         model_id: [f["name"] for f in notetype["flds"]]
         for model_id, notetype in notetypes_present(col).items()
@@ -85,13 +86,13 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     cards: dict[int, list[tuple[int, int]]] = {}
     for card_id, note_id, deck, original_deck in db.all(
         "SELECT c.id, c.nid, c.did, c.odid FROM cards c JOIN notes n ON c.nid = n.id "
-        "WHERE n.mid IN (?, ?) ORDER BY c.nid, c.ord",
+        f"WHERE n.mid IN ({marks}) ORDER BY c.nid, c.ord",
         *ours,
     ):
         cards.setdefault(note_id, []).append((card_id, original_deck or deck))
     notes: dict[str, Existing] = {}
     for note_id, guid, mid, flds, tags in db.all(
-        "SELECT id, guid, mid, flds, tags FROM notes WHERE mid IN (?, ?)", *ours
+        f"SELECT id, guid, mid, flds, tags FROM notes WHERE mid IN ({marks})", *ours
     ):
         names = field_names.get(mid, [])
         notes[guid] = Existing(
@@ -106,7 +107,7 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
         guid: name
         for guid, name in db.all(
             "SELECT n.guid, t.name FROM notes n JOIN notetypes t ON n.mid = t.id "
-            "WHERE n.mid NOT IN (?, ?)",
+            f"WHERE n.mid NOT IN ({marks})",
             *ours,
         )
     }
