@@ -147,7 +147,10 @@ def _find(
         if path.is_relative_to(vault.root) and path.is_file():
             return path
     first = candidates[0].resolve()
-    if not first.is_relative_to(vault.root):
+    found = vault.by_name().get(PurePosixPath(target).name, []) if embed else []
+    found = [p for p in found if p == target or p.endswith("/" + target)]
+    by_name = (vault.root / found[0]).resolve() if len(found) == 1 else None
+    if not first.is_relative_to(vault.root) or (by_name and not by_name.is_relative_to(vault.root)):
         # Checked first: whether a file outside exists is none of the notes' business.
         ctx.error(
             line,
@@ -155,10 +158,8 @@ def _find(
             "following links), so no other file can be packed into the deck",
         )
         return None
-    found = vault.by_name().get(PurePosixPath(target).name, []) if embed else []
-    found = [p for p in found if p == target or p.endswith("/" + target)]
-    if len(found) == 1:
-        return (vault.root / found[0]).resolve()
+    if by_name is not None:
+        return by_name
     looked_in = Path(Path(ctx.display_path).parent.as_posix(), target).parent.as_posix()
     if found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")

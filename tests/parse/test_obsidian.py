@@ -159,3 +159,17 @@ def test_reversed_and_typed_cards_build_and_pack(project: Project) -> None:
         assert MP3 in [archive.read(n) for n in archive.namelist() if n.isdigit()]
     cards, _ = extract((project.notes / "words.md").read_text(), project.notes)
     assert [c.kind for c in cards] == [CardKind.REVERSED, CardKind.TYPED]
+
+
+def test_an_embed_found_by_name_must_lie_inside_the_notes(tmp_path: Path) -> None:
+    (tmp_path / "secret.png").write_bytes(PNG)
+    notes = tmp_path / "notes"
+    (notes / "img").mkdir(parents=True)
+    (notes / "img" / "plot.png").symlink_to(tmp_path / "secret.png")
+    for link in ("![[plot.png]]", "[sound:plot.png]"):
+        cards, problems = extract(f"Q: Which?\nA: {link}\n", notes)
+        assert [p.message.split(":")[0] for p in problems] in (
+            ["image outside the notes folder"],
+            ["sound outside the notes folder"],
+        )
+        assert cards[0].media == ()
