@@ -7,6 +7,6 @@
 - :mod:`.highlight`: code blocks highlighted with Pygments, for light and night mode;
 - :mod:`.extract`: one notes file's cards, sections, tags and checks, read block by block
   with its parts: :mod:`.context` (the file being read), :mod:`.sections` (front matter
-  and headings), :mod:`.media` (images and sounds), :mod:`.cards` (Q/A and cloze cards assembled
-  and finished) and :mod:`.tokens` (helpers over tokens).
+  and headings), :mod:`.media` (images and sounds), :mod:`.cards` (Q/A and cloze cards
+  assembled and finished) and :mod:`.tokens` (helpers over tokens).
 """
