@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from build_deck.watch import snapshot
 from tests.conftest import REPO, Project
 
 CARD = "Q: What is {word}?\nA: A word.\n"
@@ -86,3 +87,13 @@ def test_the_migration_examples_build(project: Project, capsys: pytest.CaptureFi
         assert "error" not in captured.err and "no cards" not in captured.err
         counts.append(captured.out.split(" (")[0])
     assert counts == ["4 cards", "2 cards", "2 cards"]
+
+
+def test_watch_ignores_hidden_folders(project: Project) -> None:
+    project.write("a.md", CARD.format(word="watched"))
+    project.write(".obsidian/workspace.json", "{}")
+    before = snapshot(project.notes)
+    (project.notes / ".obsidian" / "workspace.json").write_text('{"active": "a.md"}')
+    assert snapshot(project.notes) == before
+    project.write("a.md", CARD.format(word="changed"))
+    assert snapshot(project.notes) != before

@@ -159,10 +159,12 @@ def _cut_comments(state: StateCore) -> None:
         for embedded_in, at, target in notes:
             if embedded_in is src:
                 line = first_line + src.count("\n", 0, at)
+                suffix = PurePosixPath(target.partition("#")[0]).suffix.lower()
+                what = "a note" if suffix in ("", ".md") else f"a {suffix[1:].upper()} file"
                 warnings.append(
                     (
                         line,
-                        f"![[{target}]] embeds a note, which a card cannot show: shown as "
+                        f"![[{target}]] embeds {what}, which a card cannot show: shown as "
                         f"its name; write {link_text(target)!r} or copy the text you need",
                     )
                 )
