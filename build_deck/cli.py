@@ -14,6 +14,7 @@ from typing import Any
 
 from build_deck import __version__
 from build_deck.config import ConfigError, ProjectConfig, read_project_config
+from build_deck.gather import NO_CARDS
 from build_deck.model import SourceLoc
 from build_deck.pipeline import print_progress, run
 from build_deck.report import (
@@ -22,6 +23,7 @@ from build_deck.report import (
     BuildOptions,
     BuildReport,
     display_path,
+    plural,
     summary_line,
 )
 from build_deck.verify.sandbox import CHECK_BUDGET, check_mode
@@ -95,7 +97,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
 
 def _add_ledger_parser(commands: Any, cards: argparse.ArgumentParser) -> None:
     """``build-deck ledger prune|resolve|merge``."""
-    ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
+    ledger = commands.add_parser(
+        "ledger", help="maintain the card ledger (the folder cards/ledger/)"
+    )
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
         "prune", parents=[cards], help="forget cards removed from the notes long ago"
@@ -167,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
 def _print_diagnostics(report: BuildReport) -> None:
     for diagnostic in report.diagnostics:
         print(diagnostic, file=sys.stderr, flush=True)
+    for shown in report.without_cards:
+        print(f"{shown}: {NO_CARDS}", file=sys.stderr, flush=True)
 
 
 def _print_stats(report: BuildReport) -> None:
@@ -201,8 +207,8 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
         )
     if report.deck_changed:
         print(
-            f"{report.deck_changed} cards changed deck: Anki's import does not move cards "
-            "that already exist; move them in Anki's browser (Change Deck), or run "
+            f"{plural(report.deck_changed, 'card')} changed deck: Anki's import does not "
+            "move cards that already exist; move them in Anki's browser (Change Deck), or run "
             "'build-deck sync'"
         )
 
@@ -236,8 +242,9 @@ def _write_preview(
         title=options.root_deck,
         warnings=warnings,
     )
-    problems = f"; {len(report.errors)} errors" if report.errors else ""
-    print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")
+    problems = f"; {plural(len(report.errors), 'error')}" if report.errors else ""
+    shown = f"{plural(len(report.cards), 'card')} from {plural(report.files, 'file')}"
+    print(f"{shown} -> {display_path(page)}{problems}")
     return EXIT_ERRORS if report.errors else EXIT_OK
 
 

@@ -1,6 +1,6 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
-1. gather: ``gather_notes`` lists the notes files;
+1. gather: ``gather_notes`` (:mod:`build_deck.gather`) lists the notes files;
 2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
    (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
 3. lint, verify and 4. typeset: ``check_cards`` warns about cards that would teach badly
@@ -33,8 +33,9 @@ from typing import Any, Protocol
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
-from build_deck.anki.notetypes import CLOZE, QA, card_css
+from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
+from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
 from build_deck.identity.plan import (
     IdentityPlan,
@@ -46,9 +47,10 @@ from build_deck.identity.plan import (
     state_path,
 )
 from build_deck.lint import as_errors, lint_file
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
+from build_deck.parse.media import VaultIndex
 from build_deck.report import (
     BuildOptions,
     BuildReport,
@@ -106,35 +108,6 @@ def collect_cards(
     return read_notes(gather_notes(options, report), options, report, progress, tex_state)
 
 
-def gather_notes(options: BuildOptions, report: BuildReport) -> list[Path]:
-    """The notes files to build, in order; an error when there are none."""
-    if not options.notes_dir.is_dir():
-        report.diagnostics.append(
-            Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
-        )
-        return []
-    paths = []
-    for path in sorted(options.notes_dir.rglob("*.md")):
-        if path.is_dir():
-            report.diagnostics.append(
-                Diagnostic(
-                    SourceLoc(display_path(path), 0),
-                    "a folder named like a notes file: skipped (the notes inside it are read)",
-                    Severity.WARNING,
-                )
-            )
-        else:
-            paths.append(path)
-    if not paths:
-        report.diagnostics.append(
-            Diagnostic(
-                SourceLoc(display_path(options.notes_dir), 0),
-                "no notes files (*.md) in the notes folder: check --notes; nothing was written",
-            )
-        )
-    return paths
-
-
 def read_notes(
     paths: list[Path],
     options: BuildOptions,
@@ -150,6 +123,7 @@ def read_notes(
         return []
     files: list[NotesFile] = []
     to_parse: list[tuple[int, bytes, str, Path]] = []
+    vault = VaultIndex(options.notes_dir)
     with without_cycle_collection():  # reading the cache builds a Card for every card
         for number, path in enumerate(paths, 1):
             if progress:
@@ -167,8 +141,10 @@ def read_notes(
                 )
                 continue
             tags = ("tags:" + " ".join(options.tags),) if options.tags else ()
+            # An embed may be found by its name anywhere in the notes folder.
+            found_by_name = vault.fingerprint() if b"[[" in data or b"[sound:" in data else ""
             key = build_cache.cache_key(
-                data, shown, options.root_deck, tex_state, options.check_mode, *tags
+                data, shown, options.root_deck, tex_state, options.check_mode, found_by_name, *tags
             )
             hit = _cached_file(path, shown, key, options, report)
             if hit is not None:
@@ -178,7 +154,7 @@ def read_notes(
             to_parse.append((len(files) - 1, data, shown, path.parent))
 
     jobs = [
-        (data, shown, folder, options.root_deck, options.notes_dir, options.tags)
+        (data, shown, folder, options.root_deck, vault, options.tags)
         for _, data, shown, folder in to_parse
     ]
     for (index, *_), (cards, diagnostics, text) in zip(to_parse, _parse_all(jobs), strict=True):
@@ -205,7 +181,7 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, Path, tuple[str, ...]]
+_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...]]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
@@ -214,14 +190,14 @@ _parser_of_process: list[MarkdownIt] = []
 def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic], str]:
     """Decode and extract one notes file (in this process or a worker); its cards, its
     problems and its text."""
-    data, shown, folder, root_deck, notes_dir, tags = job
+    data, shown, folder, root_deck, vault, tags = job
     text, problem = read_notes_file(data, shown)
     if text is None:
         return [], [problem] if problem else [], ""
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
     cards, problems = extract_cards(
-        _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
+        _parser_of_process[0], text, shown, folder, root_deck, vault=vault
     )
     if tags:  # the project's tags (build-deck.toml), on every card
         cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
@@ -316,10 +292,9 @@ def package_inputs(
         [(name, path, _file_digest(Path(path))) for name, path in media],
     ]
     digest.update(json.dumps(header, ensure_ascii=False).encode())
-    model_ids = {CardKind.QA: QA.model_id, CardKind.CLOZE: CLOZE.model_id}
     digest.update(
         "".join(
-            f"\x1e{r.guid}\x1f{r.mtime}\x1f{model_ids[r.card.kind]}\x1f{r.card.deck}"
+            f"\x1e{r.guid}\x1f{r.mtime}\x1f{note_type_of(r.card).model_id}\x1f{r.card.deck}"
             f"\x1f{r.source or r.card.source}\x1f{h}"
             for r, h in zip(plan.records, plan.note_hashes, strict=True)
         ).encode()
@@ -396,6 +371,7 @@ def _run_stages(
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
+    report.without_cards = files_without_cards(files)
     if options.strict:  # after check_cards has cached the warnings as warnings
         report.diagnostics = as_errors(report.diagnostics)
     with without_cycle_collection():  # from here on, nothing forks

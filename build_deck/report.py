@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_deck.anki.package import NoteRecord
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -91,6 +91,8 @@ class BuildReport:
     """The final notes of the build: GUID, mtime, fields, tags, deck (empty on errors)."""
     out_path: Path | None = None
     """The package written, if any."""
+    without_cards: list[str] = field(default_factory=list)
+    """The notes files (as shown) that gave no card, though they were read."""
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -172,9 +174,14 @@ class CardChange:
     """The card's GUID (set for removed cards, which ``sync`` tags or prunes)."""
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 card``, ``2 cards``: a count and its noun, in the number it takes."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def summary_line(report: BuildReport, *, wrote: bool) -> str:
     """The one line every run ends with."""
-    qa = sum(card.kind is CardKind.QA for card in report.cards)
+    qa = sum(card.kind.is_qa for card in report.cards)
     cloze = len(report.cards) - qa
     counts = f"{qa} Q/A, {cloze} cloze, {len(report.verified)} verified"
     if not report.errors:
@@ -187,9 +194,9 @@ def summary_line(report: BuildReport, *, wrote: bool) -> str:
             f"{sum('formula' in k for k in kinds)} formulas, "
             f"{sum('arithmetic' in k for k in kinds)} arithmetic; {supporting} supporting-only"
         )
-    line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
+    line = f"{plural(len(report.cards), 'card')} ({counts}) from {plural(report.files, 'file')}"
     if report.errors:
-        return f"{line}; {len(report.errors)} errors, nothing written"
+        return f"{line}; {plural(len(report.errors), 'error')}, nothing written"
     if wrote and report.out_path is not None:
         return (
             f"{line} -> {display_path(report.out_path)}; +{report.new} new, "

@@ -15,9 +15,13 @@ Snapshot = dict[Path, tuple[int, int]]
 
 
 def snapshot(folder: Path) -> Snapshot:
-    """Size and modification time of every file under ``folder``."""
+    """Size and modification time of every file under ``folder``, except in hidden
+    folders, which the build does not read (Obsidian rewrites ``.obsidian/`` at every
+    click)."""
     state: Snapshot = {}
     for path in folder.rglob("*"):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
         try:
             stat = path.stat()
         except FileNotFoundError:

@@ -20,6 +20,7 @@ LAYERS = [
     "verify",
     "anki",
     "report",
+    "gather",
     "identity",
     "pipeline",
     "typeset",

@@ -78,6 +78,7 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     db = col.db
     assert db is not None
     ours = list(OUR_NOTETYPES)
+    marks = ", ".join("?" * len(ours))
     field_names = {
         model_id: [f["name"] for f in notetype["flds"]]
         for model_id, notetype in notetypes_present(col).items()
@@ -85,13 +86,13 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     cards: dict[int, list[tuple[int, int]]] = {}
     for card_id, note_id, deck, original_deck in db.all(
         "SELECT c.id, c.nid, c.did, c.odid FROM cards c JOIN notes n ON c.nid = n.id "
-        "WHERE n.mid IN (?, ?) ORDER BY c.nid, c.ord",
+        f"WHERE n.mid IN ({marks}) ORDER BY c.nid, c.ord",
         *ours,
     ):
         cards.setdefault(note_id, []).append((card_id, original_deck or deck))
     notes: dict[str, Existing] = {}
     for note_id, guid, mid, flds, tags in db.all(
-        "SELECT id, guid, mid, flds, tags FROM notes WHERE mid IN (?, ?)", *ours
+        f"SELECT id, guid, mid, flds, tags FROM notes WHERE mid IN ({marks})", *ours
     ):
         names = field_names.get(mid, [])
         notes[guid] = Existing(
@@ -106,7 +107,7 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
         guid: name
         for guid, name in db.all(
             "SELECT n.guid, t.name FROM notes n JOIN notetypes t ON n.mid = t.id "
-            "WHERE n.mid NOT IN (?, ?)",
+            f"WHERE n.mid NOT IN ({marks})",
             *ours,
         )
     }
@@ -231,8 +232,8 @@ def _put_notetype(col: Collection, note_type: NoteType) -> None:
         notetype = models.new(note_type.name)
         for name in note_type.fields:
             models.add_field(notetype, models.new_field(name))
-        template = models.new_template("Cloze" if note_type.is_cloze else "Card 1")
-        models.add_template(notetype, template)
+        for name, _, _ in note_type.templates:
+            models.add_template(notetype, models.new_template(name))
         notetype["id"] = note_type.model_id
         notetype["type"] = 1 if note_type.is_cloze else 0
         # Added under its fixed id, as an import does; usn -1 makes AnkiWeb send it on.
@@ -241,8 +242,13 @@ def _put_notetype(col: Collection, note_type: NoteType) -> None:
     else:
         notetype = current
     notetype["css"] = card_css()
-    notetype["tmpls"][0]["qfmt"] = note_type.front
-    notetype["tmpls"][0]["afmt"] = note_type.back
+    present = len(notetype["tmpls"])
+    for template, (_, front, back) in zip(notetype["tmpls"], note_type.templates, strict=False):
+        template["qfmt"], template["afmt"] = front, back
+    for name, front, back in note_type.templates[present:]:
+        template = models.new_template(name)
+        template["qfmt"], template["afmt"] = front, back
+        models.add_template(notetype, template)
     if current is None:
         models.update(notetype, preserve_usn=True)  # adds it under the id it carries
     else:

@@ -110,12 +110,12 @@ def _span(lines: list[str], edit: Edit) -> tuple[int, int, str] | None:
             end += 1
         return end
 
-    if card.kind is CardKind.QA and edit.field in ("Front", "Back"):
-        if not lines[start].startswith("Q:"):
+    if card.kind.is_qa and edit.field in ("Front", "Back"):
+        if not lines[start].startswith(card.kind.prefix):
             return None
         question_end = paragraph_end(start, ("A:",))
         if edit.field == "Front":
-            return start, question_end, "Q: "
+            return start, question_end, card.kind.prefix + " "
         answer = question_end
         while answer < len(lines) and not lines[answer].strip():
             answer += 1

@@ -26,10 +26,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, VERIFIED_TAG, NoteType, card_css
+from build_deck.anki.notetypes import (
+    NOTE_TYPES,
+    VERIFIED_TAG,
+    NoteType,
+    card_css,
+    note_type_of,
+)
 from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.anki.sync_state import STATE_KEY, NoteState, field_hash
-from build_deck.model import CardKind, SourceLoc
+from build_deck.model import SourceLoc
 
 REMOVED_TAG = "build-deck::removed"
 """Tag given to notes whose card was removed from the notes."""
@@ -85,7 +91,7 @@ class Desired:
     @classmethod
     def of(cls, record: NoteRecord) -> Desired:
         """The desired note of a build record."""
-        note_type = QA if record.card.kind is CardKind.QA else CLOZE
+        note_type = note_type_of(record.card)
         # Anki stores field text in Unicode NFC: compare and write it that way.
         values = [unicodedata.normalize("NFC", value) for value in note_fields(record)]
         return cls(record, note_type, dict(zip(note_type.fields, values, strict=True)))
@@ -439,12 +445,9 @@ def _plan_notetypes(plan: Plan, present: dict[int, dict[str, Any]]) -> None:
                 f"not {', '.join(note_type.fields)}: restore them in Anki (Tools → Manage "
                 "Note Types → Fields) and sync again"
             )
-        template = current["tmpls"][0] if current["tmpls"] else {}
-        if (
-            current.get("css") != card_css()
-            or template.get("qfmt") != note_type.front
-            or template.get("afmt") != note_type.back
-        ):
+        present_templates = [(t.get("qfmt"), t.get("afmt")) for t in current["tmpls"]]
+        wanted_templates = [(front, back) for _, front, back in note_type.templates]
+        if current.get("css") != card_css() or present_templates != wanted_templates:
             plan.update_notetypes.append(note_type)
 
 

@@ -119,7 +119,7 @@ def note_hash(record: NoteRecord) -> str:
 
 def fingerprint(card: Card, relative: str, hash_of_content: str | None = None) -> Fingerprint:
     """What matching needs of a card (``hash_of_content``: its ``content_hash``, if known)."""
-    answer = " ".join(card.value_source.split()) if card.kind is CardKind.QA else ""
+    answer = " ".join(card.value_source.split()) if card.kind.is_qa else ""
     return Fingerprint(
         relative,
         " > ".join(card.section),

@@ -36,7 +36,7 @@ from build_deck.lint.text import (
     plain,
     stem,
 )
-from build_deck.model import Card, CardKind
+from build_deck.model import Card
 
 _MATH_DELIMITED = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
 
@@ -290,7 +290,7 @@ def give_aways(card: Card, vocabulary: Vocabulary) -> list[str]:
     first heading, the deck's name) counts only for a card right under it: it names the
     subject of every card below."""
     headings = card.section[1:] or card.section
-    if card.kind is CardKind.QA:
+    if card.kind.is_qa:
         answer = _qa_answer(card)
         if answer is None:
             return []

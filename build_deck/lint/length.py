@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 from build_deck.lint.text import HIDDEN, cloze_fronts, plain, word_tokens
-from build_deck.model import Card, CardKind
+from build_deck.model import Card
 
 MAX_WORDS = 40
 """A Q/A answer of more words is too long (math counts as one word)."""
@@ -58,7 +58,7 @@ def words_and_facts(field_html: str) -> tuple[int, int]:
 
 def too_long(card: Card) -> list[str]:
     """A message for each part of ``card`` too long to recall as one fact."""
-    if card.kind is CardKind.QA:
+    if card.kind.is_qa:
         words, facts = words_and_facts(card.back)
         if words > MAX_WORDS or facts >= MAX_FACTS:
             return [
@@ -86,7 +86,7 @@ def too_long(card: Card) -> list[str]:
 
 def two_questions(card: Card) -> list[str]:
     """A message when a Q/A question asks two things."""
-    if card.kind is not CardKind.QA:
+    if not card.kind.is_qa:
         return []
     question = " ".join(plain(card.content).split())
     asks = question.split(". ")[-1]  # the givens of a drill come first

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from build_deck.lint.text import word_tokens
-from build_deck.model import Card, CardKind
+from build_deck.model import Card
 
 MAX_BLOCKS = 3
 """An answer of more blocks (paragraphs, formulas, lists, code) runs on."""
@@ -48,7 +48,7 @@ def _reads_as_notes(block: str) -> str | None:
 def run_on(card: Card, lines: list[str]) -> list[str]:
     """A message when the answer of ``card`` runs on into notes; ``lines`` are the
     lines of its notes file."""
-    if card.kind is not CardKind.QA or len(card.answer_lines) < 2:
+    if not card.kind.is_qa or len(card.answer_lines) < 2:
         return []
     blocks = ["\n".join(lines[a - 1 : b]) for a, b in card.answer_lines]
     end = None

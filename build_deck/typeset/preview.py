@@ -195,6 +195,9 @@ def render_template(
             out.append(front_side)
         elif name.startswith("cloze:"):
             out.append(cloze_filter(fields[name[6:]], ordinal, question=question))
+        elif name.startswith("type:"):  # Anki's box to type the answer in, and its answer
+            typed = fields[name[5:]]
+            out.append('<input id="typeans" disabled>' if question else f"<code>{typed}</code>")
         else:
             out.append(fields[name])
     out.append(template[pos:])
@@ -220,12 +223,15 @@ def card_faces(card: Card, *, verified: bool | str = False) -> list[CardFace]:
     note_type = note_type_of(card)
     record = NoteRecord.of(card, verified=verified)
     fields = dict(zip(note_type.fields, note_fields(record), strict=True))
-    ordinals = card.cloze_numbers if card.kind is CardKind.CLOZE else (1,)
+    if card.kind is CardKind.CLOZE:
+        sides = [(n, note_type.front, note_type.back) for n in card.cloze_numbers]
+    else:
+        sides = [(i, front, back) for i, (_, front, back) in enumerate(note_type.templates, 1)]
     faces = []
-    for ordinal in ordinals:
-        front = render_template(note_type.front, fields, ordinal=ordinal, question=True)
+    for ordinal, front_template, back_template in sides:
+        front = render_template(front_template, fields, ordinal=ordinal, question=True)
         back = render_template(
-            note_type.back, fields, ordinal=ordinal, question=False, front_side=front
+            back_template, fields, ordinal=ordinal, question=False, front_side=front
         )
         faces.append(CardFace(card, ordinal, front, back))
     return faces
@@ -263,8 +269,10 @@ def _warning_list(warnings: Sequence[str]) -> str:
 def _entry(face: CardFace, verified: bool, warnings: Sequence[str] = ()) -> str:
     card = face.card
     label = (
-        "Q/A"
-        if card.kind is CardKind.QA
+        {CardKind.QA: "Q/A", CardKind.REVERSED: f"Q/A reversed, card {face.ordinal}"}.get(
+            card.kind, "Q/A typed"
+        )
+        if card.kind.is_qa
         else f"cloze c{face.ordinal} ({card.cloze_numbers.index(face.ordinal) + 1} "
         f"of {len(card.cloze_numbers)})"
     )
