@@ -252,7 +252,7 @@ def test_check_and_build_print_the_warnings_and_strict_fails_the_run(
     assert project.run("check", "--strict") == 1
     captured = capsys.readouterr()
     assert warning.replace("warning:", "error:") in captured.err
-    assert "1 errors, nothing written" in captured.out
+    assert "1 error, nothing written" in captured.out
     assert project.run("build", "--strict") == 1
     assert not project.apkg.exists()
     capsys.readouterr()
