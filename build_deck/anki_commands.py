@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync import SyncError
+from build_deck.anki.sync_model import SyncError
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
@@ -149,8 +149,8 @@ def _sync(
     collection: Path,
     root_deck: str,
 ) -> int:
-    from build_deck.anki.collection import SyncOptions, sync_collection
-    from build_deck.anki.sync import Prefer
+    from build_deck.anki.run import SyncOptions, sync_collection
+    from build_deck.anki.sync_model import Prefer
     from build_deck.anki.sync_report import summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
@@ -167,11 +167,13 @@ def _sync(
     assert plan is not None
     if args.dry_run:
         print(f"dry run, nothing written: {summary(plan)} -> {shown}", flush=True)
-    elif not outcome.applied and (plan.conflicts or plan.kept or plan.foreign):
+    elif not outcome.applied and (
+        plan.conflicts or plan.kept or plan.foreign or plan.styling.conflicts
+    ):
         print(f"nothing written: {summary(plan)} -> {shown}", flush=True)
     elif not outcome.applied:
         print(f"nothing to do: {shown} already matches the notes", flush=True)
     else:
         backup = "; backup in " + display_path(collection.parent / "backups")
         print(f"synced {shown}: {summary(plan)}{backup if outcome.backup else ''}", flush=True)
-    return 1 if plan.conflicts or plan.foreign else 0
+    return 1 if plan.conflicts or plan.foreign or plan.styling.conflicts else 0

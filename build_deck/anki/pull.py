@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from build_deck.anki.collection import read_collection
 from build_deck.anki.html_to_markdown import html_to_markdown
 from build_deck.anki.package import NoteRecord
-from build_deck.anki.sync import CollectionView, Desired
+from build_deck.anki.sync_model import CollectionView, Desired
 from build_deck.anki.sync_state import NoteState, dump_state, field_hash
 from build_deck.model import CardKind
 from build_deck.storage import atomic_write
@@ -82,7 +82,7 @@ def find_edits(view: CollectionView, records: Sequence[NoteRecord]) -> list[Edit
         note = view.notes.get(want.guid)
         if note is None or note.notetype_id != want.note_type.model_id:
             continue
-        last = view.state.get(want.guid)
+        last = view.record.notes.get(want.guid)
         for name in EDITABLE:
             if name not in want.fields:
                 continue
@@ -221,14 +221,14 @@ def run_pull(col: Collection, records: Sequence[NoteRecord], root_deck: str, *, 
         )
         return 0
     written = apply_proposals(proposals)
-    state = dict(view.state)
+    record = view.record
     for proposal in written:
         edit = proposal.edit
-        old = state.get(edit.desired.guid) or NoteState({}, edit.desired.tags)
+        old = record.notes.get(edit.desired.guid) or NoteState({}, edit.desired.tags)
         fields = {**old.fields, edit.field: field_hash(edit.anki)}
-        state[edit.desired.guid] = NoteState(fields, old.tags)
+        record.notes[edit.desired.guid] = NoteState(fields, old.tags, old.deck)
     if written:
-        col.set_config(view.state_key, dump_state(state))
+        col.set_config(view.state_key, dump_state(record))
     files = sorted({p.edit.desired.loc.path for p in written})
     print(
         f"applied {len(written)} of {len(proposals)} fields edited in Anki to "
