@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from build_deck.anki.package import NoteRecord
 from build_deck.anki.profiles import ProfileError, find_collection
 from build_deck.anki.sync_model import SyncError
 from build_deck.model import Diagnostic, SourceLoc
@@ -121,7 +122,13 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
             if args.command == "pull":
                 from build_deck.anki.pull import run_pull
 
-                return run_pull(col, report.records, options.root_deck, apply=args.apply)
+                def rebuild() -> Sequence[NoteRecord] | None:
+                    again = build(build_options)
+                    return None if again.errors else again.records
+
+                return run_pull(
+                    col, report.records, options.root_deck, apply=args.apply, rebuild=rebuild
+                )
             return _sync(args, report, col, collection, options.root_deck)
     finally:
         col.close()
