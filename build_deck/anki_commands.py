@@ -161,7 +161,15 @@ def _sync(
     from build_deck.anki.sync_report import summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
-    options = SyncOptions(collection, root_deck, args.dry_run, args.prune, args.yes, prefer)
+    options = SyncOptions(
+        collection,
+        root_deck,
+        args.dry_run,
+        args.prune,
+        args.yes,
+        prefer,
+        display_path(collection.parent / "backups"),
+    )
     removed = [change.guid for change in report.removed]
     outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)

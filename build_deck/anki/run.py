@@ -43,6 +43,8 @@ class SyncOptions:
     """Delete without asking."""
     prefer: Prefer | None = None
     """How to settle conflicts, or None to report them."""
+    backups_shown: str = ""
+    """The backups folder as messages name it (``profile/backups``)."""
 
 
 @dataclass(slots=True)
@@ -98,7 +100,7 @@ def sync_collection(
             if not (plan.changes_notes or plan.state_changed):
                 return outcome
         writer = Writer(col)
-        outcome.backup = backup(col, folder, writer)
+        outcome.backup = backup(col, folder, writer, shown=options.backups_shown)
         outcome.lines += [f"warning: {w}" for w in apply_plan(col, plan, writer)]
         outcome.applied = True
     except SyncError as exc:

@@ -19,6 +19,7 @@ order above.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -34,6 +35,7 @@ from build_deck.anki.sync_state import dump_state
 from build_deck.storage import TEMP_PREFIX, fsync_dir
 
 try:
+    import anki.collection  # noqa: F401 (before anki.cards, which cannot come first)
     from anki.cards import Card
     from anki.collection import AddNoteRequest, Collection
     from anki.errors import AnkiException
@@ -64,25 +66,27 @@ class Writer:
 # The backup ---------------------------------------------------------------------------
 
 
-def backup(col: Collection, folder: Path, writer: Writer) -> bool:
-    """Anki's own backup of the collection into ``folder``, under Anki's name once it is
-    complete; False if Anki found it current. One-line ``SyncError`` if it fails."""
+def backup(col: Collection, folder: Path, writer: Writer, *, shown: str = "") -> bool:
+    """Anki's own backup of the collection into ``folder`` (named ``shown`` in messages),
+    under Anki's name once it is complete; False if Anki found it current. One-line
+    ``SyncError`` if it fails."""
+    shown = shown or str(folder)
     remove_unfinished_backups(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
-            raise PermissionError(f"{folder} is read-only")
+            raise PermissionError(errno.EACCES, f"{shown} is read-only")
         scratch = Path(os.fspath(folder / f"{TEMP_PREFIX}backup-{os.getpid()}"))
         scratch.mkdir(exist_ok=True)
     except OSError as exc:
-        raise _backup_error(folder, exc) from exc
+        raise _backup_error(shown, exc) from exc
     try:
         made = writer.write("backup", _create_backup, col, scratch)
         for done in scratch.iterdir():
             os.replace(done, folder / done.name)
         fsync_dir(folder)
     except (OSError, AnkiException) as exc:
-        raise _backup_error(folder, exc) from exc
+        raise _backup_error(shown, exc) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return bool(made)
@@ -92,10 +96,10 @@ def _create_backup(col: Collection, folder: Path) -> bool:
     return col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
 
 
-def _backup_error(folder: Path, exc: Exception) -> SyncError:
+def _backup_error(shown: str, exc: Exception) -> SyncError:
     reason = getattr(exc, "strerror", None) or str(exc).split(" (os error")[0]
     return SyncError(
-        f"cannot write the backup into {folder} ({reason}): make that folder writable, "
+        f"cannot write the backup into {shown} ({reason}): make that folder writable, "
         "then sync again; the collection was not changed"
     )
 
