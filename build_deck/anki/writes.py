@@ -301,8 +301,10 @@ def _merge(col: Collection, merge: Merge, writer: Writer) -> None:
 
 
 def _merge_card(col: Collection, source: int, target: int, writer: Writer) -> None:
-    """Copy ``source``'s reviews onto ``target`` (new revlog ids, so that AnkiWeb sends
-    them on) and give ``target`` the scheduling of whichever was reviewed last."""
+    """Copy ``source``'s reviews onto ``target`` and give ``target`` the scheduling of
+    whichever was reviewed last. The copies get new ids, so that AnkiWeb sends them on
+    (it never changes a review it has); the originals stay, as AnkiWeb keeps them too
+    (its check after a sync compares the counts), with the card they were of deleted."""
     db = col.db
     assert db is not None
     last = {
@@ -326,7 +328,6 @@ def _merge_card(col: Collection, source: int, target: int, writer: Writer) -> No
                 col.usn(),
                 *rest,
             )
-        db.execute("DELETE FROM revlog WHERE cid = ?", source)
 
     if rows:
         writer.write("merge", copy)
