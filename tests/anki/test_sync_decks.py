@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
+from build_deck.anki.sync_state import state_key
 from tests.anki.syncing import NOTES, ROOT, history, note_by_front, opened, review_all, sync_ok
 from tests.conftest import Project
 
@@ -80,3 +81,29 @@ def test_renamed_decks_a_preset_and_a_students_own_deck_are_followed(
     with opened(col_path) as col:
         assert deck_of(col, step) == {"Exam::AI Study Notes::Optimisation"}
         assert history(col, step) == before
+
+
+def test_a_record_without_decks_follows_the_decks_the_cards_are_in(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        key = state_key(ROOT)
+        record = col.get_config(key)
+        # As the previous version of sync left it: no decks.
+        notes = {
+            guid: {"fields": item["fields"], "tags": item["tags"]}
+            for guid, item in record["notes"].items()
+        }
+        col.set_config(key, {"version": 1, "notes": notes})
+        root = col.decks.id_for_name(ROOT)
+        assert root is not None
+        col.decks.rename(root, "Exam::AI Study Notes")
+    project.write("ml.md", NOTES + EXTRA_CARD)
+    out = sync_ok(project, col_path, capsys)
+    assert "move:" not in out and "+1 new" in out
+    with opened(col_path) as col:
+        added = note_by_front(col, "two moments")
+        assert deck_of(col, added) == {"Exam::AI Study Notes::Machine Learning"}
+        assert col.decks.id_for_name(ROOT) is None

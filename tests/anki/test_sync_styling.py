@@ -110,3 +110,33 @@ def test_the_students_css_templates_and_field_are_kept_and_merged(
         assert qa is not None and "#555555" in qa["css"] and "#aa0000" not in qa["css"]
         assert qa["css"].endswith(MINE) and qa["tmpls"][0]["qfmt"] == student_front
     assert "nothing to do" in sync_ok(project, col_path, capsys)
+
+
+def test_a_field_of_the_students_that_a_change_of_note_type_would_drop_is_a_conflict(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("ml.md", NOTES)
+    sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        qa = col.models.by_name("build_deck Q/A")
+        assert qa is not None
+        col.models.add_field(qa, col.models.new_field("Mnemonic"))
+        col.models.update_dict(qa)
+        note = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
+        note["Mnemonic"] = "rate = pace"
+        col.update_note(note)
+    project.write(
+        "ml.md",
+        NOTES.replace(
+            "Q: Which rate scales each step?\nA: The learning rate.",
+            "The {{c1::learning rate}} scales each {{c2::step}}.",
+        ),
+    )
+    code, out = sync(project, col_path, capsys, "--allow-removals")
+    assert code == 1
+    assert (
+        "notes/ml.md:11: error: conflict: the note's field Mnemonic (yours) has no place in "
+        "build_deck Cloze, so changing its note type would lose it" in out
+    )
+    with opened(col_path) as col:
+        assert col.get_note(note_by_front(col, "Which rate"))["Mnemonic"] == "rate = pace"  # type: ignore[arg-type]
