@@ -76,7 +76,7 @@ def backup(col: Collection, folder: Path, writer: Writer, *, shown: str = "") ->
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             raise PermissionError(errno.EACCES, f"{shown} is read-only")
-        scratch = Path(os.fspath(folder / f"{TEMP_PREFIX}backup-{os.getpid()}"))
+        scratch = folder / f"{TEMP_PREFIX}backup-{os.getpid()}"
         scratch.mkdir(exist_ok=True)
     except OSError as exc:
         raise _backup_error(shown, exc) from exc
