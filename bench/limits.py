@@ -93,7 +93,7 @@ def bench_huge() -> bool:
 def bench_parse() -> bool:
     """1 MB adversarial values: each parsed in under 1 s."""
     from build_deck.model import Card, CardKind, Check, SourceLoc
-    from build_deck.verify.checks import card_value
+    from build_deck.verify.values import card_value
 
     size = 1 << 20
     values = {

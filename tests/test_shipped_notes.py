@@ -7,7 +7,8 @@ import pytest
 from build_deck.model import CardKind
 from build_deck.pipeline import run
 from build_deck.report import BuildOptions, BuildReport
-from build_deck.verify.checks import parse_value, verify_cards
+from build_deck.verify.checks import verify_cards
+from build_deck.verify.values import parse_value
 from tests.conftest import REPO
 
 AREAS = (

@@ -11,4 +11,7 @@
 - :mod:`.pull`, :mod:`.notes_file`, :mod:`.html_to_markdown`: ``build-deck pull``,
   Anki edits back to the notes;
 - :mod:`.profiles`: where Anki keeps a profile's collection.
+
+The ``sync`` and ``pull`` commands, which run a build first, are
+:mod:`build_deck.anki_commands`, beside the command line.
 """

@@ -29,15 +29,11 @@ from typing import Any
 from build_deck import cache as build_cache
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
 from build_deck.verify import formula as tex
-from build_deck.verify.checks import (
-    _BOLD,
-    _formula_tex,
-    arithmetic_chains,
-    formula_directive,
-    parse_value,
-    strip_cloze,
-    verify_cards,
-)
+from build_deck.verify.arithmetic import arithmetic_chains
+from build_deck.verify.checks import verify_cards
+from build_deck.verify.formula_check import _formula_tex, formula_directive
+from build_deck.verify.shown import strip_cloze
+from build_deck.verify.values import _BOLD, parse_value
 
 MAX_MUTANTS = 12
 """Mutants tried per card, at most."""

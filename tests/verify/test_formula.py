@@ -242,6 +242,6 @@ def test_a_formula_is_evaluated_in_the_sandbox_with_the_checks_names() -> None:
     ],
 )
 def test_cloze_markup_is_taken_out_of_math(tex_source: str, shown: str) -> None:
-    from build_deck.verify.checks import strip_cloze
+    from build_deck.verify.shown import strip_cloze
 
     assert strip_cloze(tex_source) == shown

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from build_deck.model import Card, CardKind, Check, SourceLoc
-from build_deck.verify import checks as verify
-from build_deck.verify.checks import CardValue, card_value, parse_number, parse_value
+from build_deck.verify import values as verify
+from build_deck.verify.values import CardValue, card_value, parse_number, parse_value
 from tests.anki.test_anki_import import expected_cards
 from tests.conftest import Project, import_package, ledger_snapshot
 

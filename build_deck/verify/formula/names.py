@@ -1,0 +1,98 @@
+r"""Verification, formula reader: names and their subscripts.
+
+:class:`Names` reads what makes one name: a letter with a subscript (``w_{d2}`` is
+``w_d2``, ``n_\text{in}`` is ``n_in``, ``f'`` is ``f_prime``) and the arguments a name
+is applied to (``f(x)``, a call when the check binds ``f`` to a function).
+"""
+
+from __future__ import annotations
+
+import re
+
+from build_deck.verify.formula.scan import Cursor, Node
+from build_deck.verify.formula.vocabulary import GREEK, TEXT
+
+
+class Names(Cursor):
+    """Subscripts, names and their application to arguments."""
+
+    def subscript(self) -> str:
+        """The text of a subscript, as part of a name: ``{d2}`` -> ``d2``."""
+        if self.peek() == "{":
+            self.take()
+            parts = []
+            while self.peek() not in ("}", None):
+                token = self.take()
+                if token == ",":
+                    parts.append("_")
+                elif re.fullmatch(r"[A-Za-z0-9]+", token):
+                    parts.append(token)
+                elif token.startswith("\\") and token[1:] in GREEK:
+                    parts.append(token[1:])
+                elif token.startswith("\\") and token[1:] in TEXT and self.peek() == "{":
+                    self.at -= 1
+                    parts.append(self.subscript_word())
+                else:
+                    self.at -= 1
+                    raise self.fail("cannot read this subscript")
+            self.expect("}")
+            if not parts:
+                raise self.fail("empty subscript")
+            return "".join(parts)
+        token = self.take()
+        if re.fullmatch(r"[A-Za-z0-9]", token) or re.fullmatch(r"\d+", token):
+            return token
+        if token.startswith("\\") and token[1:] in TEXT and self.peek() == "{":
+            self.at -= 1
+            return self.subscript_word()
+        if token.startswith("\\") and token[1:] in GREEK:
+            return token[1:]
+        self.at -= 1
+        raise self.fail("cannot read this subscript")
+
+    def subscript_word(self) -> str:
+        """``\\text{in}`` in a subscript (``n_\\text{in}``): the word."""
+        self.take()
+        return self.braced_word(r"[A-Za-z0-9]+", "cannot read this subscript")
+
+    def braced_word(self, pattern: str, message: str) -> str:
+        """The tokens of ``{...}`` joined into one word that matches ``pattern``, or
+        fail with ``message`` where the word starts."""
+        self.expect("{")
+        start = self.at
+        while self.peek() not in ("}", None):
+            self.take()
+        word = "".join(t.text for t in self.tokens[start : self.at])
+        self.expect("}")
+        if not re.fullmatch(pattern, word):
+            self.at = start
+            raise self.fail(message)
+        return word
+
+    def symbol(self, base: str) -> Node:
+        """A name with an optional subscript; ``x_0``, ``w_{d2}``."""
+        sub = ""
+        if self.peek() == "_":
+            self.take()
+            sub = self.subscript()
+        if self.peek() == "'":  # f'(x): a name of its own, f_prime
+            self.take()
+            name = f"{base}_{sub}_prime" if sub else f"{base}_prime"
+            return ("sym", name, name, "")
+        return ("sym", f"{base}_{sub}" if sub else base, base, sub)
+
+    def maybe_apply(self, node: Node) -> Node:
+        """``f(x)``: applied if the check binds ``f`` to a function, else a product."""
+        if self.peek() != "(":
+            return node
+        start = self.at
+        self.take()
+        args = [self.expression()]
+        while self.peek() == ",":
+            self.take()
+            args.append(self.expression())
+        if self.peek() != ")":
+            self.at = start
+            return node
+        self.take()
+        return ("apply", node, *args)

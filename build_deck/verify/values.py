@@ -1,0 +1,333 @@
+r"""Verification: the value a card shows, read from its Markdown and compared with a check.
+
+- :func:`parse_number` and :func:`parse_value` read a number as written (``-0.2494``,
+  ``1,000``, ``6 \times 10^{23}``), a ``[vector]``/``[[matrix]]`` or a ``(tuple)``
+  into a :class:`CardValue`, each number with the tolerance of its digits;
+- :func:`card_value` finds the value a check compares against: a cloze deletion, the
+  first **bold** value of a Q/A answer, else its last value (:func:`_value_candidates`);
+- :func:`compare` compares it with the answer a check computed, and
+  :func:`format_value` shows a computed answer in messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from build_deck.model import Card, CardKind, Check
+from build_deck.verify.sandbox import MAX_ANSWER_NUMBERS, Outcome
+
+_NUMBER = (
+    r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
+    r"(?:\s*(?:\\times|\\cdot|×|·)\s*10\^\{?[-+\u2212]?\d+\}?)?"
+)
+_VECTOR = r"\[[\s\d.,eE+\-\u2212\[\]]*\]"
+_TUPLE = r"\([\s\d.,eE+\-\u2212]*,[\s\d.,eE+\-\u2212]*\)"
+_NUMBER_AT = re.compile(_NUMBER)
+_VECTOR_RUN = re.compile(r"[\s\d.,eE+\-\u2212\[\]]*")
+_TUPLE_RUN = re.compile(r"[\s\d.,eE+\-\u2212]*")
+# A '[' or '(' that may start a vector or a tuple: the character after it must be able
+# to follow (a run of '(' or of '[(' is skipped at the speed of the regex engine).
+_OPENER = re.compile(r"\[(?=[\s\d.,eE+\-\u2212\[\]])|\((?=[\s\d.,eE+\-\u2212])")
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__", re.DOTALL)
+_NOISE = re.compile(r"\$|\\approx|\\,|≈|=|\\!|\\;")
+_PARTS = re.compile(
+    r"^([-+]?)(\d[\d,]*|)(?:\.(\d*))?(?:[eE]([-+]?\d+))?"
+    r"(?:\s*(?:\\times|\\cdot|×|·)\s*10\^\{?([-+]?\d+)\}?)?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A number as written on a card."""
+
+    value: float
+    """Its value."""
+    tolerance: float
+    """Half a unit in its last digit."""
+    text: str
+    """How it was written."""
+    integer: bool
+    """Whether it was written without a decimal point or exponent."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardValue:
+    """The value a card shows: a number, an array of numbers, or a tuple."""
+
+    shape: str
+    """``number``, ``array`` or ``tuple``."""
+    numbers: tuple[Number, ...]
+    """The numbers in reading order."""
+    dims: tuple[int, ...]
+    """The array's shape (``()`` for a number)."""
+    text: str
+    """How the value was written."""
+
+
+def parse_number(text: str) -> Number | None:
+    """Read one number such as ``-0.2494``, ``1,000``, ``6e23`` or ``6 \\times 10^{23}``."""
+    clean = text.strip().replace("\u2212", "-")
+    match = _PARTS.match(clean)
+    if not match or not (match.group(2) or match.group(3)):
+        return None
+    sign, whole, decimals, exponent, power = match.groups()
+    if whole and "," in whole and not re.fullmatch(r"\d{1,3}(,\d{3})+", whole):
+        return None
+    if len(exponent or "") > 6 or len(power or "") > 6:
+        return None
+    scale = int(exponent or 0) + int(power or 0)
+    places = len(decimals or "")
+    digits = f"{sign}{(whole or '0').replace(',', '')}.{decimals or '0'}"
+    value = float(f"{digits}e{scale}")
+    tolerance = float(f"5e{scale - places - 1}")
+    if not (math.isfinite(value) and 0 < tolerance < math.inf):
+        return None  # beyond the range of a float: no check could compare it
+    return Number(
+        value=value,
+        tolerance=tolerance,
+        text=text.strip(),
+        integer=decimals is None and exponent is None and power is None,
+    )
+
+
+def _split_items(text: str) -> list[str]:
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item.strip() for item in items]
+
+
+MAX_ARRAY_DEPTH = 32
+"""Deepest nesting of brackets a card's value may have (an answer may have no more)."""
+
+_Parsed = tuple[list[Number], tuple[int, ...]]
+
+
+def _parse_array(text: str) -> _Parsed | None:
+    """Read ``[...]`` nested lists of numbers, all of one shape at each level, or a
+    number; None if it is not one. One pass with an explicit stack: linear in the
+    text, never recursive."""
+    text = text.strip()
+    if not text.startswith("["):
+        number = parse_number(text)
+        return ([number], ()) if number else None
+    if text.count(",") >= MAX_ANSWER_NUMBERS:
+        return None  # more numbers than any check may answer with
+    stack: list[list[_Parsed]] = []  # the items of every list still open
+    start = 0  # where the pending item's text starts
+    closed: _Parsed | None = None  # a list just closed, the pending item
+    for i, ch in enumerate(text):
+        if ch not in "[],":
+            continue
+        pending = text[start:i]
+        if ch == "[":
+            if closed is not None or pending.strip() or len(stack) >= MAX_ARRAY_DEPTH:
+                return None
+            stack.append([])
+        else:
+            if not stack:
+                return None  # text after the outermost list
+            if closed is not None:
+                if pending.strip():
+                    return None
+                item = closed
+            else:
+                number = parse_number(pending)
+                if number is None:
+                    return None
+                item = ([number], ())
+            stack[-1].append(item)
+            closed = None
+            if ch == "]":
+                items = stack.pop()
+                shapes = {shape for _, shape in items}
+                if len(shapes) != 1:
+                    return None
+                closed = ([n for numbers, _ in items for n in numbers], (len(items), *shapes.pop()))
+        start = i + 1
+    if stack or closed is None or text[start:].strip():
+        return None
+    return closed
+
+
+def parse_value(text: str) -> CardValue | None:
+    """Read a whole value: number, ``[vector]``/``[[matrix]]`` or ``(tuple)``."""
+    shown = _NOISE.sub(" ", text).strip()  # as written, for messages
+    clean = shown.replace("\u2212", "-")
+    if clean.startswith("(") and clean.endswith(")"):
+        if clean.count(",") > MAX_ANSWER_NUMBERS:
+            return None  # more numbers than any check may answer with
+        items = _split_items(clean[1:-1])
+        if len(items) > 1 and not items[-1]:
+            items.pop()  # a one-element tuple such as the shape (3,)
+        numbers = [parse_number(item) for item in items]
+        if numbers and all(numbers):
+            found = tuple(n for n in numbers if n)
+            return CardValue("tuple", found, (len(found),), shown)
+        return None
+    if clean.startswith("["):
+        array = _parse_array(clean)
+        if array is None:
+            return None
+        return CardValue("array", tuple(array[0]), array[1], shown)
+    number = parse_number(clean)
+    return CardValue("number", (number,), (), shown) if number else None
+
+
+def card_value(card: Card, check: Check) -> CardValue | str:
+    """The value ``check`` compares against, or why there is none."""
+    if card.kind is CardKind.QA and check.target is not None:
+        return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
+    if card.kind is CardKind.CLOZE:
+        if check.target is not None:
+            digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
+            number = int(digits.group(1)) if digits else None
+            bodies = [body for n, body in card.deletions if n == number]
+            if not bodies:
+                return f"the check names {check.target}, but the card has no such deletion"
+            value = parse_value(bodies[0])
+            return value or f"deletion {check.target} ({bodies[0]!r}) is not a value"
+        for _, body in card.deletions:
+            value = parse_value(body)
+            if value:
+                return value
+        return "no deletion of the card is a value; name one with ```check c2"
+    source = card.value_source
+    first_bold = None
+    for match in itertools.islice(_BOLD.finditer(source), MAX_BOLD_TRIED):
+        text = match.group(1) or match.group(2)
+        value = parse_value(text)
+        if value:
+            return value
+        first_bold = text if first_bold is None else first_bold
+    if first_bold is not None:
+        return f"no bold text of the answer is a value ({first_bold!r}); write the value in bold"
+    candidates = _value_candidates(source[-MAX_SCANNED_ANSWER:])
+    for text in reversed(candidates):
+        value = parse_value(text)
+        if value:
+            return value
+    return "the answer shows no value: write it in bold, e.g. **-0.2494**"
+
+
+def _value_candidates(source: str) -> list[str]:
+    """Every value written in ``source``, left to right: ``[vectors]``, ``(tuples,)``
+    and numbers, as ``re.finditer(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")`` would find them,
+    but in linear time: that expression tries a run of ``[`` without an end once per
+    bracket. Between two brackets only numbers can be found, by ``finditer`` in C."""
+    found: list[str] = []
+    dead_until = 0  # a run of vector characters without a ']' ends here
+    i = 0
+    while i < len(source):
+        if i < dead_until:
+            opener = dead_until  # no '(' can be in the run, and no '[' starts a vector
+        else:
+            match = _OPENER.search(source, i)
+            opener = match.start() if match else len(source)
+        found += [m.group(0) for m in _NUMBER_AT.finditer(source, i, opener)]
+        i = opener
+        if i >= len(source) or i < dead_until or (i == dead_until and source[i] not in "[("):
+            continue
+        run = (_VECTOR_RUN if source[i] == "[" else _TUPLE_RUN).match(source, i + 1)
+        end = run.end() if run else i + 1
+        if source[i] == "[":
+            close = source.rfind("]", i + 1, end)
+            if close >= 0:
+                found.append(source[i : close + 1])
+                i = close + 1
+                continue
+            dead_until = end
+        elif end < len(source) and source[end] == ")" and "," in source[i + 1 : end]:
+            found.append(source[i : end + 1])
+            i = end + 1
+            continue
+        i += 1
+    return found
+
+
+MAX_BOLD_TRIED = 1000
+"""Bold texts of an answer tried as its value, from the first."""
+MAX_SCANNED_ANSWER = 20_000
+"""Characters at the end of an answer searched for its last value when none is bold."""
+
+_SHOWN_ITEMS = 6
+"""Items of a computed list or tuple a message shows; the rest are elided."""
+
+
+def format_value(value: Any) -> str:
+    """A computed answer as a message shows it: short, however large the answer."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list | tuple):
+        items = [format_value(v) for v in value[:_SHOWN_ITEMS]]
+        if len(value) > _SHOWN_ITEMS:
+            items.append(f"… {len(value) - _SHOWN_ITEMS} more")
+        inner = ", ".join(items)
+        if isinstance(value, tuple):
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
+        return f"[{inner}]"
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:10]}…({len(text)} digits)"
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return [x for item in value for x in _flatten(item)]
+    return [value]
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    if isinstance(value, list | tuple):
+        return (len(value), *(_dims(value[0]) if value else ()))
+    return ()
+
+
+def compare(value: CardValue, outcome: Outcome) -> str | None:
+    """None if the recomputed answer matches the card's value, else the message."""
+    answer = outcome.answer
+    computed = _flatten(answer)
+    if value.shape == "number" and len(computed) == 1:
+        computed_dims: tuple[int, ...] = ()
+    else:
+        computed_dims = _dims(answer)
+    if len(computed) != len(value.numbers) or (
+        computed_dims != value.dims and value.shape != "tuple"
+    ):
+        if computed_dims == value.dims:
+            sizes = f"{len(value.numbers)} numbers on the card, {len(computed)} computed"
+        else:
+            sizes = f"shape {value.dims} on the card, {computed_dims} computed"
+        return f"card says {value.text}, check computes {format_value(answer)} ({sizes})"
+    if outcome.tol is not None:
+        reason = f"tolerance ±{outcome.tol:g} set by the check"
+    elif outcome.rtol is not None:
+        reason = f"relative tolerance {outcome.rtol:g} set by the check"
+    else:
+        widest = max(n.tolerance for n in value.numbers)
+        reason = f"tolerance ±{widest:g} from the digits shown"
+    for shown, got in zip(value.numbers, computed, strict=True):
+        if not isinstance(got, int | float):
+            return f"check computes {format_value(answer)}, which is not a number"
+        if value.shape == "tuple" and shown.integer:
+            ok = float(got) == shown.value
+            reason = "tuples of whole numbers are compared exactly"
+        elif outcome.tol is not None:
+            ok = abs(got - shown.value) <= outcome.tol
+        elif outcome.rtol is not None:
+            ok = abs(got - shown.value) <= outcome.rtol * abs(shown.value)
+        else:
+            ok = abs(got - shown.value) <= shown.tolerance * (1 + 1e-9)
+        if not ok:
+            return f"card says {value.text}, check computes {format_value(answer)} ({reason})"
+    return None
