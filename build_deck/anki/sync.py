@@ -108,9 +108,7 @@ def plan_sync(
     for guid in list(plan.record.notes):
         if guid not in build_guids and guid not in notes:
             del plan.record.notes[guid]  # deleted in Anki and gone from the notes: forget it
-    plan.record.decks = {
-        rel: view.deck_ids[name] for rel, name in plan.deck_names.items() if name in view.deck_ids
-    }
+    plan.record.decks = _deck_ids_of(view, plan.deck_names)
     plan.media = _plan_media(desired, media_present or {})
     plan.state_changed = plan.record != last or plan.styling.bases_changed
     return plan
@@ -138,8 +136,17 @@ def _remembered_decks(view: CollectionView, desired: list[Desired]) -> dict[str,
         for _, deck_id in note.card_decks:
             per_deck = counts.setdefault(want.relative, {})
             per_deck[deck_id] = per_deck.get(deck_id, 0) + 1
-    for relative, per_deck in counts.items():
-        remembered[relative] = max(per_deck, key=lambda d: (per_deck[d], -d))
+    names = _deck_names(view)
+    for relative, per_deck in sorted(counts.items()):
+        deck_id = max(per_deck, key=lambda d: (per_deck[d], -d))
+        remembered[relative] = deck_id
+        # The decks above it are the Anki decks above that one (the root included).
+        parts, held = relative.split("::"), names.get(deck_id, "").split("::")
+        for depth in range(len(parts)):
+            above = "::".join(parts[:depth])
+            name = "::".join(held[: len(held) - len(parts) + depth])
+            if above not in remembered and name in view.deck_ids:
+                remembered[above] = view.deck_ids[name]
     return remembered
 
 

@@ -101,9 +101,11 @@ def test_a_record_without_decks_follows_the_decks_the_cards_are_in(
         assert root is not None
         col.decks.rename(root, "Exam::AI Study Notes")
     project.write("ml.md", NOTES + EXTRA_CARD)
+    project.write("stats.md", STATISTICS)
     out = sync_ok(project, col_path, capsys)
-    assert "move:" not in out and "+1 new" in out
+    assert "move:" not in out and "+2 new" in out
     with opened(col_path) as col:
         added = note_by_front(col, "two moments")
         assert deck_of(col, added) == {"Exam::AI Study Notes::Machine Learning"}
+        assert deck_of(col, note_by_front(col, "p-value")) == {"Exam::AI Study Notes::Statistics"}
         assert col.decks.id_for_name(ROOT) is None
