@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from build_deck.anki.adopt import Adoption, Candidate, pair_notes, read_candidates, retype_notes
 from build_deck.anki.notetypes import NOTE_TYPES
 from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync import OUR_NOTETYPES, Plan, SyncError
+from build_deck.anki.sync_model import OUR_NOTETYPE_MARKS, OUR_NOTETYPES, Plan, SyncError
 from build_deck.identity.adoption import refile_entries
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.parse.id_comments import hinted_cards
@@ -114,7 +114,9 @@ def find_pairs(col: Collection, report: BuildReport) -> Adoption:
     """The pairs of the build's cards and the collection's notes."""
     db = col.db
     assert db is not None
-    present = set(db.list("SELECT guid FROM notes WHERE mid IN (?, ?)", *OUR_NOTETYPES))
+    present = set(
+        db.list(f"SELECT guid FROM notes WHERE mid IN ({OUR_NOTETYPE_MARKS})", *OUR_NOTETYPES)
+    )
     by_loc = hinted_cards(make_parser(), [r.card for r in report.records])
     hints = {r.guid: by_loc[r.card.loc] for r in report.records if r.card.loc in by_loc}
     return pair_notes(report.records, read_candidates(col), hints, present)
@@ -174,14 +176,21 @@ def _apply(
     build: Build,
 ) -> int:
     """Back up, refile the ledger, retype the notes, build again; the exit code."""
-    from build_deck.anki.collection import apply_plan, backup, notetypes_present
+    from build_deck.anki.collection import notetypes_present
+    from build_deck.anki.styling import StylingPlan
+    from build_deck.anki.writes import Writer, apply_plan, backup
 
     shown_cards = display_path(options.cards_dir)
-    backup(col, path.parent / "backups")
+    writer = Writer(col)
+    try:
+        backup(col, path.parent / "backups", writer, shown=display_path(path.parent / "backups"))
+    except SyncError as exc:
+        print(f"{display_path(path)}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     present = notetypes_present(col)
     missing = [nt for nt in NOTE_TYPES if nt.model_id not in present]
     if missing:
-        apply_plan(col, Plan(add_notetypes=missing))
+        apply_plan(col, Plan(styling=StylingPlan(adds=missing)), writer)
     changes = {p.record.guid: (p.note.guid, p.note.mod + 1) for p in adoption.pairs}
     problems = refile_entries(options.cards_dir, shown_cards, changes)
     if problems:

@@ -18,8 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from build_deck.anki.package import NoteRecord
 from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync import SyncError
+from build_deck.anki.sync_model import SyncError
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
@@ -121,7 +122,13 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
             if args.command == "pull":
                 from build_deck.anki.pull import run_pull
 
-                return run_pull(col, report.records, options.root_deck, apply=args.apply)
+                def rebuild() -> Sequence[NoteRecord] | None:
+                    again = build(build_options)
+                    return None if again.errors else again.records
+
+                return run_pull(
+                    col, report.records, options.root_deck, apply=args.apply, rebuild=rebuild
+                )
             return _sync(args, report, col, collection, options.root_deck)
     finally:
         col.close()
@@ -149,12 +156,20 @@ def _sync(
     collection: Path,
     root_deck: str,
 ) -> int:
-    from build_deck.anki.collection import SyncOptions, sync_collection
-    from build_deck.anki.sync import Prefer
+    from build_deck.anki.run import SyncOptions, sync_collection
+    from build_deck.anki.sync_model import Prefer
     from build_deck.anki.sync_report import summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
-    options = SyncOptions(collection, root_deck, args.dry_run, args.prune, args.yes, prefer)
+    options = SyncOptions(
+        collection,
+        root_deck,
+        args.dry_run,
+        args.prune,
+        args.yes,
+        prefer,
+        display_path(collection.parent / "backups"),
+    )
     removed = [change.guid for change in report.removed]
     outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)
@@ -167,11 +182,13 @@ def _sync(
     assert plan is not None
     if args.dry_run:
         print(f"dry run, nothing written: {summary(plan)} -> {shown}", flush=True)
-    elif not outcome.applied and (plan.conflicts or plan.kept or plan.foreign):
+    elif not outcome.applied and (
+        plan.conflicts or plan.kept or plan.foreign or plan.styling.conflicts
+    ):
         print(f"nothing written: {summary(plan)} -> {shown}", flush=True)
     elif not outcome.applied:
         print(f"nothing to do: {shown} already matches the notes", flush=True)
     else:
         backup = "; backup in " + display_path(collection.parent / "backups")
         print(f"synced {shown}: {summary(plan)}{backup if outcome.backup else ''}", flush=True)
-    return 1 if plan.conflicts or plan.foreign else 0
+    return 1 if plan.conflicts or plan.foreign or plan.styling.conflicts else 0

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from build_deck.anki.notetypes import CLOZE, QA, NoteType
 from build_deck.anki.package import NoteRecord
-from build_deck.anki.sync import OUR_NOTETYPES
+from build_deck.anki.sync_model import OUR_NOTETYPE_MARKS, OUR_NOTETYPES
 from build_deck.model import CardKind
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def read_candidates(col: Collection) -> list[Candidate]:
     cards: dict[int, list[int]] = {}
     for note_id, deck, original in db.all(
         "SELECT c.nid, c.did, c.odid FROM cards c JOIN notes n ON c.nid = n.id "
-        "WHERE n.mid NOT IN (?, ?)",
+        f"WHERE n.mid NOT IN ({OUR_NOTETYPE_MARKS})",
         *ours,
     ):
         cards.setdefault(note_id, []).append(original or deck)
@@ -166,13 +166,16 @@ def read_candidates(col: Collection) -> list[Candidate]:
         int(note_id): int(count)
         for note_id, count in db.all(
             "SELECT c.nid, count() FROM revlog r JOIN cards c ON r.cid = c.id "
-            "JOIN notes n ON c.nid = n.id WHERE n.mid NOT IN (?, ?) GROUP BY c.nid",
+            "JOIN notes n ON c.nid = n.id "
+            f"WHERE n.mid NOT IN ({OUR_NOTETYPE_MARKS}) GROUP BY c.nid",
             *ours,
         )
     }
     found = []
     for note_id, guid, mid, flds, mod in db.all(
-        "SELECT id, guid, mid, flds, mod FROM notes WHERE mid NOT IN (?, ?) ORDER BY id", *ours
+        "SELECT id, guid, mid, flds, mod FROM notes "
+        f"WHERE mid NOT IN ({OUR_NOTETYPE_MARKS}) ORDER BY id",
+        *ours,
     ):
         name, is_cloze = kinds.get(mid, ("?", False))
         decks = tuple(sorted({deck_names.get(d, str(d)) for d in cards.get(note_id, [])}))

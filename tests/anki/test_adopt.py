@@ -15,12 +15,10 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
-from build_deck.anki.sync import OUR_NOTETYPES
+from build_deck.anki.sync_model import OUR_NOTETYPES
 from build_deck.identity.ledger import load_ledger
-from tests.anki.test_sync import col_path, opened, sync_ok
+from tests.anki.syncing import opened, sync_ok
 from tests.conftest import Project, import_package, review_deck
-
-__all__ = ["col_path"]
 
 NOTES = """\
 # Cells

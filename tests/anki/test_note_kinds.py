@@ -8,7 +8,7 @@ import pytest
 from anki.collection import Collection
 
 from build_deck.anki.notetypes import NOTE_TYPES, REVERSED, TYPED
-from tests.anki.test_sync import col_path, opened, review_all, sync_ok  # noqa: F401
+from tests.anki.syncing import opened, review_all, sync_ok
 from tests.conftest import Project, import_package
 
 NOTES = """
@@ -57,7 +57,7 @@ def test_reworded_cards_keep_their_identity_through_reimport(
 
 def test_sync_adds_updates_and_retypes(
     project: Project,
-    col_path: Path,  # noqa: F811
+    col_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     project.write("words.md", NOTES)
