@@ -24,6 +24,8 @@ from build_deck.report import BuildOptions, BuildReport, display_path, summary_l
 if TYPE_CHECKING:
     from anki.collection import Collection
 
+    from build_deck.anki.package import NoteRecord
+
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""
 
@@ -93,7 +95,7 @@ def _collection_path(args: argparse.Namespace) -> Path | None:
 def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
     """Run ``sync`` or ``pull``; returns the exit code."""
     from build_deck.anki import collection as sync_module
-    from build_deck.anki.sync import SyncError  # the parser alone imports neither
+    from build_deck.anki.sync_model import SyncError  # the parser alone imports neither
 
     if not sync_module.HAVE_ANKI:
         _error("anki", f"the anki package is not installed: {sync_module.INSTALL_HINT}")
@@ -122,7 +124,13 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
             if args.command == "pull":
                 from build_deck.anki.pull import run_pull
 
-                return run_pull(col, report.records, options.root_deck, apply=args.apply)
+                def rebuild() -> Sequence[NoteRecord] | None:
+                    again = build(build_options)
+                    return None if again.errors else again.records
+
+                return run_pull(
+                    col, report.records, options.root_deck, apply=args.apply, rebuild=rebuild
+                )
             return _sync(args, report, col, collection, options.root_deck)
     finally:
         col.close()
@@ -150,12 +158,20 @@ def _sync(
     collection: Path,
     root_deck: str,
 ) -> int:
-    from build_deck.anki.collection import SyncOptions, sync_collection
-    from build_deck.anki.sync import Prefer
+    from build_deck.anki.run import SyncOptions, sync_collection
+    from build_deck.anki.sync_model import Prefer
     from build_deck.anki.sync_report import summary
 
     prefer = Prefer.THEIRS if args.theirs else Prefer.OURS if args.ours else None
-    options = SyncOptions(collection, root_deck, args.dry_run, args.prune, args.yes, prefer)
+    options = SyncOptions(
+        collection,
+        root_deck,
+        args.dry_run,
+        args.prune,
+        args.yes,
+        prefer,
+        display_path(collection.parent / "backups"),
+    )
     removed = [change.guid for change in report.removed]
     outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)
@@ -168,11 +184,13 @@ def _sync(
     assert plan is not None
     if args.dry_run:
         print(f"dry run, nothing written: {summary(plan)} -> {shown}", flush=True)
-    elif not outcome.applied and (plan.conflicts or plan.kept or plan.foreign):
+    elif not outcome.applied and (
+        plan.conflicts or plan.kept or plan.foreign or plan.styling.conflicts
+    ):
         print(f"nothing written: {summary(plan)} -> {shown}", flush=True)
     elif not outcome.applied:
         print(f"nothing to do: {shown} already matches the notes", flush=True)
     else:
         backup = "; backup in " + display_path(collection.parent / "backups")
         print(f"synced {shown}: {summary(plan)}{backup if outcome.backup else ''}", flush=True)
-    return 1 if plan.conflicts or plan.foreign else 0
+    return 1 if plan.conflicts or plan.foreign or plan.styling.conflicts else 0

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
+from build_deck.config import ConfigError, ProjectConfig, read_project_config
+from build_deck.gather import NO_CARDS
 from build_deck.model import SourceLoc
 from build_deck.report import (
     DEFAULT_CACHE,
@@ -22,6 +24,7 @@ from build_deck.report import (
     BuildReport,
     NotesFile,
     display_path,
+    plural,
     print_progress,
     summary_line,
     usable_cores,
@@ -58,11 +61,20 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     """The options several commands share: ``--cards``; the folders, deck and cache;
     strictness; ``--allow-removals``."""
     cards = argparse.ArgumentParser(add_help=False)
-    cards.add_argument("--cards", type=Path, default=Path("cards"), help="card ledger folder")
+    cards.add_argument(
+        "--cards", type=Path, help="card ledger folder (default: build-deck.toml's, else cards)"
+    )
     common = argparse.ArgumentParser(add_help=False, parents=[cards])
-    common.add_argument("--notes", type=Path, default=Path("notes"), help="notes folder")
-    common.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
-    common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
+    common.add_argument(
+        "--notes", type=Path, help="notes folder (default: build-deck.toml's, else notes)"
+    )
+    common.add_argument(
+        "--out", type=Path, help="output folder (default: build-deck.toml's, else dist)"
+    )
+    common.add_argument(
+        "--deck",
+        help=f"name of the root deck (default: build-deck.toml's, else {DEFAULT_ROOT_DECK!r})",
+    )
     common.add_argument(
         "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
     )
@@ -79,9 +91,10 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     strict = argparse.ArgumentParser(add_help=False)
     strict.add_argument(
         "--strict",
-        action="store_true",
-        help="fail when the TeX cannot be validated (Node.js or MathJax missing) or the "
-        "checks cannot be run confined",
+        action=argparse.BooleanOptionalAction,
+        help="fail when the TeX cannot be validated (Node.js or MathJax missing), the "
+        "checks cannot be run confined, or a card gets a card-quality warning "
+        "(default: build-deck.toml's strict, else no)",
     )
     strict.add_argument(
         "--trust-checks",
@@ -107,7 +120,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
 
 def _add_ledger_parser(commands: Any, cards: argparse.ArgumentParser) -> None:
     """``build-deck ledger prune|resolve|merge``."""
-    ledger = commands.add_parser("ledger", help="maintain the card ledger (cards/ledger.jsonl)")
+    ledger = commands.add_parser(
+        "ledger", help="maintain the card ledger (the folder cards/ledger/)"
+    )
     actions = ledger.add_subparsers(dest="action", required=True)
     prune = actions.add_parser(
         "prune", parents=[cards], help="forget cards removed from the notes long ago"
@@ -166,15 +181,25 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "watch", parents=[common, strict], help="build, then rebuild on every change of the notes"
     )
+    from build_deck.adopt_command import add_parser as add_adopt_parser
     from build_deck.anki_commands import add_parsers
+    from build_deck.project import add_parser as add_init_parser
 
     add_parsers(commands, [common, strict])
+    add_adopt_parser(commands, [common, strict])
+    add_init_parser(commands)
     return parser
 
 
+def _diagnostic_lines(report: BuildReport) -> list[str]:
+    """What a build prints on stderr: its diagnostics, then the files without cards."""
+    lines = [str(diagnostic) for diagnostic in report.diagnostics]
+    return lines + [f"{shown}: {NO_CARDS}" for shown in report.without_cards]
+
+
 def _print_diagnostics(report: BuildReport) -> None:
-    for diagnostic in report.diagnostics:
-        print(diagnostic, file=sys.stderr, flush=True)
+    for line in _diagnostic_lines(report):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _print_stats(report: BuildReport) -> None:
@@ -209,8 +234,8 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
         )
     if report.deck_changed:
         print(
-            f"{report.deck_changed} cards changed deck: Anki's import does not move cards "
-            "that already exist; move them in Anki's browser (Change Deck), or run "
+            f"{plural(report.deck_changed, 'card')} changed deck: Anki's import does not "
+            "move cards that already exist; move them in Anki's browser (Change Deck), or run "
             "'build-deck sync'"
         )
 
@@ -219,22 +244,34 @@ def _write_preview(
     report: BuildReport, verified: dict[SourceLoc, str], options: BuildOptions
 ) -> int:
     from build_deck.typeset.preview import write_preview
-    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, find_mathjax
+    from build_deck.typeset.texcheck import INSTALL_HINT, MATHJAX_PACKAGE, ensure_mathjax
 
-    mathjax = find_mathjax()
+    mathjax, reason = ensure_mathjax(say=lambda line: print(line, file=sys.stderr, flush=True))
     if mathjax is None:
         where = display_path(options.notes_dir)
         print(
-            f"{where}:0: error: no preview: the npm package {MATHJAX_PACKAGE} is not "
-            f"installed; {INSTALL_HINT}",
+            f"{where}:0: error: no preview: {reason or MATHJAX_PACKAGE + ' not installed'}; "
+            f"{INSTALL_HINT}",
             file=sys.stderr,
         )
         return EXIT_ERRORS
+    from build_deck.lint import kind_of
+
+    warnings: dict[SourceLoc, list[str]] = {}
+    for diagnostic in report.diagnostics:
+        if kind_of(diagnostic):
+            warnings.setdefault(diagnostic.loc, []).append(diagnostic.message)
     page = write_preview(
-        report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
+        report.cards,
+        verified,
+        options.out_dir / "preview",
+        mathjax,
+        title=options.root_deck,
+        warnings=warnings,
     )
-    problems = f"; {len(report.errors)} errors" if report.errors else ""
-    print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")
+    problems = f"; {plural(len(report.errors), 'error')}" if report.errors else ""
+    shown = f"{plural(len(report.cards), 'card')} from {plural(report.files, 'file')}"
+    print(f"{shown} -> {display_path(page)}{problems}")
     return EXIT_ERRORS if report.errors else EXIT_OK
 
 
@@ -249,20 +286,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "init":
+        from build_deck.project import run_init
+
+        return run_init(args)
+    if args.command == "ledger" and args.action == "merge":  # git runs it: no settings
+        from build_deck.identity.ledger_cli import run_ledger_command
+
+        return run_ledger_command(args)
+    try:
+        config = read_project_config()
+    except ConfigError as exc:
+        print(exc.diagnostic, file=sys.stderr, flush=True)
+        return EXIT_ERRORS
+    args.cards = args.cards or config.cards or Path("cards")
     if args.command == "ledger":
         from build_deck.identity.ledger_cli import run_ledger_command
 
         return run_ledger_command(args)
-    options = BuildOptions(
-        notes_dir=args.notes,
-        cards_dir=args.cards,
-        out_dir=args.out,
-        root_deck=args.deck,
-        locked=getattr(args, "locked", False),
-        allow_removals=getattr(args, "allow_removals", False),
-        cache_dir=None if args.no_cache else DEFAULT_CACHE,
-        jobs=getattr(args, "jobs", 0),
-    )
+    options = _options(args, config)
     if args.command == "build" and _nothing_changed(args, options):
         return EXIT_OK
     from build_deck.verify.sandbox import check_mode
@@ -278,16 +320,45 @@ def _main(argv: Sequence[str] | None) -> int:
     return _run_once(args, options)
 
 
+def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
+    """The build's options: the command line's, else build-deck.toml's, else the defaults.
+    Sets ``args.strict`` the same way. Not ``check_mode``: finding it imports the sandbox,
+    which a build with nothing changed does without."""
+    if getattr(args, "strict", None) is None:
+        args.strict = bool(config.strict)
+    root = config.root
+    cache = root / DEFAULT_CACHE if root is not None and root != Path() else DEFAULT_CACHE
+    return BuildOptions(
+        notes_dir=args.notes or config.notes or Path("notes"),
+        cards_dir=args.cards,
+        out_dir=args.out or config.out or Path("dist"),
+        root_deck=args.deck or config.deck or DEFAULT_ROOT_DECK,
+        locked=getattr(args, "locked", False),
+        allow_removals=getattr(args, "allow_removals", False),
+        cache_dir=None if args.no_cache else cache,
+        tags=config.tags,
+        strict=bool(args.strict),
+        jobs=getattr(args, "jobs", 0),
+    )
+
+
+def _stamp_key(args: argparse.Namespace, options: BuildOptions) -> dict[str, Any]:
+    """What the up-to-date stamp is keyed by: the command line and the options it and
+    build-deck.toml resolve to (their files are part of the stamp)."""
+    resolved = replace(options, check_mode="", locked=False, allow_removals=False, jobs=0)
+    return {**vars(args), "options": resolved}
+
+
 def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
     """When nothing changed since the last build, print what it printed and say so."""
     from build_deck.freshness import unchanged_build
 
-    lines = unchanged_build(options, vars(args))
+    lines = unchanged_build(options, _stamp_key(args, options))
     if lines is None:
         return False
-    *warnings, summary = lines
-    for warning in warnings:
-        print(warning, file=sys.stderr, flush=True)
+    *printed, summary = lines
+    for line in printed:
+        print(line, file=sys.stderr, flush=True)
     print(summary, flush=True)
     return True
 
@@ -295,7 +366,7 @@ def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
 def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
     """Read, check and maybe write, as the command asks; the report is not printed."""
     from build_deck.pipeline import run
-    from build_deck.typeset.texcheck import TexChecker, find_mathjax
+    from build_deck.typeset.texcheck import TexChecker
     from build_deck.verify.sandbox import CHECK_BUDGET
 
     texcheck = None
@@ -315,11 +386,13 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
     )
 
     def stamp(files: list[NotesFile], report: BuildReport) -> None:
+        from build_deck.config import find_config
         from build_deck.freshness import save_stamp
 
-        mathjax = find_mathjax()
-        extra = [mathjax / "package.json"] if mathjax is not None else []
-        save_stamp(options, vars(args), files, report, extra)
+        assert texcheck is not None and texcheck.mathjax is not None
+        extra = [texcheck.mathjax / "package.json", *filter(None, [find_config()])]
+        key = _stamp_key(args, options)
+        save_stamp(options, key, files, report, _diagnostic_lines(report), extra)
 
     validated = texcheck is not None and texcheck.fingerprint.startswith("mathjax:")
     after_write = stamp if args.command in ("build", "watch") and validated else None
@@ -343,6 +416,10 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
         from build_deck.anki_commands import run_anki_command
 
         return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
+    if args.command == "adopt":
+        from build_deck.adopt_command import run_adopt
+
+        return run_adopt(args, options, lambda opts: _build(args, opts, write=True))
     write = args.command in ("build", "watch")
     report = _build(args, options, write=write)
     _print_diagnostics(report)

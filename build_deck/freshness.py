@@ -93,12 +93,16 @@ def _entry(options: BuildOptions) -> str:
     return f"{ENTRY}{options.out_dir / (slugify(options.root_deck) + '.apkg')}"
 
 
-def _walk(folder: Path) -> Iterator[str]:
-    """Every file under ``folder``, as ``rglob`` finds them (not inside linked folders), but the
-    build's own lock and temporary files."""
-    for root, _, names in os.walk(folder):
+def _walk(folder: Path, *, hidden: bool = True) -> Iterator[str]:
+    """Every file under ``folder`` (not inside linked folders), but the build's own lock
+    and temporary files; without hidden files and folders unless ``hidden``."""
+    for root, dirs, names in os.walk(folder):
+        if not hidden:  # the build reads none of them (build_deck/gather.py)
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
-            if name != LOCK_NAME and not name.startswith(TEMP_PREFIX):
+            if name == LOCK_NAME or name.startswith(TEMP_PREFIX):
+                continue
+            if hidden or not name.startswith("."):
                 yield os.path.join(root, name)
 
 
@@ -121,7 +125,7 @@ def _stamp_files(
     exactly the notes files this build read."""
     read = {str(f.path): f.read for f in files}
     recorded: dict[str, list[Any]] = {}
-    for path in _walk(options.notes_dir):
+    for path in _walk(options.notes_dir, hidden=False):
         if path.endswith(".md"):
             state = read.pop(path, None)
             if state is None:
@@ -155,12 +159,14 @@ def save_stamp(
     command: Mapping[str, Any],
     files: Sequence[NotesFile],
     report: BuildReport,
+    printed: Sequence[str],
     extra: Sequence[Path] = (),
 ) -> bool:
     """Record that this build (which wrote its package with no error) is up to date with
-    its files; ``extra`` are more files its result depends on. Returns False, and
-    records nothing, when a later build might print or do something else: a warning not
-    kept with a notes file, checks that could not run, files changed while it ran."""
+    its files; ``printed`` are the lines it printed on stderr, ``extra`` more files its
+    result depends on. Returns False, and records nothing, when a later build might print
+    or do something else: a warning not kept with a notes file, checks that could not
+    run, files changed while it ran."""
     if options.cache_dir is None or report.out_path is None or report.errors:
         return False
     if options.check_mode == "checks:not-run" or any(f.read is None for f in files):
@@ -180,8 +186,8 @@ def save_stamp(
     stamp = {
         "time_ns": started,
         "files": recorded,
-        "listed": [str(options.notes_dir), str(options.cards_dir)],
-        "warnings": [str(d) for d in warnings],
+        "listed": [[str(options.notes_dir), False], [str(options.cards_dir), True]],
+        "warnings": list(printed),
         "summary": f"{summary_line(quiet, wrote=True)}; {UP_TO_DATE}",
     }
     build_cache.store_json(options.cache_dir, _entry(options), context_key(command), stamp)
@@ -198,7 +204,9 @@ def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[s
     started = time.time_ns()
     try:
         files: dict[str, list[Any]] = stamp["files"]
-        listed = [path for folder in stamp["listed"] for path in _walk(Path(folder))]
+        listed = [
+            p for folder, hidden in stamp["listed"] for p in _walk(Path(folder), hidden=hidden)
+        ]
         if len(listed) != sum(1 for path in listed if path in files):
             return None  # a file was added
         old_enough = int(stamp["time_ns"]) - RACY_SECONDS * 1e9

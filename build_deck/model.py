@@ -46,10 +46,33 @@ class Diagnostic:
 
 
 class CardKind(Enum):
-    """The two kinds of note the deck holds."""
+    """The kinds of note the deck holds."""
 
     QA = "qa"
+    """A question and its answer (``Q:``/``A:``)."""
     CLOZE = "cloze"
+    """Text with deletions, one card per number."""
+    REVERSED = "reversed"
+    """A question and its answer, asked both ways (``Q (reversed):``/``A:``)."""
+    TYPED = "typed"
+    """A question whose answer is typed in and compared (``Q (typed):``/``A:``)."""
+
+    @property
+    def is_qa(self) -> bool:
+        """True for the kinds with a question and an answer (every kind but cloze)."""
+        return self is not CardKind.CLOZE
+
+    @property
+    def prefix(self) -> str:
+        """What starts the card's question in the notes (``""`` for a cloze)."""
+        return _PREFIXES.get(self, "")
+
+
+_PREFIXES = {
+    CardKind.QA: "Q:",
+    CardKind.REVERSED: "Q (reversed):",
+    CardKind.TYPED: "Q (typed):",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +126,10 @@ class Card:
     """Checks that belong to this card."""
     media: tuple[tuple[str, str], ...] = field(default=())
     """Images the card shows, as (name in the deck, path on disk)."""
+    answer_lines: tuple[tuple[int, int], ...] = ()
+    """The first and last line (1-based) of each block of a Q/A answer, in order; the
+    first block starts on the card's line when the answer shares the question's
+    paragraph. Empty for a cloze."""
 
     @property
     def source(self) -> str:

@@ -1,10 +1,11 @@
 """The build, top to bottom: gather and validate everything, then write, or write nothing.
 
-1. gather: ``gather_notes`` lists the notes files;
+1. gather: ``gather_notes`` (:mod:`build_deck.gather`) lists the notes files;
 2. parse: ``read_notes`` extracts each file's cards, or takes them from the build cache
    (all problems collected); ``find_duplicates`` rejects duplicate cards across files;
-3. verify and 4. typeset: ``check_cards`` recomputes every card's checks in the sandbox
-   while MathJax validates its TeX;
+3. lint, verify and 4. typeset: ``check_cards`` warns about cards that would teach badly
+   (:mod:`build_deck.lint`) and recomputes every card's checks in the sandbox while
+   MathJax validates its TeX;
 5. identify: ``identify`` loads the ledger and matches all cards to it at once
    (:mod:`build_deck.identity.plan`: stable GUIDs, remembered cloze numbers, mtimes that
    never go backwards, a guard against dropping many cards by accident);
@@ -25,15 +26,17 @@ import sqlite3
 import sys
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
-from build_deck.anki.notetypes import CLOZE, QA, card_css
+from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
 from build_deck.freshness import source_state
+from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
 from build_deck.identity.plan import (
     IdentityPlan,
@@ -41,11 +44,14 @@ from build_deck.identity.plan import (
     find_duplicates,
     guard_removals,
     plan_identities,
+    root_deck_problem,
     state_path,
 )
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.lint import as_errors, lint_file
+from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
+from build_deck.parse.media import VaultIndex
 from build_deck.report import (
     BuildOptions,
     BuildReport,
@@ -105,35 +111,6 @@ def collect_cards(
     return read_notes(gather_notes(options, report), options, report, progress, tex_state)
 
 
-def gather_notes(options: BuildOptions, report: BuildReport) -> list[Path]:
-    """The notes files to build, in order; an error when there are none."""
-    if not options.notes_dir.is_dir():
-        report.diagnostics.append(
-            Diagnostic(SourceLoc(display_path(options.notes_dir), 0), "no such notes folder")
-        )
-        return []
-    paths = []
-    for path in sorted(options.notes_dir.rglob("*.md")):
-        if path.is_dir():
-            report.diagnostics.append(
-                Diagnostic(
-                    SourceLoc(display_path(path), 0),
-                    "a folder named like a notes file: skipped (the notes inside it are read)",
-                    Severity.WARNING,
-                )
-            )
-        else:
-            paths.append(path)
-    if not paths:
-        report.diagnostics.append(
-            Diagnostic(
-                SourceLoc(display_path(options.notes_dir), 0),
-                "no notes files (*.md) in the notes folder: check --notes; nothing was written",
-            )
-        )
-    return paths
-
-
 def read_notes(
     paths: list[Path],
     options: BuildOptions,
@@ -150,6 +127,7 @@ def read_notes(
         return []
     files: list[NotesFile] = []
     to_parse: list[tuple[int, bytes, str, Path]] = []
+    vault = VaultIndex(options.notes_dir)
     with without_cycle_collection():  # reading the cache builds a Card for every card
         for number, path in enumerate(paths, 1):
             if progress:
@@ -166,8 +144,11 @@ def read_notes(
                     )
                 )
                 continue
+            tags = ("tags:" + " ".join(options.tags),) if options.tags else ()
+            # An embed may be found by its name anywhere in the notes folder.
+            found_by_name = vault.fingerprint() if b"[[" in data or b"[sound:" in data else ""
             key = build_cache.cache_key(
-                data, shown, options.root_deck, tex_state, options.check_mode
+                data, shown, options.root_deck, tex_state, options.check_mode, found_by_name, *tags
             )
             hit = _cached_file(path, shown, key, options, report)
             if hit is None:
@@ -177,13 +158,14 @@ def read_notes(
             files.append(hit)
 
     jobs = [
-        (data, shown, folder, options.root_deck, options.notes_dir, arithmetic)
+        (data, shown, folder, options.root_deck, vault, options.tags, arithmetic)
         for _, data, shown, folder in to_parse
     ]
     parsed = _parse_all(jobs, options.jobs or usable_cores())
-    for (index, *_), (cards, diagnostics, compared) in zip(to_parse, parsed, strict=True):
+    for (index, *_), (cards, diagnostics, text, compared) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
+        files[index].source = text
         files[index].arithmetic = compared
     report.files = len(files)
     for notes_file in files:
@@ -205,26 +187,30 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, Path, bool]
-_Parsed = tuple[list[Card], list[Diagnostic], dict[SourceLoc, tuple[bool, list[Diagnostic]]]]
+_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...], bool]
+_Parsed = tuple[list[Card], list[Diagnostic], str, dict[SourceLoc, tuple[bool, list[Diagnostic]]]]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
 
 
 def _parse_one(job: _ParseJob) -> _Parsed:
-    """Decode and extract one notes file (in this process or a worker), and compare its
-    displayed arithmetic if asked: pure Python, no user code, so it runs here on every core."""
-    data, shown, folder, root_deck, notes_dir, arithmetic = job
+    """Decode and extract one notes file (in this process or a worker): its cards, its
+    problems, its text, and its displayed arithmetic compared if asked (pure Python, no
+    user code: it runs here, on every core)."""
+    data, shown, folder, root_deck, vault, tags, arithmetic = job
     text, problem = read_notes_file(data, shown)
     if text is None:
-        return [], [problem] if problem else [], {}
+        return [], [problem] if problem else [], "", {}
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
-    cards, diagnostics = extract_cards(
-        _parser_of_process[0], text, shown, folder, root_deck, notes_root=notes_dir
+    cards, problems = extract_cards(
+        _parser_of_process[0], text, shown, folder, root_deck, vault=vault
     )
-    return cards, diagnostics, {c.loc: check_arithmetic(c) for c in cards} if arithmetic else {}
+    if tags:  # the project's tags (build-deck.toml), on every card
+        cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
+    compared = {c.loc: check_arithmetic(c) for c in cards} if arithmetic else {}
+    return cards, problems, text, compared
 
 
 def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
@@ -324,10 +310,9 @@ def package_inputs(
         [(name, path, _file_digest(Path(path))) for name, path in media],
     ]
     digest.update(json.dumps(header, ensure_ascii=False).encode())
-    model_ids = {CardKind.QA: QA.model_id, CardKind.CLOZE: CLOZE.model_id}
     digest.update(
         "".join(
-            f"\x1e{r.guid}\x1f{r.mtime}\x1f{model_ids[r.card.kind]}\x1f{r.card.deck}"
+            f"\x1e{r.guid}\x1f{r.mtime}\x1f{note_type_of(r.card).model_id}\x1f{r.card.deck}"
             f"\x1f{r.source or r.card.source}\x1f{h}"
             for r, h in zip(plan.records, plan.note_hashes, strict=True)
         ).encode()
@@ -407,6 +392,9 @@ def _run_stages(
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
+    report.without_cards = files_without_cards(files)
+    if options.strict:  # after check_cards has cached the warnings as warnings
+        report.diagnostics = as_errors(report.diagnostics)
     with without_cycle_collection():  # from here on, nothing forks
         plan = identify(files, options, report, hashes, write=write)
         if plan is not None:
@@ -429,6 +417,8 @@ def identify(
     ``report.cards`` (the files' cards in order)."""
     ledger, problems = load_ledger(options.cards_dir, display_path(options.cards_dir))
     report.diagnostics += problems
+    if not problems and (other_root := root_deck_problem(ledger, options)) is not None:
+        report.diagnostics.append(other_root)
     if report.errors:
         report.diagnostics.sort(key=lambda d: (d.loc.path, d.loc.line))
         return None
@@ -455,12 +445,15 @@ def check_cards(
     verify: VerifyHook | None,
     texcheck: TexHook | None,
 ) -> None:
-    """Recompute checks and validate TeX of the fresh (uncached) files; cache the results.
-    Only the checks of cards an edit changed run again (:func:`build_deck.cache.card_digest`).
-    """
+    """Lint the cards of the fresh (uncached) files, recompute their checks and validate
+    their TeX; cache the results. The lint runs while MathJax typesets, in Node.js. Only
+    the checks of cards an edit changed run again (:func:`build_deck.cache.card_digest`)."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
+    for notes_file in fresh:
+        notes_file.diagnostics += lint_file(notes_file.cards, notes_file.source)
+        notes_file.source = ""  # read once
     known: dict[SourceLoc, str] = {}
     for f in fresh:
         known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
+from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
     from build_deck.anki.package import NoteRecord
@@ -57,6 +57,10 @@ class BuildOptions:
     that cards left unverified for want of confinement are checked once they can be."""
     allow_removals: bool = False
     """Let a build remove every card of an existing file, or more than a quarter."""
+    tags: tuple[str, ...] = ()
+    """Tags every card gets (``tags`` in build-deck.toml), besides its own."""
+    strict: bool = False
+    """Card-quality warnings (:mod:`build_deck.lint`) are errors (``--strict``)."""
     jobs: int = 0
     """Processes that parse the notes (and check workers): 0 for one per usable core.
     The package is the same, byte for byte, whatever the number."""
@@ -94,6 +98,8 @@ class BuildReport:
     """The final notes of the build: GUID, mtime, fields, tags, deck (empty on errors)."""
     out_path: Path | None = None
     """The package written, if any."""
+    without_cards: list[str] = field(default_factory=list)
+    """The notes files (as shown) that gave no card, though they were read."""
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -172,6 +178,8 @@ class NotesFile:
     """Its own problems (parsing, checks)."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Its verified cards, with what was verified."""
+    source: str = ""
+    """Its text, from parsing until the card-quality lint has read it (fresh files)."""
     read: SourceState | None = None
     """The state of the bytes the build read (for the up-to-date stamp)."""
     arithmetic: dict[SourceLoc, tuple[bool, list[Diagnostic]]] = field(default_factory=dict)
@@ -202,9 +210,14 @@ class CardChange:
     """The card's GUID (set for removed cards, which ``sync`` tags or prunes)."""
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 card``, ``2 cards``: a count and its noun, in the number it takes."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def summary_line(report: BuildReport, *, wrote: bool) -> str:
     """The one line every run ends with."""
-    qa = sum(card.kind is CardKind.QA for card in report.cards)
+    qa = sum(card.kind.is_qa for card in report.cards)
     cloze = len(report.cards) - qa
     counts = f"{qa} Q/A, {cloze} cloze, {len(report.verified)} verified"
     if not report.errors:
@@ -217,9 +230,9 @@ def summary_line(report: BuildReport, *, wrote: bool) -> str:
             f"{sum('formula' in k for k in kinds)} formulas, "
             f"{sum('arithmetic' in k for k in kinds)} arithmetic; {supporting} supporting-only"
         )
-    line = f"{len(report.cards)} cards ({counts}) from {report.files} files"
+    line = f"{plural(len(report.cards), 'card')} ({counts}) from {plural(report.files, 'file')}"
     if report.errors:
-        return f"{line}; {len(report.errors)} errors, nothing written"
+        return f"{line}; {plural(len(report.errors), 'error')}, nothing written"
     if wrote and report.out_path is not None:
         return (
             f"{line} -> {display_path(report.out_path)}; +{report.new} new, "

@@ -18,10 +18,15 @@ Snapshot = dict[Path, tuple[int, int]]
 
 
 def snapshot(folder: Path) -> Snapshot:
-    """Size and modification time of every file under ``folder`` (one ``stat`` each)."""
+    """Size and modification time of every file under ``folder`` (one ``stat`` each),
+    except in hidden folders and hidden files, which the build does not read (Obsidian
+    rewrites ``.obsidian/`` at every click)."""
     state: Snapshot = {}
-    for root, _, names in os.walk(folder):
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
+            if name.startswith("."):
+                continue
             path = Path(root, name)
             try:
                 stat = path.stat()

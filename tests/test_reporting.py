@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from build_deck.cli import main
 from build_deck.identity.ledger import load_ledger
 from build_deck.pipeline import run
 from build_deck.report import BuildOptions
@@ -38,7 +39,7 @@ def test_a_deck_change_is_counted_with_what_to_do(
     capsys.readouterr()
     assert project.run("build") == 0
     out = capsys.readouterr().out
-    assert "1 cards changed deck: Anki's import does not move cards that already exist" in out
+    assert "1 card changed deck: Anki's import does not move cards that already exist" in out
     assert "Change Deck" in out
 
 
@@ -92,3 +93,17 @@ def test_nesting_beyond_the_parser_limit_is_an_error_at_its_line(
     assert project.run("check") == 1
     err = capsys.readouterr().err
     assert "notes/a.md:51: error: nested more than 96 levels deep" in err
+
+
+def test_one_of_a_kind_is_singular(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write("a.md", "Q: What is one?\nA:\n")
+    assert project.run("check") == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "1 card (1 Q/A, 0 cloze, 0 verified) from 1 file; 1 error, nothing written"
+
+
+def test_help_names_the_ledger_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "cards/ledger/" in out and "ledger.jsonl" not in out

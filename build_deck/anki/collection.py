@@ -1,43 +1,39 @@
-"""The student's collection through the ``anki`` package: the only module that uses it.
+"""The student's collection through the ``anki`` package: opening it and reading it.
 
-1. ``open_collection``: open it with Anki's backend, which takes Anki's lock (SQLite in
-   exclusive locking mode): a collection open in Anki is refused with one line;
-2. ``read_collection``: its build-deck notes (by note type id and GUID), their cards'
-   home decks, its decks and the sync state, for ``sync.plan_sync``;
-3. ``apply_plan``: after ``backup`` (Anki's own backup, into ``backups/`` next to the
-   collection), make the planned changes with Anki's own operations: add notes, update
-   notes, change note type, set deck, tag, remove notes, write media; then save the
-   sync state in the collection's config.
+1. ``open_collection``: check, without writing, that it can be opened as it is (not in
+   the format of an older Anki, which opening would upgrade; not read-only), then open
+   it with Anki's backend, which takes Anki's lock (SQLite in exclusive locking mode): a
+   collection open in Anki is refused with one line;
+2. ``read_collection``: its build-deck notes (by note type id and GUID, with their
+   cards' home decks and their reviews), the notes sharing a GUID, its decks, the sync
+   record of the root deck (found by the root deck's id when the student renamed it)
+   and what build-deck last wrote to its note types, for ``sync.plan_sync``.
 
-``sync_collection`` runs 2 and 3 for ``build-deck sync``.
+build_deck/anki/writes.py applies the plan; build_deck/anki/run.py runs both for
+``build-deck sync``. Only these modules use the ``anki`` package.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import os
+import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from build_deck.anki.notetypes import NoteType, card_css
-from build_deck.anki.package import NoteRecord
-from build_deck.anki.sync import (
+from build_deck.anki.styling import NOTETYPES_KEY, load_bases
+from build_deck.anki.sync import file_hash
+from build_deck.anki.sync_model import (
+    OUR_NOTETYPE_MARKS,
     OUR_NOTETYPES,
-    REMOVED_TAG,
     CollectionView,
     Existing,
-    Plan,
-    Prefer,
     SyncError,
-    file_hash,
-    plan_sync,
 )
-from build_deck.anki.sync_report import describe
-from build_deck.anki.sync_state import NoteState, dump_state, load_state, state_key
+from build_deck.anki.sync_state import STATE_KEY, load_state, root_deck_id, state_key
 
 try:
-    from anki.collection import AddNoteRequest, Collection
+    from anki.collection import Collection
     from anki.errors import AnkiException, DBError
 
     HAVE_ANKI = True
@@ -46,17 +42,57 @@ except ImportError:  # the command line says how to install it
 
 INSTALL_HINT = "pip install 'build-deck[sync]' (or run 'make'), which installs the anki package"
 """What to do when the ``anki`` package is missing."""
+SCHEMA_VERSION = 18
+"""The collection format the ``anki`` package writes; older ones it upgrades on opening."""
 
 
-# Reading ------------------------------------------------------------------------------
+# Opening ------------------------------------------------------------------------------
+
+
+def collection_schema(path: Path) -> int | None:
+    """The collection's format version, read without writing anything (SQLite's
+    ``immutable`` mode takes no lock and writes no journal); None if unreadable."""
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            row = connection.execute("SELECT ver FROM col").fetchone()
+        finally:
+            connection.close()
+        return int(row[0])
+    except (sqlite3.Error, TypeError, ValueError):
+        return None
+
+
+def check_openable(path: Path) -> None:
+    """Raise a one-line ``SyncError`` when opening the collection would fail or change it."""
+    if not path.is_file():
+        raise SyncError("no Anki collection here: check --collection or --profile")
+    if not os.access(path, os.W_OK):
+        raise SyncError(
+            "the collection file is read-only: Anki's backend opens it for writing, even "
+            "to read it; make it writable (chmod u+w), then run again"
+        )
+    if not os.access(path.parent, os.W_OK):
+        raise SyncError(
+            f"the folder {path.parent} is read-only: Anki keeps the collection's journal "
+            "there; make it writable, then run again"
+        )
+    schema = collection_schema(path)
+    if schema is not None and schema < SCHEMA_VERSION:
+        raise SyncError(
+            f"the collection is in the format of Anki 2.1.49 or older (schema {schema}): "
+            "opening it here would upgrade it, and that Anki could not open it any more; "
+            "open it once in Anki 2.1.50 or newer (which upgrades it), close Anki, then "
+            "run again"
+        )
 
 
 def open_collection(path: Path) -> Collection:
-    """Open the collection; a one-line ``SyncError`` if it is missing or open in Anki."""
+    """Open the collection; a one-line ``SyncError`` if it is missing, read-only, in an
+    older format, or open in Anki."""
     if not HAVE_ANKI:
         raise SyncError(f"the anki package is not installed: {INSTALL_HINT}")
-    if not path.is_file():
-        raise SyncError("no Anki collection here: check --collection or --profile")
+    check_openable(path)
     try:
         return Collection(str(path))
     except DBError as exc:
@@ -67,56 +103,110 @@ def open_collection(path: Path) -> Collection:
                 "the collection is open in Anki (or another program): close Anki, "
                 "or switch it to another profile, then sync again"
             ) from exc
-        raise SyncError(f"cannot open the collection: {exc}") from exc
+        raise SyncError(f"cannot open the collection: {_reason(exc)}") from exc
     except AnkiException as exc:
-        raise SyncError(f"cannot open the collection: {exc}") from exc
+        raise SyncError(f"cannot open the collection: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """Anki's error in a few words (its database errors come as Rust debug text)."""
+    text = str(exc)
+    if 'Some("' in text:
+        return text.split('Some("', 1)[1].split('")', 1)[0]
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# Reading ------------------------------------------------------------------------------
 
 
 def read_collection(col: Collection, root_deck: str) -> CollectionView:
-    """The build-deck notes of ``col``, their cards, the decks, and the sync state of
+    """The build-deck notes of ``col``, their cards, the decks, and the sync record of
     ``root_deck``."""
-    db = col.db
-    assert db is not None
-    ours = list(OUR_NOTETYPES)
     field_names = {
-        model_id: [f["name"] for f in notetype["flds"]]
+        model_id: tuple(f["name"] for f in notetype["flds"])
         for model_id, notetype in notetypes_present(col).items()
     }
-    cards: dict[int, list[tuple[int, int]]] = {}
-    for card_id, note_id, deck, original_deck in db.all(
-        "SELECT c.id, c.nid, c.did, c.odid FROM cards c JOIN notes n ON c.nid = n.id "
-        "WHERE n.mid IN (?, ?) ORDER BY c.nid, c.ord",
-        *ours,
-    ):
-        cards.setdefault(note_id, []).append((card_id, original_deck or deck))
-    notes: dict[str, Existing] = {}
-    for note_id, guid, mid, flds, tags in db.all(
-        "SELECT id, guid, mid, flds, tags FROM notes WHERE mid IN (?, ?)", *ours
-    ):
-        names = field_names.get(mid, [])
-        notes[guid] = Existing(
-            note_id,
-            guid,
-            mid,
-            dict(zip(names, flds.split("\x1f"), strict=False)),
-            tuple(tags.split()),
-            tuple(cards.get(note_id, ())),
-        )
+    by_guid: dict[str, list[Existing]] = {}
+    for note in _our_notes(col, field_names):
+        by_guid.setdefault(note.guid, []).append(note)
+    notes = {guid: found[0] for guid, found in by_guid.items()}
+    duplicates = {guid: found for guid, found in by_guid.items() if len(found) > 1}
+    db = col.db
+    assert db is not None
     foreign = {
         guid: name
         for guid, name in db.all(
             "SELECT n.guid, t.name FROM notes n JOIN notetypes t ON n.mid = t.id "
-            "WHERE n.mid NOT IN (?, ?)",
-            *ours,
+            f"WHERE n.mid NOT IN ({OUR_NOTETYPE_MARKS})",
+            *OUR_NOTETYPES,
         )
     }
     deck_ids = {d.name: d.id for d in col.decks.all_names_and_ids()}
-    key = state_key(root_deck)
-    state, warning = load_state(col.get_config(key, None))
-    view = CollectionView(notes, foreign, state, deck_ids, state_key=key)
+    key, data = _find_record(col, root_deck, deck_ids)
+    record, warning = load_state(data)
+    view = CollectionView(notes, foreign, record, deck_ids, root_deck, key, duplicates)
+    view.field_names = field_names
+    view.bases = load_bases(col.get_config(NOTETYPES_KEY, None))
     if warning:
         view.warnings.append(warning)
     return view
+
+
+def _our_notes(col: Collection, field_names: dict[int, tuple[str, ...]]) -> list[Existing]:
+    """Every note of build-deck's note types, with its cards and reviews."""
+    db = col.db
+    assert db is not None
+    ours = list(OUR_NOTETYPES)
+    cards: dict[int, list[tuple[int, int]]] = {}
+    for card_id, note_id, deck, original_deck in db.all(
+        "SELECT c.id, c.nid, c.did, c.odid FROM cards c JOIN notes n ON c.nid = n.id "
+        f"WHERE n.mid IN ({OUR_NOTETYPE_MARKS}) ORDER BY c.nid, c.ord",
+        *ours,
+    ):
+        cards.setdefault(note_id, []).append((card_id, original_deck or deck))
+    reviews = {
+        note_id: (count, last)
+        for note_id, count, last in db.all(
+            "SELECT c.nid, count(), max(r.id) FROM revlog r JOIN cards c ON r.cid = c.id "
+            f"JOIN notes n ON c.nid = n.id WHERE n.mid IN ({OUR_NOTETYPE_MARKS}) GROUP BY c.nid",
+            *ours,
+        )
+    }
+    found = []
+    for note_id, guid, mid, flds, tags in db.all(
+        "SELECT id, guid, mid, flds, tags FROM notes "
+        f"WHERE mid IN ({OUR_NOTETYPE_MARKS}) ORDER BY id",
+        *ours,
+    ):
+        count, last = reviews.get(note_id, (0, 0))
+        found.append(
+            Existing(
+                note_id,
+                guid,
+                mid,
+                dict(zip(field_names.get(mid, ()), flds.split("\x1f"), strict=False)),
+                tuple(tags.split()),
+                tuple(cards.get(note_id, ())),
+                count,
+                last or 0,
+            )
+        )
+    return found
+
+
+def _find_record(col: Collection, root_deck: str, deck_ids: dict[str, int]) -> tuple[str, Any]:
+    """The config key and value of the sync record of ``root_deck``: its own, or else the
+    one that followed the deck now named so (a root deck renamed in Anki, and
+    ``--deck`` given its new name)."""
+    key = state_key(root_deck)
+    data = col.get_config(key, None)
+    root_id = deck_ids.get(root_deck)
+    if data is not None or root_id is None:
+        return key, data
+    for other, value in col.all_config().items():
+        if other.startswith(STATE_KEY + "::") and root_deck_id(value) == root_id:
+            return other, value
+    return key, None
 
 
 def media_hashes(col: Collection, names: Iterable[str]) -> dict[str, bytes]:
@@ -133,211 +223,3 @@ def notetypes_present(col: Collection) -> dict[int, dict[str, Any]]:
         if notetype is not None:
             found[model_id] = dict(notetype)
     return found
-
-
-# Writing ------------------------------------------------------------------------------
-
-
-def backup(col: Collection, folder: Path) -> bool:
-    """Anki's own backup of the collection into ``folder``; False if it was current."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
-
-
-def apply_plan(col: Collection, plan: Plan) -> list[str]:
-    """Make the planned changes with Anki's own operations; returns warnings."""
-    warnings: list[str] = []
-    for note_type in plan.add_notetypes + plan.update_notetypes:
-        _put_notetype(col, note_type)
-    deck_ids: dict[str, int] = {}
-
-    def deck_of(name: str) -> int:
-        if name not in deck_ids:
-            made = col.decks.id(name, create=True)
-            assert made is not None
-            deck_ids[name] = int(made)
-        return deck_ids[name]
-
-    if plan.adds:
-        requests = []
-        for want in plan.adds:
-            note = col.new_note(col.models.get(want.note_type.model_id))  # type: ignore[arg-type]
-            note.guid = want.guid
-            for name, value in want.fields.items():
-                note[name] = value
-            note.tags = list(want.tags)
-            requests.append(AddNoteRequest(note, deck_of(want.deck)))  # type: ignore[arg-type]
-        col.add_notes(requests)
-
-    notes = []
-    for update in plan.updates:
-        if update.retype_from is not None:
-            info = col.models.change_notetype_info(
-                old_notetype_id=update.retype_from,  # type: ignore[arg-type]
-                new_notetype_id=update.desired.note_type.model_id,  # type: ignore[arg-type]
-            )
-            request = info.input
-            request.note_ids.extend([update.note_id])
-            col.models.change_notetype_of_notes(request)
-        note = col.get_note(update.note_id)  # type: ignore[arg-type]
-        for name, value in update.fields.items():
-            note[name] = value
-        if update.tags is not None:
-            note.tags = list(update.tags)
-        if update.new_guid:
-            note.guid = update.desired.guid
-        notes.append(note)
-    if notes:
-        col.update_notes(notes)
-
-    # Moves are computed again now: an update may have made cards (a new cloze number,
-    # a new note type), and Anki puts those where the note's other cards were.
-    db = col.db
-    assert db is not None
-    targets = {u.note_id: u.desired.deck for u in plan.updates}
-    targets.update({note_id: want.deck for want, note_id in plan.moves})
-    by_deck: dict[int, list[int]] = {}
-    for note_id, deck_name in targets.items():
-        deck = deck_of(deck_name)
-        for card_id, home in db.all(
-            "SELECT id, CASE odid WHEN 0 THEN did ELSE odid END FROM cards WHERE nid = ?", note_id
-        ):
-            if home != deck:
-                by_deck.setdefault(deck, []).append(card_id)
-    for deck, cards in by_deck.items():
-        col.set_deck(cards, deck)  # type: ignore[arg-type]
-
-    if plan.removed:
-        col.tags.bulk_add([n.note_id for n in plan.removed], REMOVED_TAG)  # type: ignore[misc]
-    if plan.prune:
-        col.remove_notes([n.note_id for n in plan.prune])  # type: ignore[misc]
-    for name, path in plan.media:
-        stored = col.media.write_data(name, Path(path).read_bytes())
-        if stored != name:
-            warnings.append(
-                f"media: the collection already has another file named {name}; "
-                f"this one was stored as {stored}, which the cards do not show"
-            )
-    if plan.state_changed:
-        col.set_config(plan.state_key, dump_state(plan.state))
-    return warnings
-
-
-def _put_notetype(col: Collection, note_type: NoteType) -> None:
-    """Add one of build-deck's note types with its fixed id, or refresh its templates."""
-    models = col.models
-    current = models.get(note_type.model_id)  # type: ignore[arg-type]
-    if current is None:
-        notetype = models.new(note_type.name)
-        for name in note_type.fields:
-            models.add_field(notetype, models.new_field(name))
-        template = models.new_template("Cloze" if note_type.is_cloze else "Card 1")
-        models.add_template(notetype, template)
-        notetype["id"] = note_type.model_id
-        notetype["type"] = 1 if note_type.is_cloze else 0
-        # Added under its fixed id, as an import does; usn -1 makes AnkiWeb send it on.
-        notetype["usn"] = -1
-        notetype["mod"] = int(time.time())
-    else:
-        notetype = current
-    notetype["css"] = card_css()
-    notetype["tmpls"][0]["qfmt"] = note_type.front
-    notetype["tmpls"][0]["afmt"] = note_type.back
-    if current is None:
-        models.update(notetype, preserve_usn=True)  # adds it under the id it carries
-    else:
-        models.update_dict(notetype)
-
-
-# The command --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SyncOptions:
-    """What ``build-deck sync`` was asked to do."""
-
-    collection: Path
-    """The collection file (``collection.anki2``)."""
-    root_deck: str
-    """The build's root deck: whose sync state to use."""
-    dry_run: bool = False
-    """Print the plan, write nothing."""
-    prune: bool = False
-    """Delete removed notes instead of tagging them."""
-    yes: bool = False
-    """Delete without asking."""
-    prefer: Prefer | None = None
-    """How to settle conflicts, or None to report them."""
-
-
-@dataclass(slots=True)
-class SyncOutcome:
-    """What a sync did."""
-
-    plan: Plan | None = None
-    """The plan, once made."""
-    lines: list[str] = field(default_factory=list)
-    """What to print: the plan, warnings, errors."""
-    error: str | None = None
-    """The error that stopped the sync before anything was written."""
-    backup: bool = False
-    """True when Anki's backup was written."""
-    applied: bool = False
-    """True when the collection was changed."""
-
-
-def sync_collection(
-    col: Collection,
-    records: Sequence[NoteRecord],
-    removed_guids: Iterable[str],
-    options: SyncOptions,
-    *,
-    confirm: Any = None,
-) -> SyncOutcome:
-    """Plan and (unless a dry run) apply a sync of ``records`` to the open collection.
-
-    ``confirm(question) -> bool`` is asked before notes are deleted without ``--yes``.
-    Never raises on a problem with the collection: the outcome holds the error. The
-    caller opened the collection (``open_collection``) and closes it.
-    """
-    outcome = SyncOutcome()
-    try:
-        view = read_collection(col, options.root_deck)
-        outcome.lines += [f"warning: {w}" for w in view.warnings]
-        media_names = {name for r in records for name, _ in r.card.media}
-        plan = plan_sync(
-            view,
-            records,
-            removed_guids=removed_guids,
-            prefer=options.prefer,
-            prune=options.prune,
-            media_present=media_hashes(col, media_names),
-            notetypes_present=notetypes_present(col),
-        )
-        outcome.plan = plan
-        outcome.lines += describe(plan)
-        if options.dry_run or not (plan.changes_notes or plan.state_changed):
-            return outcome
-        if plan.prune and not options.yes:
-            question = f"delete these {len(plan.prune)} notes and their review history?"
-            if confirm is None or not confirm(question):
-                outcome.lines.append("not deleted: they are tagged " + REMOVED_TAG)
-                plan.removed += [n for n in plan.prune if REMOVED_TAG not in n.tags]
-                for note in plan.prune:
-                    plan.state[note.guid] = view.state.get(note.guid, NoteState({}, ()))
-                plan.prune = []
-                if not (plan.changes_notes or plan.state_changed):
-                    return outcome
-        outcome.backup = backup(col, options.collection.parent / "backups")
-        outcome.lines += [f"warning: {w}" for w in apply_plan(col, plan)]
-        outcome.applied = True
-    except SyncError as exc:
-        outcome.error = str(exc)
-    except AnkiException as exc:
-        outcome.error = f"Anki refused the change: {exc}"
-        if outcome.backup:
-            outcome.error += (
-                f"; the backup in {options.collection.parent / 'backups'} holds the "
-                "collection as it was before this sync"
-            )
-    return outcome

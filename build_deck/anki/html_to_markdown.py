@@ -17,7 +17,9 @@ from html.parser import HTMLParser
 _INLINE = {"b": "**", "strong": "**", "i": "*", "em": "*"}
 _IGNORED = {"span"}  # a bare <span> (no attributes) carries nothing
 _MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
-_ESCAPE = re.compile(r"([*`$\\])")
+_ESCAPE = re.compile(r"([*_`$\\<~])")
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+_LINE_START = re.compile(r"^(\s*)([#>]|[-+](?=\s)|\d+(?=[.)]\s))")
 # The build writes a literal "{" as an entity so that Anki sees no cloze; the notes
 # write it "\{". The placeholder keeps it apart from a real "{" through the parser.
 _LITERAL_BRACE = re.compile(r"&#123;|&#x7[bB];|&lbrace;|&lcub;")
@@ -117,12 +119,27 @@ class _Converter(HTMLParser):
         pieces = []
         last = 0
         for match in _MATH.finditer(text):
-            pieces.append(_ESCAPE.sub(r"\\\1", text[last : match.start()]))
+            pieces.append(_escape(text[last : match.start()]))
             inline, display = match.group(1), match.group(2)
             pieces.append(f"${inline}$" if inline is not None else f"$${display}$$")
             last = match.end()
-        pieces.append(_ESCAPE.sub(r"\\\1", text[last:]))
-        self.out.append("".join(pieces))
+        pieces.append(_escape(text[last:]))
+        joined = "".join(pieces)
+        if not self.out or self.out[-1].endswith("\n"):
+            # At the start of a line, a heading, quote or list marker would be read as one.
+            joined = _LINE_START.sub(_escape_marker, joined)
+        self.out.append(joined)
+
+
+def _escape(text: str) -> str:
+    """Text with the characters Markdown would read as markup escaped."""
+    return _ENTITY.sub(r"\\&", _ESCAPE.sub(r"\\\1", text))
+
+
+def _escape_marker(match: re.Match[str]) -> str:
+    """A heading, quote or list marker at the start of a line, escaped."""
+    indent, marker = match.group(1), match.group(2)
+    return f"{indent}{marker}\\" if marker[0].isdigit() else f"{indent}\\{marker}"
 
 
 def html_to_markdown(field_html: str) -> Converted:

@@ -30,7 +30,7 @@ from build_deck.anki.notetypes import (
     card_css,
     note_type_of,
 )
-from build_deck.model import Card, CardKind
+from build_deck.model import Card
 from build_deck.storage import TEMP_PREFIX, create_beside
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -88,7 +88,7 @@ def note_fields(record: NoteRecord) -> list[str]:
     """The note's field values, in the order of its note type's fields."""
     card = record.card
     source = record.source or card.source
-    if card.kind is CardKind.QA:
+    if card.kind.is_qa:
         return [card.content, card.back, card.context, source, card.extra, record.verified]
     return [card.content, card.context, source, card.extra, record.verified]
 
@@ -117,11 +117,7 @@ def genanki_model(note_type: NoteType) -> genanki.Model:
         note_type.name,
         fields=[{"name": name} for name in note_type.fields],
         templates=[
-            {
-                "name": "Cloze" if note_type.is_cloze else "Card 1",
-                "qfmt": note_type.front,
-                "afmt": note_type.back,
-            }
+            {"name": name, "qfmt": front, "afmt": back} for name, front, back in note_type.templates
         ],
         css=card_css(),
         model_type=genanki.Model.CLOZE if note_type.is_cloze else genanki.Model.FRONT_BACK,

@@ -1,31 +1,36 @@
 """``build-deck pull``: the fields edited in Anki, as a diff against the notes.
 
-1. ``find_edits``: with the collection's build-deck notes and the sync state
+1. ``find_edits``: with the collection's build-deck notes and the sync record
    (read by build_deck/anki/collection.py), the fields whose value in Anki is neither what
    sync last wrote nor what the notes now say;
-2. ``propose``: for each, the Markdown the notes would need (build_deck/anki/html_to_markdown.py)
-   and the lines of the notes file it replaces;
+2. ``propose``: for each, the Markdown the notes would need (build_deck/anki/html_to_markdown.py),
+   checked to build back to the same text, and the lines of the notes file it replaces
+   (build_deck/anki/notes_file.py: the paragraph as the build's parser reads it);
 3. print each as a unified diff at ``notes/file.md:LINE``; with ``--apply``, write the
-   simple ones into the notes files (atomically), then record in the sync state that
-   those Anki edits are now in the notes, so that the next sync converges without a
-   conflict.
+   simple ones into the notes files (atomically, exactly the lines of the edited
+   paragraph, with the file's line endings), then build the notes again and make Anki
+   and the sync record agree with them (the field as the notes now build it, ``<strong>``
+   where Anki's editor wrote ``<b>``), so that the next sync has nothing to do.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from markdown_it.renderer import RendererHTML
 
 from build_deck.anki.collection import read_collection
 from build_deck.anki.html_to_markdown import html_to_markdown
+from build_deck.anki.notes_file import NotesFile, Span
 from build_deck.anki.package import NoteRecord
-from build_deck.anki.sync import CollectionView, Desired
+from build_deck.anki.sync_model import CollectionView, Desired
 from build_deck.anki.sync_state import NoteState, dump_state, field_hash
-from build_deck.model import CardKind
+from build_deck.parse.markdown import make_parser
 from build_deck.storage import atomic_write
 
 if TYPE_CHECKING:
@@ -35,7 +40,9 @@ EDITABLE = ("Front", "Back", "Text", "Extra")
 """Fields the notes hold; the others (Context, Source, Verified) are made by the build."""
 
 _BLOCK = re.compile(r"<(p|ul|ol|div|pre|table|blockquote|h\d)\b")
-_LIST_ITEM = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+)")
+
+Rebuild = Callable[[], Sequence[NoteRecord] | None]
+"""Builds the notes again (after ``--apply`` wrote them); None if the build failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,26 +70,30 @@ class Proposal:
     """The Markdown the field would need."""
     unknown: tuple[str, ...]
     """HTML tags that have no Markdown here (then it is not applied)."""
-    span: tuple[int, int] | None
-    """The 0-based [start, end) lines of the notes file that hold the field, if found."""
+    span: Span | None
+    """The lines of the notes file that hold the field, if it is one paragraph."""
     replacement: tuple[str, ...]
     """The lines that would replace them."""
+    problem: str | None = None
+    """Why it is not applied, when the Markdown itself is the reason."""
 
     @property
     def applicable(self) -> bool:
         """True when ``--apply`` may write it."""
-        return self.span is not None and not self.unknown and self.edit.synced
+        return (
+            self.span is not None and not self.unknown and self.edit.synced and self.problem is None
+        )
 
 
 def find_edits(view: CollectionView, records: Sequence[NoteRecord]) -> list[Edit]:
     """The fields edited in Anki, in the order of the notes."""
     edits = []
     for record in records:
-        want = Desired.of(record)
+        want = Desired.of(record, view.root_deck)
         note = view.notes.get(want.guid)
         if note is None or note.notetype_id != want.note_type.model_id:
             continue
-        last = view.state.get(want.guid)
+        last = view.record.notes.get(want.guid)
         for name in EDITABLE:
             if name not in want.fields:
                 continue
@@ -95,67 +106,56 @@ def find_edits(view: CollectionView, records: Sequence[NoteRecord]) -> list[Edit
     return edits
 
 
-def _span(lines: list[str], edit: Edit) -> tuple[int, int, str] | None:
-    """Where the field's Markdown is: [start, end) lines and the prefix it keeps."""
-    card = edit.desired.record.card
-    start = card.loc.line - 1
-    if start >= len(lines) or _BLOCK.search(edit.desired.fields[edit.field]):
-        return None  # several blocks: not a simple one
+def render_field(markdown: str) -> str:
+    """The HTML the build makes of one field's Markdown."""
+    md = make_parser()
+    env: dict[str, Any] = {}
+    tokens = md.parse(markdown, env)
+    if len(tokens) == 3 and tokens[0].type == "paragraph_open":
+        renderer: RendererHTML = md.renderer  # type: ignore[assignment]
+        return renderer.renderInline(tokens[1].children or [], md.options, env).strip()
+    return str(md.renderer.render(tokens, md.options, env)).strip()
 
-    def paragraph_end(first: int, stop: tuple[str, ...] = ()) -> int:
-        end = first + 1
-        while end < len(lines) and lines[end].strip() and not lines[end].startswith(stop):
-            if _LIST_ITEM.match(lines[end]) and _LIST_ITEM.match(lines[first]):
-                break
-            end += 1
-        return end
 
-    if card.kind is CardKind.QA and edit.field in ("Front", "Back"):
-        if not lines[start].startswith("Q:"):
-            return None
-        question_end = paragraph_end(start, ("A:",))
-        if edit.field == "Front":
-            return start, question_end, "Q: "
-        answer = question_end
-        while answer < len(lines) and not lines[answer].strip():
-            answer += 1
-        if answer >= len(lines) or not lines[answer].startswith("A:"):
-            return None
-        return answer, paragraph_end(answer), "A: "
-    if card.kind is CardKind.CLOZE and edit.field == "Text":
-        marker = _LIST_ITEM.match(lines[start])
-        return start, paragraph_end(start), marker.group(1) if marker else ""
+def _problem(edit: Edit, markdown: str) -> str | None:
+    """Why the Markdown of an edit cannot be written as it is, if it cannot."""
+    if not markdown.strip():
+        return (
+            f"it is empty in Anki, and an empty {edit.field} does not build: not applied; "
+            "delete the card from the notes if that is what you meant"
+        )
+    if html_to_markdown(render_field(markdown)).markdown != markdown:
+        return "its Markdown would not build back to the same text: not applied"
     return None
 
 
-def propose(edits: Sequence[Edit]) -> list[Proposal]:
+def propose(edits: Sequence[Edit], files: dict[str, NotesFile] | None = None) -> list[Proposal]:
     """The Markdown each edit asks for, and the lines it replaces."""
+    files = {} if files is None else files
     proposals = []
-    files: dict[str, list[str]] = {}
     for edit in edits:
         path = edit.desired.loc.path
         if path not in files:
-            files[path] = Path(path).read_text(encoding="utf-8").split("\n")
+            files[path] = NotesFile(Path(path))
         converted = html_to_markdown(edit.anki)
-        where = _span(files[path], edit)
+        problem = None if converted.unknown else _problem(edit, converted.markdown)
         span = None
         replacement: tuple[str, ...] = ()
-        if where is not None:
-            start, end, prefix = where
-            indent = " " * len(prefix) if prefix and prefix[0] in "-*+0123456789" else ""
-            body = converted.markdown.split("\n")
-            replacement = (prefix + body[0], *(indent + line for line in body[1:]))
-            span = (start, end)
-        proposals.append(Proposal(edit, converted.markdown, converted.unknown, span, replacement))
+        if not _BLOCK.search(edit.desired.fields[edit.field]):
+            span = files[path].span(edit.desired.record.card, edit.field)
+        if span is not None:
+            replacement = tuple(files[path].replacement(span, converted.markdown))
+        proposals.append(
+            Proposal(edit, converted.markdown, converted.unknown, span, replacement, problem)
+        )
     return proposals
 
 
-def render(proposal: Proposal) -> list[str]:
+def render(proposal: Proposal, file: NotesFile) -> list[str]:
     """The report of one proposal: its place, what it is, and a unified diff."""
     edit = proposal.edit
     loc = edit.desired.loc
-    head = f"{loc}: {edit.field} edited in Anki"
-    lines = [head]
+    lines = [f"{loc}: {edit.field} edited in Anki"]
     if not edit.synced:
         lines.append(
             "  sync never wrote this note, so the notes may have changed instead: "
@@ -164,22 +164,24 @@ def render(proposal: Proposal) -> list[str]:
     if proposal.unknown:
         tags = ", ".join(proposal.unknown)
         lines.append(f"  it holds HTML with no Markdown here ({tags}): shown as HTML, not applied")
+    if proposal.problem is not None:
+        lines.append(f"  {proposal.problem}")
     if proposal.span is None:
         lines.append("  the notes would need:")
         lines += ["    " + line for line in proposal.markdown.split("\n")]
-        if not proposal.unknown:
+        if not proposal.unknown and proposal.problem is None:
             lines.append("  not one paragraph of the notes that pull can find: copy it in by hand")
         return lines
-    text = Path(loc.path).read_text(encoding="utf-8").split("\n")
-    start, end = proposal.span
-    new = text[:start] + list(proposal.replacement) + text[end:]
+    text = file.text_lines
+    span = proposal.span
+    new = text[: span.start] + list(proposal.replacement) + text[span.end :]
     lines += difflib.unified_diff(
         text, new, fromfile=loc.path, tofile=f"{loc.path} (as edited in Anki)", n=1, lineterm=""
     )
     return lines
 
 
-def apply_proposals(proposals: Sequence[Proposal]) -> list[Proposal]:
+def apply_proposals(proposals: Sequence[Proposal], files: dict[str, NotesFile]) -> list[Proposal]:
     """Write the applicable proposals into the notes files; returns those written."""
     by_file: dict[str, list[Proposal]] = {}
     for proposal in proposals:
@@ -187,27 +189,67 @@ def apply_proposals(proposals: Sequence[Proposal]) -> list[Proposal]:
             by_file.setdefault(proposal.edit.desired.loc.path, []).append(proposal)
     written = []
     for path, items in by_file.items():
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
         taken: set[int] = set()
-        for proposal in sorted(items, key=lambda p: p.span or (0, 0), reverse=True):
+        changes: list[tuple[Span, list[str]]] = []
+        for proposal in items:
             assert proposal.span is not None
-            start, end = proposal.span
-            if taken & set(range(start, end)):
+            lines = set(range(proposal.span.start, proposal.span.end))
+            if taken & lines:
                 continue  # two edits of one paragraph: the second waits for the next pull
-            lines[start:end] = proposal.replacement
-            taken |= set(range(start, end))
+            taken |= lines
+            changes.append((proposal.span, list(proposal.replacement)))
             written.append(proposal)
-        atomic_write(Path(path), "\n".join(lines).encode("utf-8"))
+        atomic_write(Path(path), files[path].replaced(changes))
     return written
 
 
-def run_pull(col: Collection, records: Sequence[NoteRecord], root_deck: str, *, apply: bool) -> int:
+def settle(
+    col: Collection, view: CollectionView, written: Sequence[Proposal], rebuild: Rebuild | None
+) -> None:
+    """After ``--apply``: record that the written edits are in the notes, and give Anki
+    each such field as the notes now build it, where that differs from Anki's HTML."""
+    rebuilt = rebuild() if rebuild is not None else None
+    values = {}
+    for record in rebuilt or ():
+        values[record.guid] = Desired.of(record, view.root_deck).fields
+    notes: dict[str, Any] = {}
+    for proposal in written:
+        edit = proposal.edit
+        guid = edit.desired.guid
+        value = values.get(guid, {}).get(edit.field, edit.anki)
+        if value != edit.anki:
+            note = notes.get(guid) or col.get_note(view.notes[guid].note_id)  # type: ignore[arg-type]
+            note[edit.field] = value
+            notes[guid] = note
+        old = view.record.notes.get(guid) or NoteState({}, edit.desired.tags)
+        fields = {**old.fields, edit.field: field_hash(value)}
+        view.record.notes[guid] = NoteState(fields, old.tags, old.deck)
+
+    def write() -> None:
+        if notes:
+            col.update_notes(list(notes.values()))
+        col.set_config(view.state_key, dump_state(view.record))
+
+    db = col.db
+    assert db is not None
+    db.transact(write)
+
+
+def run_pull(
+    col: Collection,
+    records: Sequence[NoteRecord],
+    root_deck: str,
+    *,
+    apply: bool,
+    rebuild: Rebuild | None = None,
+) -> int:
     """``build-deck pull [--apply]`` on the open collection: print the diffs, maybe apply
     them; returns the exit code. The caller opens and closes the collection."""
     view = read_collection(col, root_deck)
-    proposals = propose(find_edits(view, records))
+    files: dict[str, NotesFile] = {}
+    proposals = propose(find_edits(view, records), files)
     for proposal in proposals:
-        for line in render(proposal):
+        for line in render(proposal, files[proposal.edit.desired.loc.path]):
             print(line)
     if not proposals:
         print("no fields edited in Anki since the last sync", flush=True)
@@ -220,19 +262,13 @@ def run_pull(col: Collection, records: Sequence[NoteRecord], root_deck: str, *, 
             flush=True,
         )
         return 0
-    written = apply_proposals(proposals)
-    state = dict(view.state)
-    for proposal in written:
-        edit = proposal.edit
-        old = state.get(edit.desired.guid) or NoteState({}, edit.desired.tags)
-        fields = {**old.fields, edit.field: field_hash(edit.anki)}
-        state[edit.desired.guid] = NoteState(fields, old.tags)
+    written = apply_proposals(proposals, files)
     if written:
-        col.set_config(view.state_key, dump_state(state))
-    files = sorted({p.edit.desired.loc.path for p in written})
+        settle(col, view, written, rebuild)
+    shown = sorted({p.edit.desired.loc.path for p in written})
     print(
         f"applied {len(written)} of {len(proposals)} fields edited in Anki to "
-        f"{', '.join(files) or 'no file'}; 'build-deck sync' brings the rest of the "
+        f"{', '.join(shown) or 'no file'}; 'build-deck sync' brings the rest of the "
         "notes back in step",
         flush=True,
     )

@@ -1,217 +1,47 @@
 """Plan a sync of a build into an Anki collection: what ``build-deck sync`` will do.
 
 The build gives the notes of the deck (``BuildReport.records``); build_deck/anki/collection.py
-reads the collection into a ``CollectionView``: its build-deck notes, their cards, and
-the sync state, that is what sync last wrote to each note (a hash per field, and the
-tags it gave; build_deck/anki/sync_state.py keeps it). Then ``plan_sync`` compares each
-note of the build with the note of its GUID, field by field, against the sync state,
-and decides what to add, update, retype (Q/A <-> cloze; ``_pair_retyped`` finds the
-note a retyped card replaces), move, tag as removed or delete, which Anki-side edits to
-keep and which cards conflict. It writes nothing, and reads only its arguments and
-media files. build_deck/anki/sync_report.py turns a plan into the lines the command
-prints.
+reads the collection into a ``CollectionView``: its build-deck notes, their cards and
+reviews, its decks, and the sync record, that is what sync last wrote to each note (a
+hash per field, the tags it gave, the note's deck; build_deck/anki/sync_state.py keeps
+it). Then ``plan_sync`` compares each note of the build with the note of its GUID, field
+by field, against the record, and decides what to add, update, retype (Q/A <-> cloze;
+build_deck/anki/pairing.py finds the note a retyped card replaces), move (only when the
+notes changed the card's deck since the last sync, into the deck the student has now
+for it: build_deck/anki/decks.py), tag as removed or delete, which notes that share a
+GUID to merge (build_deck/anki/duplicates.py), which Anki-side edits to keep and which
+cards conflict; build_deck/anki/styling.py plans the note types. It writes nothing, and
+reads only its arguments and media files; its data is in build_deck/anki/sync_model.py.
+build_deck/anki/sync_report.py turns a plan into the lines the command prints.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import html
-import math
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, VERIFIED_TAG, NoteType, card_css
-from build_deck.anki.package import NoteRecord, note_fields
-from build_deck.anki.sync_state import STATE_KEY, NoteState, field_hash
-from build_deck.model import CardKind, SourceLoc
-
-REMOVED_TAG = "build-deck::removed"
-"""Tag given to notes whose card was removed from the notes."""
-
-OUR_NOTETYPES = {nt.model_id: nt for nt in NOTE_TYPES}
-"""build-deck's note types by id."""
-
-
-class SyncError(Exception):
-    """A problem that stops the sync before anything is written; one line."""
-
-
-class Prefer(Enum):
-    """How to settle a field edited both in Anki and in the notes."""
-
-    OURS = "ours"
-    """The notes win (``--ours``)."""
-    THEIRS = "theirs"
-    """Anki's edit stays (``--theirs``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Desired:
-    """A note as the build wants it in the collection."""
-
-    record: NoteRecord
-    """The build's note."""
-    note_type: NoteType
-    """Its note type."""
-    fields: dict[str, str]
-    """Field name -> value."""
-
-    @property
-    def guid(self) -> str:
-        """The note's GUID."""
-        return self.record.guid
-
-    @property
-    def loc(self) -> SourceLoc:
-        """Where the card is in the notes."""
-        return self.record.card.loc
-
-    @property
-    def deck(self) -> str:
-        """Its deck's full name."""
-        return self.record.card.deck
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        """Its tags (build-deck's own)."""
-        return self.record.tags
-
-    @classmethod
-    def of(cls, record: NoteRecord) -> Desired:
-        """The desired note of a build record."""
-        note_type = QA if record.card.kind is CardKind.QA else CLOZE
-        # Anki stores field text in Unicode NFC: compare and write it that way.
-        values = [unicodedata.normalize("NFC", value) for value in note_fields(record)]
-        return cls(record, note_type, dict(zip(note_type.fields, values, strict=True)))
-
-
-@dataclass(frozen=True, slots=True)
-class Existing:
-    """A build-deck note as it is in the collection."""
-
-    note_id: int
-    """Anki's note id."""
-    guid: str
-    """Its GUID."""
-    notetype_id: int
-    """Its note type."""
-    fields: dict[str, str]
-    """Field name -> value."""
-    tags: tuple[str, ...]
-    """Its tags."""
-    card_decks: tuple[tuple[int, int], ...]
-    """(card id, home deck id) of each card."""
-
-    @property
-    def source(self) -> str:
-        """Its Source field (``notes/file.md:LINE``)."""
-        return self.fields.get("Source", "")
-
-    @property
-    def summary(self) -> str:
-        """Its first words, to name it in reports."""
-        return first_words(self.fields)
-
-
-@dataclass(slots=True)
-class CollectionView:
-    """What sync reads from the collection before planning."""
-
-    notes: dict[str, Existing]
-    """build-deck notes by GUID."""
-    foreign_guids: dict[str, str]
-    """GUIDs held by notes of other note types -> that note type's name."""
-    state: dict[str, NoteState]
-    """The sync state by GUID."""
-    deck_ids: dict[str, int]
-    """Deck name -> id, for every deck."""
-    state_key: str = STATE_KEY
-    """The config key the state was read from, and is written to."""
-    warnings: list[str] = field(default_factory=list)
-    """Problems found while reading (e.g. an unreadable sync state)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """Changes to an existing note."""
-
-    desired: Desired
-    """The build's note."""
-    note_id: int
-    """The note in Anki."""
-    fields: dict[str, str]
-    """Fields to write."""
-    tags: tuple[str, ...] | None
-    """New tags, or None to leave them."""
-    retype_from: int | None = None
-    """The note type to change from (Q/A <-> cloze), else None."""
-    new_guid: bool = False
-    """True when the note takes the GUID of the build's note (retyped card)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """A card edited both in Anki and in the notes since the last sync."""
-
-    desired: Desired
-    """The build's note."""
-    fields: tuple[str, ...]
-    """The fields both sides changed."""
-
-
-@dataclass(slots=True)
-class Plan:
-    """Everything a sync will do, decided before anything is written."""
-
-    add_notetypes: list[NoteType] = field(default_factory=list)
-    """Note types missing from the collection."""
-    update_notetypes: list[NoteType] = field(default_factory=list)
-    """Note types whose templates or CSS changed."""
-    adds: list[Desired] = field(default_factory=list)
-    """Notes to add."""
-    updates: list[Update] = field(default_factory=list)
-    """Notes to change (fields, tags or note type)."""
-    moves: list[tuple[Desired, int]] = field(default_factory=list)
-    """Notes whose cards go to another deck, with their note id."""
-    kept: list[tuple[Desired, tuple[str, ...]]] = field(default_factory=list)
-    """Fields edited in Anki that the notes did not change: left alone."""
-    conflicts: list[Conflict] = field(default_factory=list)
-    """Cards left alone because both sides changed them."""
-    foreign: list[tuple[Desired, str]] = field(default_factory=list)
-    """Build notes whose GUID belongs to a note of another note type: left alone."""
-    removed: list[Existing] = field(default_factory=list)
-    """build-deck notes no longer in the notes, to tag ``REMOVED_TAG``."""
-    prune: list[Existing] = field(default_factory=list)
-    """build-deck notes no longer in the notes, to delete (``--prune``)."""
-    media: list[tuple[str, str]] = field(default_factory=list)
-    """Media to copy: (name in the collection, path on disk)."""
-    state: dict[str, NoteState] = field(default_factory=dict)
-    """The sync state to save."""
-    state_changed: bool = False
-    """True when the state differs from the one read."""
-    state_key: str = STATE_KEY
-    """The config key to write the state to."""
-
-    @property
-    def changes_notes(self) -> bool:
-        """True when the plan changes anything the student sees."""
-        return bool(
-            self.add_notetypes
-            or self.update_notetypes
-            or self.adds
-            or self.updates
-            or self.moves
-            or self.removed
-            or self.prune
-            or self.media
-        )
-
+from build_deck.anki.decks import DeckMap
+from build_deck.anki.duplicates import plan_merges
+from build_deck.anki.notetypes import VERIFIED_TAG
+from build_deck.anki.package import NoteRecord
+from build_deck.anki.pairing import pair_retyped, retyped_since_sync
+from build_deck.anki.styling import StylingError, plan_styling
+from build_deck.anki.sync_model import (
+    OUR_NOTETYPES,
+    REMOVED_TAG,
+    CollectionView,
+    Conflict,
+    Desired,
+    Existing,
+    Move,
+    Plan,
+    Prefer,
+    SyncError,
+    Update,
+)
+from build_deck.anki.sync_state import NoteState, SyncRecord, field_hash
 
 # Planning -----------------------------------------------------------------------------
 
@@ -228,58 +58,123 @@ def plan_sync(
 ) -> Plan:
     """Decide what a sync does; reads only its arguments and the build's media files.
 
-    ``removed_guids`` are GUIDs the ledger just dropped; with the sync state, they say
+    ``removed_guids`` are GUIDs the ledger just dropped; with the sync record, they say
     which notes build-deck created (a note of our note types with any other GUID was
     made by hand, and is never touched). ``media_present`` maps the collection's media
     names to their hashes; ``notetypes_present`` holds the collection's copies of
     build-deck's note types.
     """
-    plan = Plan(state=dict(view.state), state_key=view.state_key)
-    desired = [Desired.of(r) for r in records]
+    last = view.record
+    plan = Plan(record=SyncRecord(dict(last.notes)), state_key=view.state_key)
+    try:
+        plan.styling = plan_styling(
+            notetypes_present or {}, view.bases, prefer.value if prefer else None
+        )
+    except StylingError as exc:
+        raise SyncError(str(exc)) from exc
+    desired = [Desired.of(r, view.root_deck) for r in records]
+    decks = DeckMap(view.root_deck, _remembered_decks(view, desired), _deck_names(view))
+    plan.deck_names = decks.resolve_all({d.relative for d in desired})
     build_guids = {d.guid for d in desired}
     vocabulary = {t for d in desired for t in d.tags} | {VERIFIED_TAG, REMOVED_TAG}
-    known = set(view.state) | set(removed_guids)
-    orphans = {
-        guid: note for guid, note in view.notes.items() if guid not in build_guids and guid in known
-    }
-    retyped = _pair_retyped(
-        [d for d in desired if d.guid not in view.notes and d.guid not in view.foreign_guids],
+    known = set(last.notes) | set(removed_guids)
+    notes = dict(view.notes)
+    orphans = {g: n for g, n in notes.items() if g not in build_guids and g in known}
+    retyped = pair_retyped(
+        [d for d in desired if d.guid not in notes and d.guid not in view.foreign_guids],
         list(orphans.values()),
+        last.notes,
     )
-
-    _plan_notetypes(plan, notetypes_present or {})
+    for replaced in retyped.values():
+        orphans.pop(replaced.guid, None)
+    plan.merges = plan_merges(view, desired, orphans, _deck_ids_of(view, plan.deck_names))
+    for merge in plan.merges:
+        for note in merge.drop:
+            if note.guid != merge.guid:
+                orphans.pop(note.guid, None)
+        if merge.keep.guid != merge.guid:
+            orphans.pop(merge.keep.guid, None)
+            retyped[merge.guid] = merge.keep
+        elif merge.guid in orphans:
+            orphans[merge.guid] = merge.keep
+        notes[merge.guid] = merge.keep
     for want in desired:
-        old = view.notes.get(want.guid)
-        new_guid = False
-        if old is None and want.guid in retyped:
-            old = retyped[want.guid]
-            orphans.pop(old.guid, None)
-            new_guid = True
-        if old is None:
-            if want.guid in view.foreign_guids:
-                plan.foreign.append((want, view.foreign_guids[want.guid]))
-            else:
-                plan.adds.append(want)
-                plan.state[want.guid] = _written_state(want, want.fields)
-            continue
-        _plan_note(plan, view, want, old, vocabulary, prefer, new_guid)
-
-    for note in sorted(orphans.values(), key=lambda n: n.source):
-        if prune:
-            plan.prune.append(note)
-            plan.state.pop(note.guid, None)
-        elif REMOVED_TAG not in note.tags:
-            plan.removed.append(note)
-    for guid in list(plan.state):
-        if guid not in build_guids and guid not in view.notes:
-            del plan.state[guid]  # deleted in Anki and gone from the notes: forget it
+        existing = retyped.get(want.guid) or notes.get(want.guid)
+        if existing is None:
+            _plan_add(plan, view, want)
+        else:
+            _plan_note(plan, view, want, existing, vocabulary, prefer)
+    _plan_orphans(plan, orphans, prune)
+    for guid in list(plan.record.notes):
+        if guid not in build_guids and guid not in notes:
+            del plan.record.notes[guid]  # deleted in Anki and gone from the notes: forget it
+    plan.record.decks = _deck_ids_of(view, plan.deck_names)
     plan.media = _plan_media(desired, media_present or {})
-    plan.state_changed = plan.state != view.state
+    plan.state_changed = plan.record != last or plan.styling.bases_changed
     return plan
 
 
+def _deck_names(view: CollectionView) -> dict[int, str]:
+    return {deck_id: name for name, deck_id in view.deck_ids.items()}
+
+
+def _deck_ids_of(view: CollectionView, deck_names: dict[str, str]) -> dict[str, int]:
+    return {rel: view.deck_ids[name] for rel, name in deck_names.items() if name in view.deck_ids}
+
+
+def _remembered_decks(view: CollectionView, desired: list[Desired]) -> dict[str, int]:
+    """The record's decks, and for a deck of the notes it does not name, from notes
+    whose record does not say their deck (a record from before decks were remembered),
+    the deck that holds most of their cards."""
+    remembered = dict(view.record.decks)
+    counts: dict[str, dict[int, int]] = {}
+    for want in desired:
+        note = view.notes.get(want.guid)
+        last = view.record.notes.get(want.guid)
+        if want.relative in remembered or note is None or last is None or last.deck is not None:
+            continue
+        for _, deck_id in note.card_decks:
+            per_deck = counts.setdefault(want.relative, {})
+            per_deck[deck_id] = per_deck.get(deck_id, 0) + 1
+    names = _deck_names(view)
+    for relative, per_deck in sorted(counts.items()):
+        deck_id = max(per_deck, key=lambda d: (per_deck[d], -d))
+        remembered[relative] = deck_id
+        # The decks above it are the Anki decks above that one (the root included).
+        parts, held = relative.split("::"), names.get(deck_id, "").split("::")
+        for depth in range(len(parts)):
+            above = "::".join(parts[:depth])
+            name = "::".join(held[: len(held) - len(parts) + depth])
+            if above not in remembered and name in view.deck_ids:
+                remembered[above] = view.deck_ids[name]
+    return remembered
+
+
+def _plan_add(plan: Plan, view: CollectionView, want: Desired) -> None:
+    if want.guid in view.foreign_guids:
+        plan.foreign.append((want, view.foreign_guids[want.guid]))
+        return
+    plan.adds.append(want)
+    if want.guid in view.record.notes:
+        plan.readded.add(want.guid)
+    plan.record.notes[want.guid] = _written_state(want, want.fields)
+
+
+def _plan_orphans(plan: Plan, orphans: dict[str, Existing], prune: bool) -> None:
+    for note in sorted(orphans.values(), key=lambda n: n.source):
+        last = plan.record.notes.get(note.guid)
+        if prune and note.reviews and retyped_since_sync(note, last):
+            plan.spared.append(note)  # its card may well be in the notes still
+        elif prune:
+            plan.prune.append(note)
+            plan.record.notes.pop(note.guid, None)
+            continue
+        if REMOVED_TAG not in note.tags:
+            plan.removed.append(note)
+
+
 def _written_state(want: Desired, written: dict[str, str]) -> NoteState:
-    return NoteState({k: field_hash(v) for k, v in written.items()}, want.tags)
+    return NoteState({k: field_hash(v) for k, v in written.items()}, want.tags, want.relative)
 
 
 def _plan_note(
@@ -289,163 +184,114 @@ def _plan_note(
     old: Existing,
     vocabulary: set[str],
     prefer: Prefer | None,
-    new_guid: bool,
 ) -> None:
     """Plan one note that exists in the collection."""
-    last = view.state.get(old.guid)
+    last = view.record.notes.get(old.guid)
+    new_guid = old.guid != want.guid
     retype = old.notetype_id != want.note_type.model_id
+    if retype:
+        outcome = _plan_retype(plan, view, want, old, last, prefer)
+    else:
+        outcome = _plan_fields(plan, want, old, last, prefer)
+    if outcome is None:
+        return  # a conflict: the card is left alone
+    write, recorded, kept = outcome
+    tags = _plan_tags(want, old, last, vocabulary)
+    if write or tags is not None or retype or new_guid:
+        retype_from = old.notetype_id if retype else None
+        plan.updates.append(Update(want, old.note_id, write, tags, retype_from, new_guid))
+    if kept:
+        plan.kept.append((want, tuple(kept)))
+    if last is not None and last.deck is not None and last.deck != want.relative:
+        target = plan.deck_names[want.relative]
+        target_id = view.deck_ids.get(target)
+        if any(deck != target_id for _, deck in old.card_decks):
+            plan.moves.append(Move(want, old.note_id, target))
+    if new_guid:
+        plan.record.notes.pop(old.guid, None)
+    plan.record.notes[want.guid] = NoteState(recorded, want.tags, want.relative)
+
+
+Outcome = tuple[dict[str, str], dict[str, str], list[str]] | None
+"""Fields to write, field hashes to record, fields whose Anki edit is kept; None for a
+conflict."""
+
+
+def _plan_retype(
+    plan: Plan,
+    view: CollectionView,
+    want: Desired,
+    old: Existing,
+    last: NoteState | None,
+    prefer: Prefer | None,
+) -> Outcome:
+    """A new note type: every field is written. Anki-side edits since the last sync
+    would be lost, so they make a conflict unless --ours says the notes win; a field of
+    the student's that the new note type has not makes one too."""
+    ours = set(OUR_NOTETYPES[old.notetype_id].fields) if old.notetype_id in OUR_NOTETYPES else set()
+    target = set(view.field_names.get(want.note_type.model_id, want.note_type.fields))
+    own = [n for n, v in old.fields.items() if n not in ours | target and v.strip()]
+    if own:
+        plan.conflicts.append(Conflict(want, tuple(own), own_fields=True))
+        return None
+    edited = [
+        name
+        for name, value in old.fields.items()
+        if last is not None and last.fields.get(name) not in (None, field_hash(value))
+    ]
+    if edited and prefer is not Prefer.OURS:
+        if prefer is None:
+            plan.conflicts.append(Conflict(want, tuple(edited)))
+        return None  # --theirs: the note keeps its type and its edits
+    write = dict(want.fields)
+    return write, {k: field_hash(v) for k, v in write.items()}, []
+
+
+def _plan_fields(
+    plan: Plan, want: Desired, old: Existing, last: NoteState | None, prefer: Prefer | None
+) -> Outcome:
+    """Field by field, against what sync last wrote."""
     write: dict[str, str] = {}
-    recorded: dict[str, str] = {}  # field -> hash for the new state
+    recorded: dict[str, str] = {}
     kept: list[str] = []
     conflicted: list[str] = []
-    if retype:
-        # A new note type: every field is written. Anki-side edits since the last sync
-        # would be lost, so they make a conflict unless --ours says the notes win.
-        edited = [
-            name
-            for name, value in old.fields.items()
-            if last is not None and last.fields.get(name) not in (None, field_hash(value))
-        ]
-        if edited and prefer is not Prefer.OURS:
-            if prefer is None:
-                plan.conflicts.append(Conflict(want, tuple(edited)))
-            return  # --theirs: the note keeps its type and its edits
-        write = dict(want.fields)
-        recorded = {k: field_hash(v) for k, v in write.items()}
-    else:
-        for name, value in want.fields.items():
-            current = old.fields.get(name, "")
-            last_hash = last.fields.get(name) if last else None
-            if current == value:
-                recorded[name] = field_hash(value)
-            elif last_hash is None or field_hash(current) == last_hash:
-                write[name] = value  # only the notes changed it (or sync never wrote it)
-                recorded[name] = field_hash(value)
-            elif field_hash(value) == last_hash:
-                kept.append(name)  # only Anki changed it
-                recorded[name] = last_hash
-            elif prefer is Prefer.OURS:
-                write[name] = value
-                recorded[name] = field_hash(value)
-            elif prefer is Prefer.THEIRS:
-                kept.append(name)
-                recorded[name] = field_hash(value)  # the notes' version is now seen
-            else:
-                conflicted.append(name)
-        if conflicted:
-            plan.conflicts.append(Conflict(want, tuple(conflicted)))
-            return
+    for name, value in want.fields.items():
+        current = old.fields.get(name, "")
+        last_hash = last.fields.get(name) if last else None
+        if current == value:
+            recorded[name] = field_hash(value)
+        elif last_hash is None or field_hash(current) == last_hash:
+            write[name] = value  # only the notes changed it (or sync never wrote it)
+            recorded[name] = field_hash(value)
+        elif field_hash(value) == last_hash:
+            kept.append(name)  # only Anki changed it
+            recorded[name] = last_hash
+        elif prefer is Prefer.OURS:
+            write[name] = value
+            recorded[name] = field_hash(value)
+        elif prefer is Prefer.THEIRS:
+            kept.append(name)
+            recorded[name] = field_hash(value)  # the notes' version is now seen
+        else:
+            conflicted.append(name)
+    if conflicted:
+        plan.conflicts.append(Conflict(want, tuple(conflicted)))
+        return None
+    return write, recorded, kept
+
+
+def _plan_tags(
+    want: Desired, old: Existing, last: NoteState | None, vocabulary: set[str]
+) -> tuple[str, ...] | None:
+    """The note's new tags: build-deck's own replaced, the student's kept; None when
+    they do not change. Without a record, every tag the build gives is build-deck's."""
     # Anki compares tags without case, and may keep an existing tag's spelling.
     owned = {t.lower() for t in (last.tags if last is not None else vocabulary)}
     owned |= {REMOVED_TAG.lower(), VERIFIED_TAG}
     wanted = {t.lower(): t for t in want.tags}
     kept_tags = {t.lower(): t for t in old.tags if t.lower() not in owned | set(wanted)}
     tags = tuple(sorted({**kept_tags, **wanted}.values()))
-    new_tags = tags if {t.lower() for t in tags} != {t.lower() for t in old.tags} else None
-    if write or new_tags is not None or retype or new_guid:
-        plan.updates.append(
-            Update(
-                want,
-                old.note_id,
-                write,
-                new_tags,
-                old.notetype_id if retype else None,
-                new_guid,
-            )
-        )
-    if kept:
-        plan.kept.append((want, tuple(kept)))
-    deck_id = view.deck_ids.get(want.deck)
-    if any(deck != deck_id for _, deck in old.card_decks):
-        plan.moves.append((want, old.note_id))
-    if new_guid:
-        plan.state.pop(old.guid, None)
-    plan.state[want.guid] = NoteState(recorded, want.tags)
-
-
-def _plain(html_text: str) -> str:
-    """Text of an HTML field, for comparing and naming notes."""
-    text = re.sub(r"<[^>]+>", " ", html_text)
-    text = re.sub(r"\{\{c\d+::(.*?)(::[^}]*)?\}\}", r"\1", text)
-    return " ".join(html.unescape(text).split())
-
-
-def first_words(fields: dict[str, str]) -> str:
-    """The first words of a note's Front or Text, to name it in reports."""
-    return _plain(fields.get("Front") or fields.get("Text") or "")[:60]
-
-
-def _source_place(source: str) -> tuple[str, int]:
-    """The file and line of a Source field: ``notes/f.md:LINE``, or ``notes/f.md ›
-    Heading`` (line 0: the field names no line)."""
-    if " › " in source:
-        return source.partition(" › ")[0], 0
-    path, _, line = source.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (source, 0)
-
-
-def _note_text(fields: dict[str, str]) -> str:
-    """The plain text of a note's question and answer, or of its cloze text."""
-    if "Text" in fields:
-        return _plain(fields["Text"])
-    return _plain(fields.get("Front", "") + " " + fields.get("Back", ""))
-
-
-def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Existing]:
-    """New build notes that are an orphan note of the other type (Q/A <-> cloze).
-
-    The ledger gives a card a new GUID when its kind changes; the note it replaces is
-    in the same file and section, and near the same line (when its Source field names
-    one) or says much the same.
-    """
-    if not new:
-        return {}
-    places = [(old, *_source_place(old.source), _note_text(old.fields)) for old in orphans]
-    pairs = []
-    for want in new:
-        text = _note_text(want.fields)
-        # Both Source fields are written by the build, whatever the working directory.
-        path = _source_place(want.fields["Source"])[0]
-        for old, old_path, old_line, old_text in places:
-            if old.notetype_id == want.note_type.model_id:
-                continue
-            if old_path != path or old.fields.get("Context") != want.fields["Context"]:
-                continue
-            ratio = difflib.SequenceMatcher(None, text, old_text, autojunk=False).ratio()
-            # An old Source field without a line says nothing about distance.
-            distance = abs(want.loc.line - old_line) if old_line else math.inf
-            if distance <= 3 or ratio >= 0.6:
-                pairs.append((-ratio, distance, want.guid, old.guid, old))
-    pairs.sort(key=lambda p: p[:4])
-    chosen: dict[str, Existing] = {}
-    taken: set[str] = set()
-    for _, _, guid, old_guid, old in pairs:
-        if guid not in chosen and old_guid not in taken:
-            chosen[guid] = old
-            taken.add(old_guid)
-    return chosen
-
-
-def _plan_notetypes(plan: Plan, present: dict[int, dict[str, Any]]) -> None:
-    for note_type in NOTE_TYPES:
-        current = present.get(note_type.model_id)
-        if current is None:
-            plan.add_notetypes.append(note_type)
-            continue
-        names = tuple(f["name"] for f in current["flds"])
-        if names != note_type.fields:
-            raise SyncError(
-                f"the note type '{current['name']}' has the fields {', '.join(names)}, "
-                f"not {', '.join(note_type.fields)}: restore them in Anki (Tools → Manage "
-                "Note Types → Fields) and sync again"
-            )
-        template = current["tmpls"][0] if current["tmpls"] else {}
-        if (
-            current.get("css") != card_css()
-            or template.get("qfmt") != note_type.front
-            or template.get("afmt") != note_type.back
-        ):
-            plan.update_notetypes.append(note_type)
+    return tags if {t.lower() for t in tags} != {t.lower() for t in old.tags} else None
 
 
 def _plan_media(desired: list[Desired], present: dict[str, bytes]) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from build_deck.identity.ledger_model import Entry, Ledger, NoteTypeEntry
-from build_deck.model import Diagnostic, SourceLoc
+from build_deck.model import CardKind, Diagnostic, SourceLoc
 
 LEDGER_DIR = "ledger"
 """The folder under ``cards/`` that holds the card entries."""
@@ -220,13 +220,16 @@ def _parse_line(line: str) -> tuple[Any, str | None]:
         return None, f"not a JSON line ({exc.args[0].split(':')[0]}): restore it from git"
 
 
+_KINDS = tuple(kind.value for kind in CardKind)
+
+
 def _entry_problem(data: dict[str, Any]) -> str | None:
     """What is wrong with one card entry's object, or None."""
     problem = _check_types(data, _ENTRY_KEYS)
     if problem is None and not _check_clozes(data["clozes"]):
         problem = "'clozes' must be a list of [text, number] pairs"
-    if problem is None and data["kind"] not in ("qa", "cloze"):
-        problem = "'kind' must be 'qa' or 'cloze'"
+    if problem is None and data["kind"] not in _KINDS:
+        problem = f"'kind' must be one of {', '.join(repr(k) for k in _KINDS)}"
     if problem is None and not data["guid"]:
         problem = "empty 'guid'"
     return problem

@@ -119,7 +119,7 @@ def note_hash(record: NoteRecord) -> str:
 
 def fingerprint(card: Card, relative: str, hash_of_content: str | None = None) -> Fingerprint:
     """What matching needs of a card (``hash_of_content``: its ``content_hash``, if known)."""
-    answer = " ".join(card.value_source.split()) if card.kind is CardKind.QA else ""
+    answer = " ".join(card.value_source.split()) if card.kind.is_qa else ""
     return Fingerprint(
         relative,
         " > ".join(card.section),
@@ -331,6 +331,29 @@ def _notetype_entries(ledger: Ledger, now: int) -> dict[str, NoteTypeEntry]:
     return result
 
 
+def root_deck_problem(ledger: Ledger, options: BuildOptions) -> Diagnostic | None:
+    """An error when the ledger's cards live under another root deck than this build's.
+
+    A build under another name would write a second package and take every card of the
+    ledger for moved; a name typed differently once (``--deck`` forgotten, another
+    ``build-deck.toml``) is far more likely than a rename.
+    """
+    roots: dict[str, int] = {}
+    for entry in ledger.entries.values():
+        if entry.deck and not entry.removed:
+            root = entry.deck.split("::", 1)[0]
+            roots[root] = roots.get(root, 0) + 1
+    if not roots or options.root_deck in roots:
+        return None
+    ledger_root = max(sorted(roots), key=roots.__getitem__)
+    return Diagnostic(
+        SourceLoc(display_path(options.cards_dir), 0),
+        f"this build's root deck is {options.root_deck!r}, but the card ledger's cards are "
+        f'in {ledger_root!r}: set deck = "{ledger_root}" in build-deck.toml (or pass --deck); '
+        "a deck of another name starts from an empty ledger ('build-deck init')",
+    )
+
+
 def guard_removals(
     files: list[NotesFile], ledger: Ledger, report: BuildReport, options: BuildOptions
 ) -> None:
@@ -355,12 +378,17 @@ def guard_removals(
             )
     live = sum(1 for entry in ledger.entries.values() if not entry.removed)
     if len(report.removed) * 4 > live:
+        fresh = (
+            "; to start a deck of your own instead, run 'build-deck init --start-over --deck NAME'"
+            if len(report.removed) == live
+            else ""
+        )
         report.diagnostics.append(
             Diagnostic(
                 SourceLoc(display_path(options.notes_dir), 0),
                 f"this build would remove {len(report.removed)} of the deck's {live} cards "
                 "(more than a quarter); their GUIDs are kept in the ledger, but check that "
                 "no notes file is missing or truncated, then build with --allow-removals "
-                "if you mean it",
+                f"if you mean it{fresh}",
             )
         )

@@ -1,10 +1,12 @@
-// The preview's behaviour: search, light/night toggle, and the list of cards whose
+// The preview's behaviour: search, the card-quality filter, light/night toggle, and the
+// list of cards whose
 // math MathJax could not typeset (run by MathJax's pageReady, see preview-mathjax.js).
 (function () {
   "use strict";
   const entries = Array.from(document.querySelectorAll(".entry"));
   const count = document.getElementById("count");
   const search = document.getElementById("search");
+  const lint = document.getElementById("lint");
   const night = document.getElementById("night");
   const status = document.getElementById("status");
   const errorList = document.getElementById("errors");
@@ -21,18 +23,23 @@
 
   function filter() {
     const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    const kind = lint.value;
     let shown = 0;
     for (const entry of entries) {
-      const hit = words.every((word) => entry.dataset.text.includes(word));
+      const kinds = entry.dataset.lint.split(" ").filter(Boolean);
+      const linted = kind === "" || (kind === "*" ? kinds.length > 0 : kinds.includes(kind));
+      const hit = linted && words.every((word) => entry.dataset.text.includes(word));
       entry.hidden = !hit;
       shown += hit ? 1 : 0;
     }
     for (const group of document.querySelectorAll(".group")) {
       group.hidden = !group.querySelector(".entry:not([hidden])");
     }
-    count.textContent = words.length ? `${shown} of ${entries.length} cards` : `${entries.length} cards`;
+    const narrowed = words.length || kind !== "";
+    count.textContent = narrowed ? `${shown} of ${entries.length} cards` : `${entries.length} cards`;
   }
   search.addEventListener("input", filter);
+  lint.addEventListener("change", filter);
 
   // Math that MathJax left as text: an opening delimiter whose closing one it did not
   // accept (MathJax only closes math at brace level 0, so a missing brace does this).

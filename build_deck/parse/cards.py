@@ -132,20 +132,24 @@ def finish_card(
 ) -> Card:
     """The card of a draft, once every block of the file was read."""
     back = ""
-    if draft.kind is CardKind.QA:
+    if draft.kind.is_qa:
         blocks = draft.answer_blocks
         if len(blocks) == 1 and blocks[0][0].type == "paragraph_open":
             back = ctx.render_inline(strip_prefix(blocks[0][1].children or [], "A:"))
         else:
             first = blocks[0]
-            stripped = [
-                first[0],
-                inline_like(first[1], strip_prefix(first[1].children or [], "A:")),
-                first[2],
-            ]
-            back = ctx.render_blocks([stripped, *blocks[1:]])
+            rest = strip_prefix(first[1].children or [], "A:")
+            # 'A:' alone on its line, then a table or a list: no empty paragraph first.
+            stripped = [[first[0], inline_like(first[1], rest), first[2]]] if rest else []
+            back = ctx.render_blocks([*stripped, *blocks[1:]])
         if not back:
             ctx.error(draft.line, "empty answer: write it after 'A:'")
+        elif draft.kind is CardKind.TYPED and not _one_line_of_text(blocks):
+            ctx.error(
+                draft.line,
+                "a typed answer must be one line of text (Anki compares what is typed "
+                "with it): shorten it, or make the card 'Q:'",
+            )
         draft.tokens += [t for b in blocks for t in b]
     extra = draft.extra
     notes = footnote_html(ctx, footnotes, draft.tokens)
@@ -161,7 +165,7 @@ def finish_card(
         tags.update(clean_tag(t) for t in heading.tags)
     if section:
         tags.add("::".join(clean_tag(s) for s in section))
-    names = {str(t.attrs.get("src")) for t in walk(draft.tokens) if t.type == "image"}
+    names = {_media_name(t) for t in walk(draft.tokens)}
     card_media = sorted((name, media[name]) for name in names if name in media)
     value_source = draft.value_source or "\n".join(draft.answer_source)
     return Card(
@@ -181,7 +185,34 @@ def finish_card(
         shorthand=draft.shorthand,
         checks=tuple(draft.checks),
         media=tuple(card_media),
+        answer_lines=tuple(block_lines(b) for b in draft.answer_blocks),
     )
+
+
+def block_lines(block: list[Token]) -> tuple[int, int]:
+    """The first and last line (1-based) of a top-level block."""
+    start, end = block[0].map or (0, 1)
+    return start + 1, end
+
+
+def _one_line_of_text(blocks: list[list[Token]]) -> bool:
+    """True for an answer of one paragraph, on one line, with no image or sound."""
+    if len(blocks) != 1 or blocks[0][0].type != "paragraph_open":
+        return False
+    children = strip_prefix(blocks[0][1].children or [], "A:")
+    return not any(
+        t.type in ("softbreak", "hardbreak", "image", "sound", "media_link_open")
+        for t in walk(children)
+    )
+
+
+def _media_name(token: Token) -> str:
+    """The media name a token shows (an image, a sound, a link made a sound), or ``""``."""
+    if token.type == "image":
+        return str(token.attrs.get("src"))
+    if token.type == "sound":
+        return token.content
+    return str(token.meta.get("name", "")) if token.type == "media_link_open" else ""
 
 
 def collect_footnotes(tokens: list[Token]) -> dict[str, list[Token]]:

@@ -11,8 +11,8 @@ The parts, in the order a file goes through them:
   file's name and the problems found, shared by every part;
 - :func:`~build_deck.parse.sections.read_front_matter` (:mod:`.sections`): the file's
   deck and tags;
-- :func:`~build_deck.parse.media.resolve_images` (:mod:`.media`): images found on disk
-  and named for the deck;
+- :func:`~build_deck.parse.media.resolve_media` (:mod:`.media`): images and sounds
+  found on disk and named for the deck;
 - :class:`_FileExtractor` (here): the block walk; :meth:`~_FileExtractor.read_block`
   sends each block to its part: headings to
   :func:`~build_deck.parse.sections.enter_heading`, Q/A blocks to
@@ -32,10 +32,10 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from build_deck.model import Card, Check, Diagnostic
+from build_deck.model import Card, CardKind, Check, Diagnostic
 from build_deck.parse.cards import Draft, cloze_draft, collect_footnotes, finish_card, start_qa
 from build_deck.parse.context import FileContext
-from build_deck.parse.media import resolve_images
+from build_deck.parse.media import VaultIndex, resolve_media
 from build_deck.parse.sections import FileSettings, Heading, enter_heading, read_front_matter
 from build_deck.parse.tokens import (
     answer_split,
@@ -45,6 +45,7 @@ from build_deck.parse.tokens import (
     inline_like,
     is_check,
     list_items,
+    question_kind,
     starts_with,
     strip_prefix,
 )
@@ -60,11 +61,11 @@ class _FileExtractor:
         display_path: str,
         base_dir: Path,
         root_deck: str,
-        notes_root: Path | None = None,
+        vault: VaultIndex,
     ) -> None:
         self.ctx = FileContext(md, display_path)
         self.base_dir = base_dir
-        self.notes_root = (notes_root or base_dir).resolve()
+        self.vault = vault
         self.root_deck = root_deck
         self.tokens = md.parse(source, self.ctx.env)
         self.settings = FileSettings()
@@ -72,8 +73,8 @@ class _FileExtractor:
         self.drafts: list[Draft] = []
         self.media: dict[str, str] = {}
         self.footnotes: dict[str, list[Token]] = {}
-        self.pending_question: tuple[int, list[Token]] | None = None
-        """A ``Q:`` paragraph whose answer should start in the next block."""
+        self.pending_question: tuple[int, list[Token], CardKind] | None = None
+        """A ``Q:`` paragraph whose answer should start in the next block, and its kind."""
         self.answering: Draft | None = None
         """The Q/A card whose answer the next blocks may continue."""
         self.last: Draft | None = None
@@ -84,9 +85,9 @@ class _FileExtractor:
         self.settings = read_front_matter(self.ctx, self.tokens)
         self.collect_problems()
         self.footnotes = collect_footnotes(self.tokens)
-        self.media = resolve_images(self.ctx, self.tokens, self.base_dir, self.notes_root)
+        self.media = resolve_media(self.ctx, self.tokens, self.base_dir, self.vault)
         for block in blocks(self.tokens):
-            if block[0].type not in ("front_matter", "footnote_reference_open"):
+            if block[0].type not in ("front_matter", "footnote_reference_open", "obsidian_comment"):
                 self.read_block(block)
         if self.pending_question is not None:
             self.no_answer(self.pending_question[0])
@@ -131,8 +132,8 @@ class _FileExtractor:
         if first.type == "heading_open":
             enter_heading(self.ctx, self.headings, block)
             self.last = None
-        elif starts_with(block, "Q:"):
-            self.read_question(block, line)
+        elif (kind := question_kind(block)) is not None:
+            self.read_question(block, line, kind)
         elif starts_with(block, "A:"):
             self.ctx.error(line, "'A:' without 'Q:': put the question before it, starting 'Q:'")
             self.last = None
@@ -158,11 +159,14 @@ class _FileExtractor:
             "or in the next paragraph",
         )
 
-    def answer_question(self, pending: tuple[int, list[Token]], block: list[Token]) -> bool:
+    def answer_question(
+        self, pending: tuple[int, list[Token], CardKind], block: list[Token]
+    ) -> bool:
         """After a ``Q:`` paragraph: True when ``block`` starts its answer (and is read)."""
-        q_line, q_children = pending
+        q_line, q_children, kind = pending
         if starts_with(block, "A:"):
-            self.answering = self.start_answer(q_line, q_children, block[1].children or [])
+            answer = block[1].children or []
+            self.answering = self.start_answer(q_line, q_children, answer, kind)
             self.answering.answer_blocks.append(block)
             self.last = self.answering
             return True
@@ -174,31 +178,34 @@ class _FileExtractor:
         first = block[0]
         return (
             first.type in ("heading_open", "hr")
-            or starts_with(block, "Q:")
+            or question_kind(block) is not None
             or starts_with(block, "Extra:")
             or is_check(first)
             or bool(cloze_bodies(block))
         )
 
-    def read_question(self, block: list[Token], line: int) -> None:
+    def read_question(self, block: list[Token], line: int, kind: CardKind) -> None:
         """A ``Q:`` paragraph: its answer starts inside it (an ``A:`` line) or next."""
         inline = block[1]
         children = inline.children or []
         split = answer_split(children)
         if split is None:
-            self.pending_question = (line, strip_prefix(children, "Q:"))
+            self.pending_question = (line, strip_prefix(children, kind.prefix), kind)
             self.last = None
         else:
-            question = strip_prefix(children[: split - 1], "Q:")
+            question = strip_prefix(children[: split - 1], kind.prefix)
             answer = children[split:]
-            self.answering = self.start_answer(line, question, answer)
+            self.answering = self.start_answer(line, question, answer, kind)
             para = [block[0], inline_like(inline, answer), block[2]]
             self.answering.answer_blocks.append(para)
             self.last = self.answering
 
-    def start_answer(self, line: int, question: list[Token], answer_children: list[Token]) -> Draft:
+    def start_answer(
+        self, line: int, question: list[Token], answer_children: list[Token], kind: CardKind
+    ) -> Draft:
         """A new Q/A card, whose answer starts with ``answer_children``."""
         draft = start_qa(self.ctx, tuple(self.headings), line, question, answer_children)
+        draft.kind = kind
         self.drafts.append(draft)
         return draft
 
@@ -240,10 +247,14 @@ def extract_cards(
     root_deck: str,
     *,
     notes_root: Path | None = None,
+    vault: VaultIndex | None = None,
 ) -> tuple[list[Card], list[Diagnostic]]:
     """All cards of one notes file, and every problem found in it.
 
-    Images resolve against ``base_dir`` (the file's folder) and must lie inside
-    ``notes_root`` (the notes folder; ``base_dir`` if not given).
+    Images and sounds resolve against ``base_dir`` (the file's folder) and must lie
+    inside ``notes_root`` (the notes folder; ``base_dir`` if not given); embeds are
+    also looked for by name in ``vault`` (the files of the notes folder).
     """
-    return _FileExtractor(md, source, display_path, base_dir, root_deck, notes_root).run()
+    if vault is None:
+        vault = VaultIndex(notes_root or base_dir)
+    return _FileExtractor(md, source, display_path, base_dir, root_deck, vault).run()

@@ -40,6 +40,8 @@ from build_deck.parse.cloze import (
     split_closing_braces,
 )
 from build_deck.parse.highlight import render_code, render_code_block, shield_cloze_syntax
+from build_deck.parse.id_comments import id_comments_plugin
+from build_deck.parse.obsidian import obsidian_plugin
 
 CHECK_INFO = "check"
 """Info string of a fenced block that holds a numeric check."""
@@ -290,7 +292,7 @@ def _render_footnote_ref(
 
 def make_parser() -> MarkdownIt:
     """A parser configured for notes: CommonMark, tables, strikethrough, front matter,
-    footnotes, math and clozes."""
+    footnotes, math, clozes and Obsidian's syntax (:mod:`.obsidian`)."""
     md = MarkdownIt("commonmark", {"typographer": False, "maxNesting": MAX_NESTING})
     md.enable(["table", "strikethrough"])
     md.use(front_matter_plugin)
@@ -305,8 +307,10 @@ def make_parser() -> MarkdownIt:
     md.inline.ruler.before("escape", "bracket_math", _bracket_math)
     md.inline.ruler.before("escape", "cloze", _cloze)
     md.core.ruler.after("inline", "collect_problems", _collect_problems)
+    md.use(id_comments_plugin)  # note ids written by other tools: never on a card
     md.core.ruler.after("collect_problems", "unclosed_fences", _unclosed_fences)
     md.block.ruler.before("table", "nesting_guard", _nesting_guard)
+    obsidian_plugin(md, after="unclosed_fences")
     rules: dict[str, Any] = {
         "math_inline": _render_math_inline,
         "math_inline_double": _render_math_display,

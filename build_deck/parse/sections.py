@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -22,6 +23,17 @@ from build_deck.parse.tokens import plain_text
 
 FRONT_MATTER_KEYS = ("deck", "tags")
 """The keys a notes file's front matter may set."""
+
+OBSIDIAN_KEYS = frozenset(
+    {
+        *("aliases", "alias", "cssclasses", "cssclass", "tag", "publish", "permalink"),
+        *("created", "modified", "updated", "date", "title", "description", "author"),
+        *("authors", "source", "url", "status", "type", "category", "categories", "id"),
+        *("image", "cover", "banner"),
+    }
+)
+"""Keys that Obsidian, its publishing and its common templates write: read as notes
+about the file, not as settings. ``tag`` is Obsidian's old spelling of ``tags``."""
 
 _SECTION_TAGS = re.compile(r"(?:\s+#[\w][\w:-]*)+\s*$")
 
@@ -90,16 +102,15 @@ def read_front_matter(ctx: FileContext, tokens: list[Token]) -> FileSettings:
         return FileSettings()
     lines = token.content.splitlines()
     for key in data:
-        if key not in FRONT_MATTER_KEYS:
+        if key not in FRONT_MATTER_KEYS and key not in OBSIDIAN_KEYS:
             offset = next((i for i, text in enumerate(lines) if text.startswith(f"{key}:")), 0)
-            ctx.error(
-                first + offset,
-                f"unknown front matter key {key!r}: use one of {', '.join(FRONT_MATTER_KEYS)}",
-            )
+            ctx.warn(first + offset, _unknown_key(str(key)))
     deck = data.get("deck")
-    tags = data.get("tags", [])
+    tags = data.get("tags", data.get("tag", []))
     if isinstance(tags, str):
-        tags = tags.split()
+        tags = tags.replace(",", " ").split()
+    elif tags is None:
+        tags = []
     if deck is not None and not isinstance(deck, str):
         ctx.error(first, "front matter 'deck' must be text, e.g. 'deck: Mathematics'")
         deck = None
@@ -112,7 +123,18 @@ def read_front_matter(ctx: FileContext, tokens: list[Token]) -> FileSettings:
         warn_invisible(ctx, first + offset, shown, "the front matter", "its deck and tags")
         deck = INVISIBLE.sub("", deck) if deck is not None else None
         tags = [INVISIBLE.sub("", t) for t in tags]
-    return FileSettings(deck, tuple(clean_tag(t) for t in tags))
+    return FileSettings(deck, tuple(clean_tag(t.lstrip("#").replace("/", "::")) for t in tags))
+
+
+def _unknown_key(key: str) -> str:
+    """The warning for a front matter key that is neither ours nor Obsidian's."""
+    close = difflib.get_close_matches(key.lower(), FRONT_MATTER_KEYS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown front matter key {key!r}: ignored; did you mean {close[0]!r}?"
+    return (
+        f"unknown front matter key {key!r}: ignored (the build reads "
+        f"{' and '.join(FRONT_MATTER_KEYS)}; other keys are notes about the file)"
+    )
 
 
 def enter_heading(ctx: FileContext, headings: list[Heading], block: list[Token]) -> None:

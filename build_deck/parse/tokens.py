@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from markdown_it.token import Token
 
+from build_deck.model import CardKind
 from build_deck.parse.cloze import find_clozes
 from build_deck.parse.markdown import CHECK_INFO
 
@@ -99,6 +100,15 @@ def strip_prefix(children: list[Token], prefix: str) -> list[Token]:
         first.content[len(prefix) :].lstrip() if first.content.startswith(prefix) else first.content
     )
     return [first, *children[1:]] if first.content else children[1:]
+
+
+QUESTION_KINDS = (CardKind.REVERSED, CardKind.TYPED, CardKind.QA)
+"""The kinds a question paragraph may start, by its prefix (``Q (reversed):``, ...)."""
+
+
+def question_kind(block: list[Token]) -> CardKind | None:
+    """The kind of card a paragraph starting with a question prefix begins, or None."""
+    return next((kind for kind in QUESTION_KINDS if starts_with(block, kind.prefix)), None)
 
 
 def starts_with(block: list[Token], prefix: str) -> bool:

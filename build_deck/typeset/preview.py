@@ -7,8 +7,9 @@ what Anki's does for them: ``{{Field}}``, ``{{#Field}}..{{/Field}}``,
 inside math. Every cloze number gets its front and back. MathJax 3 (the npm package
 ``mathjax-full``) is copied next to the page and configured like Anki's, so the page
 works offline. The page groups the cards by deck and section and has a search box, a
-light/night toggle, each card's ``notes/file.md:LINE``, and a list of the cards whose
-math MathJax could not typeset.
+light/night toggle, each card's ``notes/file.md:LINE`` and card-quality warnings
+(:mod:`build_deck.lint`, with a filter that keeps the cards that have them), and a list of
+the cards whose math MathJax could not typeset.
 """
 
 from __future__ import annotations
@@ -194,6 +195,9 @@ def render_template(
             out.append(front_side)
         elif name.startswith("cloze:"):
             out.append(cloze_filter(fields[name[6:]], ordinal, question=question))
+        elif name.startswith("type:"):  # Anki's box to type the answer in, and its answer
+            typed = fields[name[5:]]
+            out.append('<input id="typeans" disabled>' if question else f"<code>{typed}</code>")
         else:
             out.append(fields[name])
     out.append(template[pos:])
@@ -219,12 +223,15 @@ def card_faces(card: Card, *, verified: bool | str = False) -> list[CardFace]:
     note_type = note_type_of(card)
     record = NoteRecord.of(card, verified=verified)
     fields = dict(zip(note_type.fields, note_fields(record), strict=True))
-    ordinals = card.cloze_numbers if card.kind is CardKind.CLOZE else (1,)
+    if card.kind is CardKind.CLOZE:
+        sides = [(n, note_type.front, note_type.back) for n in card.cloze_numbers]
+    else:
+        sides = [(i, front, back) for i, (_, front, back) in enumerate(note_type.templates, 1)]
     faces = []
-    for ordinal in ordinals:
-        front = render_template(note_type.front, fields, ordinal=ordinal, question=True)
+    for ordinal, front_template, back_template in sides:
+        front = render_template(front_template, fields, ordinal=ordinal, question=True)
         back = render_template(
-            note_type.back, fields, ordinal=ordinal, question=False, front_side=front
+            back_template, fields, ordinal=ordinal, question=False, front_side=front
         )
         faces.append(CardFace(card, ordinal, front, back))
     return faces
@@ -237,11 +244,35 @@ def _mathjax_config() -> str:
     return (_ASSETS / "preview-mathjax.js").read_text(encoding="utf-8")
 
 
-def _entry(face: CardFace, verified: bool) -> str:
+_CLOZE_NUMBER = re.compile(r"\bc(\d+)\b")
+
+
+def _face_warnings(face: CardFace, warnings: Sequence[str]) -> list[str]:
+    """The warnings about one Anki card of a note: those that name no cloze number, or
+    its own."""
+    own = str(face.ordinal)
+    return [w for w in warnings if own in _CLOZE_NUMBER.findall(w) or not _CLOZE_NUMBER.search(w)]
+
+
+def _warning_list(warnings: Sequence[str]) -> str:
+    """The warnings shown beside a card, each with its kind in bold."""
+    items = []
+    for warning in warnings:
+        kind, _, message = warning.partition(": ")
+        items.append(
+            f'<li data-kind="{html.escape(kind)}"><b>{html.escape(kind)}</b>: '
+            f"{html.escape(message)}</li>"
+        )
+    return f'<ul class="lint-messages tex2jax_ignore">{"".join(items)}</ul>' if items else ""
+
+
+def _entry(face: CardFace, verified: bool, warnings: Sequence[str] = ()) -> str:
     card = face.card
     label = (
-        "Q/A"
-        if card.kind is CardKind.QA
+        {CardKind.QA: "Q/A", CardKind.REVERSED: f"Q/A reversed, card {face.ordinal}"}.get(
+            card.kind, "Q/A typed"
+        )
+        if card.kind.is_qa
         else f"cloze c{face.ordinal} ({card.cloze_numbers.index(face.ordinal) + 1} "
         f"of {len(card.cloze_numbers)})"
     )
@@ -252,12 +283,13 @@ def _entry(face: CardFace, verified: bool) -> str:
     )
     tags = " ".join(f'<span class="tag">{html.escape(t)}</span>' for t in card.tags)
     mark = ' <span class="mark">verified</span>' if verified else ""
+    kinds = " ".join(dict.fromkeys(w.split(":", 1)[0] for w in warnings))
     e = html.escape
-    return f"""<article class="entry" id="{anchor}" data-source="{e(loc)}" \
-data-text="{e(words.lower())}">
+    return f"""<article class="entry{" linted" if warnings else ""}" id="{anchor}" \
+data-source="{e(loc)}" data-text="{e(words.lower())}" data-lint="{e(kinds)}">
 <header class="entry-head tex2jax_ignore"><a class="loc" href="#{anchor}">{e(loc)}</a>
 <span class="kind">{label}</span>{mark} {tags}</header>
-<div class="faces">
+{_warning_list(warnings)}<div class="faces">
 <figure class="face"><figcaption class="tex2jax_ignore">Front</figcaption>
 <div class="card card{face.ordinal}">{face.front}</div></figure>
 <figure class="face"><figcaption class="tex2jax_ignore">Back</figcaption>
@@ -272,16 +304,22 @@ def preview_page(
     *,
     title: str,
     mathjax_src: str = f"mathjax/{MATHJAX_SCRIPT}",
+    warnings: Mapping[SourceLoc, Sequence[str]] | None = None,
 ) -> str:
-    """The whole page: cards grouped by deck, then section, in notes order."""
+    """The whole page: cards grouped by deck, then section, in notes order; each with
+    its card-quality ``warnings`` (``KIND: message``, by the card's place)."""
     groups: dict[str, dict[tuple[str, ...], list[str]]] = {}
     faces = 0
+    kinds: dict[str, int] = {}
     for card in cards:
         sections = groups.setdefault(card.deck, {})
         entries = sections.setdefault(card.section, [])
         for face in card_faces(card, verified=verified.get(card.loc, False)):
-            entries.append(_entry(face, card.loc in verified))
+            shown = _face_warnings(face, (warnings or {}).get(card.loc, ()))
+            entries.append(_entry(face, card.loc in verified, shown))
             faces += 1
+            for kind in dict.fromkeys(w.split(":", 1)[0] for w in shown):
+                kinds[kind] = kinds.get(kind, 0) + 1
     body: list[str] = []
     for deck, sections in groups.items():
         body.append(
@@ -321,6 +359,7 @@ def preview_page(
 <h1>{e(title)}</h1>
 <p class="counts"><span id="count">{faces} cards</span> from {len(cards)} notes</p>
 <input id="search" type="search" placeholder="Search cards, sources, tags" autocomplete="off">
+{_lint_filter(kinds)}
 <button id="night" type="button" aria-pressed="false">Night</button>
 <p id="status">Typesetting…</p>
 <ul id="errors" hidden></ul>
@@ -334,6 +373,19 @@ def preview_page(
 </body>
 </html>
 """
+
+
+def _lint_filter(kinds: Mapping[str, int]) -> str:
+    """The menu that keeps all cards, those with warnings, or those of one kind."""
+    options = [
+        '<option value="">All cards</option>',
+        f'<option value="*">With warnings ({sum(kinds.values())})</option>',
+        *(
+            f'<option value="{html.escape(kind)}">{html.escape(kind)} ({n})</option>'
+            for kind, n in sorted(kinds.items())
+        ),
+    ]
+    return '<select id="lint" aria-label="Card-quality warnings">' + "".join(options) + "</select>"
 
 
 def copy_mathjax(mathjax: Path, out_dir: Path) -> None:
@@ -353,6 +405,7 @@ def write_preview(
     mathjax: Path,
     *,
     title: str,
+    warnings: Mapping[SourceLoc, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``index.html``, MathJax and the cards' images to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -361,6 +414,8 @@ def write_preview(
         shutil.copyfile(path, out_dir / name)
     page = out_dir / "index.html"
     temporary = out_dir / f".index.html.{os.getpid()}.tmp"
-    temporary.write_text(preview_page(cards, verified, title=title), encoding="utf-8")
+    temporary.write_text(
+        preview_page(cards, verified, title=title, warnings=warnings), encoding="utf-8"
+    )
     os.replace(temporary, page)
     return page

@@ -19,10 +19,10 @@ import contextlib
 import hashlib
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -32,22 +32,25 @@ from pathlib import Path
 from build_deck import cache as build_cache
 from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 from build_deck.parse.cloze import find_clozes
+from build_deck.typeset.mathjax import (
+    MATHJAX_ENV,
+    MATHJAX_PACKAGE,
+    ensure_mathjax,
+    find_mathjax,
+)
+
+__all__ = ["MATHJAX_ENV", "MATHJAX_PACKAGE", "TexChecker", "ensure_mathjax", "find_mathjax"]
 
 SCRIPT = Path(__file__).resolve().parent.parent / "js" / "texcheck.mjs"
 """The Node.js script that typesets with MathJax."""
-
-MATHJAX_ENV = "BUILD_DECK_MATHJAX"
-"""Environment variable naming the ``mathjax-full`` folder, instead of the search."""
-
-MATHJAX_PACKAGE = "mathjax-full"
-"""The npm package that provides MathJax 3."""
 
 CACHE_NAME = "texcheck"
 """Name of the TeX checker's entry in the build cache (build_deck/cache.py)."""
 
 INSTALL_HINT = (
-    "install Node.js and npm (e.g. 'apt-get install nodejs npm') and run 'make' "
-    "in the repository, which installs MathJax with 'npm ci'"
+    "install Node.js and npm (e.g. 'apt-get install nodejs npm', or from nodejs.org): "
+    "build-deck then installs MathJax once, into its cache folder ('make' in build-deck's "
+    "repository installs it with 'npm ci')"
 )
 """What to do when the TeX cannot be validated."""
 
@@ -181,24 +184,6 @@ def collect_math(cards: Sequence[Card]) -> list[MathExpression]:
     return found
 
 
-def find_mathjax(start: Path | None = None) -> Path | None:
-    """The ``mathjax-full`` folder: ``$BUILD_DECK_MATHJAX``, else ``node_modules/`` in the
-    working directory, the package's repository or one of their parents."""
-    override = os.environ.get(MATHJAX_ENV)
-    candidates: Iterable[Path]
-    if override:
-        candidates = [Path(override)]
-    else:
-        here = (start or Path.cwd()).resolve()
-        package = Path(__file__).resolve().parent.parent
-        folders = dict.fromkeys([here, *here.parents, package, *package.parents])
-        candidates = (folder / "node_modules" / MATHJAX_PACKAGE for folder in folders)
-    for candidate in candidates:
-        if (candidate / "es5" / "node-main.js").is_file():
-            return candidate.resolve()
-    return None
-
-
 def _cache_salt(mathjax: Path) -> str:
     """What a cached verdict depends on besides the TeX: MathJax and the script."""
     digest = hashlib.sha256()
@@ -229,6 +214,10 @@ def save_cache(cache_dir: Path, salt: str, keys: Iterable[str]) -> None:
     build_cache.store_json(cache_dir, CACHE_NAME, salt, sorted(set(keys)))
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class TexChecker:
     """One MathJax process in Node.js, started early, that checks a deck's math once.
 
@@ -257,6 +246,8 @@ class TexChecker:
         """Expressions found valid in the cache and not typeset again."""
         self.unavailable: str | None = None
         """Why the TeX cannot be validated, or None."""
+        self.mathjax = mathjax
+        """The ``mathjax-full`` folder used, if any."""
         self._cache_dir = cache_dir
         self._salt = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -296,20 +287,25 @@ class TexChecker:
         cache_dir: Path | None = Path(".cache"),
         early: bool | None = None,
     ) -> TexChecker:
-        """Find Node.js and MathJax, and start loading MathJax right away when ``early``:
-        by default when the cache knows no expression (a first build typesets all of
-        them; a later one only those its edits brought, often none, and starts Node.js
+        """Find Node.js and MathJax (installing MathJax into the cache folder the first
+        time, see build_deck/typeset/mathjax.py), and start loading MathJax right away when
+        ``early``: by default when the cache knows no expression (a first build typesets all
+        of them; a later one only those its edits brought, often none, and starts Node.js
         only then, sparing the build the CPU that loading MathJax takes)."""
         if early is None:
             early = cache_dir is None or not build_cache.entry_path(cache_dir, CACHE_NAME).is_file()
-        return cls(
+        mathjax, reason = ensure_mathjax(say=_say)
+        checker = cls(
             notes_dir=notes_dir,
             node=shutil.which("node"),
-            mathjax=find_mathjax(),
+            mathjax=mathjax,
             strict=strict,
             cache_dir=cache_dir,
             early=early,
         )
+        if mathjax is None and reason is not None and checker.unavailable is not None:
+            checker.unavailable = reason
+        return checker
 
     @property
     def fingerprint(self) -> str:

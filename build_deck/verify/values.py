@@ -187,7 +187,7 @@ def parse_value(text: str) -> CardValue | None:
 
 def card_value(card: Card, check: Check) -> CardValue | str:
     """The value ``check`` compares against, or why there is none."""
-    if card.kind is CardKind.QA and check.target is not None:
+    if card.kind.is_qa and check.target is not None:
         return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
         if check.target is not None:

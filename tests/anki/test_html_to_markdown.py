@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from build_deck.anki.html_to_markdown import html_to_markdown
@@ -52,3 +54,23 @@ def test_what_has_no_markdown_is_kept_as_html_and_named() -> None:
     assert (
         converted.markdown == 'See <a href="https://x.org">this</a> in <font color="red">red</font>'
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Python calls __init__ after __new__.",
+        "# not a heading",
+        "> not a quote",
+        "- not a list",
+        "1. not a list either",
+        "<b> is a tag, ~~no strike~~",
+        "&copy; is written out, and so is &#123;",
+    ],
+)
+def test_text_that_looks_like_markdown_is_escaped(text: str) -> None:
+    md = make_parser()
+    field = html.escape(text, quote=False)
+    converted = html_to_markdown(field)
+    assert converted.exact
+    assert md.renderInline(converted.markdown) == field

@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,86 +12,19 @@ from anki.collection import Collection
 
 from build_deck.anki.sync_state import state_key
 from build_deck.cli import main
-from tests.conftest import Project, import_package, review_deck
+from tests.anki.syncing import (
+    NOTES,
+    ROOT,
+    history,
+    note_by_front,
+    opened,
+    pull,
+    review_all,
+    sync,
+    sync_ok,
+)
+from tests.conftest import Project, import_package
 from tests.test_errors import PNG
-
-NOTES = """
-# Machine Learning
-
-## Training #pytorch
-
-Q: What does `optimizer.step()` do?
-A: It updates the parameters from their gradients.
-
-Q: What does `loss.backward()` compute?
-A: The gradient of the loss with respect to every parameter.
-
-Q: Which rate scales each step?
-A: The learning rate.
-"""
-
-ROOT = "AI Study Notes"
-
-
-@contextmanager
-def opened(path: Path) -> Iterator[Collection]:
-    """The collection, open for as long as the block runs (sync needs it closed)."""
-    col = Collection(str(path))
-    try:
-        yield col
-    finally:
-        col.close()
-
-
-@pytest.fixture
-def col_path(tmp_path: Path) -> Path:
-    """An empty collection in a profile-like folder, closed."""
-    folder = tmp_path / "profile"
-    folder.mkdir()
-    path = folder / "collection.anki2"
-    Collection(str(path)).close()
-    return path
-
-
-def sync(
-    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str]:
-    """Run `build-deck sync` on the collection; returns the exit code and all output."""
-    capsys.readouterr()
-    code = project.run("sync", "--collection", str(col_path), *args)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-def sync_ok(
-    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str
-) -> str:
-    """Run `build-deck sync`, which must succeed; returns all its output."""
-    code, out = sync(project, col_path, capsys, *args)
-    assert code == 0, out
-    return out
-
-
-def review_all(col: Collection) -> int:
-    """Answer every due card of the synced deck "Easy"; returns how many."""
-    return review_deck(col, ROOT)
-
-
-def history(col: Collection, note_id: int) -> list[tuple[int, int, int]]:
-    """(card ord, review count, interval) of each card of a note."""
-    db = col.db
-    assert db is not None
-    return [
-        (ord_, db.scalar("SELECT count() FROM revlog WHERE cid = ?", cid), ivl)
-        for cid, ord_, ivl in db.all(
-            "SELECT id, ord, ivl FROM cards WHERE nid = ? ORDER BY ord", note_id
-        )
-    ]
-
-
-def note_by_front(col: Collection, words: str) -> int:
-    (note_id,) = col.find_notes(f'"Front:*{words}*"')
-    return int(note_id)
 
 
 def test_first_sync_adds_then_second_sync_does_nothing(
@@ -194,14 +125,6 @@ def test_open_collection_is_refused_and_nothing_written(
         assert col.note_count() == 0
 
 
-def pull(project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """Run `build-deck pull`; returns its output (it must succeed)."""
-    capsys.readouterr()
-    assert project.run("pull", "--collection", str(col_path), *args) == 0
-    captured = capsys.readouterr()
-    return captured.out + captured.err
-
-
 def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -252,14 +175,14 @@ def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(
     assert "1 fields edited in Anki, 1 of them can be applied" in out
     assert (project.notes / "ml.md").read_text(encoding="utf-8") == changed.lstrip("\n")
 
-    # pull --apply writes it into the notes; sync then converges with no conflict.
+    # pull --apply writes it into the notes, and into Anki as the notes now build it
+    # (<strong>, where Anki's editor wrote <b>): sync then has nothing to do.
     out = pull(project, col_path, capsys, "--apply")
     assert "applied 1 of 1 fields edited in Anki to notes/ml.md" in out
     assert "A: It updates the parameters **using** their gradients.\n" in (
         project.notes / "ml.md"
     ).read_text(encoding="utf-8")
-    out = sync_ok(project, col_path, capsys)
-    assert "error" not in out and "0 conflicts" in out
+    assert "nothing to do" in sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
         note = col.get_note(step)  # type: ignore[arg-type]
         assert note["Back"] == "It updates the parameters <strong>using</strong> their gradients."
@@ -532,7 +455,7 @@ STRACE = shutil.which("strace")
 
 
 @pytest.mark.skipif(STRACE is None, reason="needs strace to kill sync at a chosen write")
-@pytest.mark.parametrize("write_number", [20, 100])
+@pytest.mark.parametrize("write_number", [20, 60])
 def test_sync_killed_mid_write_leaves_a_collection_the_next_sync_completes(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], write_number: int
 ) -> None:
@@ -542,7 +465,7 @@ def test_sync_killed_mid_write_leaves_a_collection_the_next_sync_completes(
         + "".join(f"Q: Question {i} on topic {i * 7}?\nA: Answer {i}.\n\n" for i in range(40)),
     )
     assert STRACE is not None
-    # SIGKILL at the Nth write into the collection's write-ahead log (of about 115).
+    # SIGKILL at the Nth write into the collection's write-ahead log (of about 85).
     killed = subprocess.run(
         [
             STRACE,

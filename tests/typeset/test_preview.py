@@ -243,6 +243,60 @@ def test_a_broken_card_is_flagged_by_the_build_and_in_the_preview(
     page.close()
 
 
+LINTED = """
+## Bias and Variance
+
+More training data mainly reduces {{c1::variance}}.
+
+## Adam
+
+Adam's default $\\beta_1$ is {{c1::0.9}} and its $\\beta_2$ is {{c2::0.999}}, or 0.999 in Keras.
+
+Q: What does `torch.no_grad()` disable?
+A: Gradient tracking.
+
+See also the autograd tutorial; it walks through the graph backward() uses and why
+memory grows when it is kept, with the sections on hooks and on custom functions, which
+are worth reading once before the exam even though we did not cover them in class.
+"""
+
+
+def test_each_cards_warnings_show_beside_it_and_filter_the_page(
+    browser: Browser, project: Project
+) -> None:
+    project.write("linted.md", LINTED)
+    preview = run_preview(project.root)
+    assert preview.exit_code == 0, preview.stderr
+    page = open_preview(browser, preview).page
+    assert page.locator(".entry").count() == 4
+    heading = page.locator(".entry[data-source='notes/linted.md:3'] .lint-messages")
+    assert heading.inner_text().startswith(
+        'give-away: "variance" (the deletion) is shown in the heading "Bias and Variance"'
+    )
+    # a cloze note's warnings sit beside the card of the deletion they name
+    adam = page.locator(".entry[data-source='notes/linted.md:7']")
+    assert [adam.nth(i).get_attribute("data-lint") for i in range(2)] == ["", "give-away"]
+    assert '"0.999" (deletion c2)' in adam.nth(1).locator(".lint-messages").inner_text()
+    run_on = page.locator(".entry[data-lint=run-on]")
+    assert run_on.locator(".loc").all_inner_texts() == ["notes/linted.md:9"]
+    assert "put '---' on a line of its own" in run_on.locator(".lint-messages").inner_text()
+
+    options = page.locator("#lint option").all_inner_texts()
+    assert options == ["All cards", "With warnings (3)", "give-away (2)", "run-on (1)"]
+    page.select_option("#lint", "give-away")
+    shown = page.locator(".entry:visible .loc").all_inner_texts()
+    assert shown == ["notes/linted.md:3", "notes/linted.md:7"]
+    assert page.inner_text("#count") == "2 of 4 cards"
+    page.select_option("#lint", "*")
+    assert page.locator(".entry:visible").count() == 3
+    page.fill("#search", "torch")
+    assert page.locator(".entry:visible .loc").all_inner_texts() == ["notes/linted.md:9"]
+    page.fill("#search", "")
+    page.select_option("#lint", "")
+    assert page.locator(".entry:visible").count() == 4
+    page.close()
+
+
 # -- the renderer against the real Anki -------------------------------------------
 
 EDGE_CASES = r"""

@@ -95,7 +95,7 @@ def test_the_seed_formula_fails_the_build(
         "notes/skip.md:8: error: formula \\frac{dL}{dx_e} \\cdot \\frac{dx_e}{dx_d} \\cdot "
         "(\\frac{dx_c}{dx_b} + 1) differs from the check's reference at dL_dx_e=-3.9472, "
         "dx_e_dx_d=-0.8, dx_c_dx_b=0.7, x_b=0.71: shows 5.36819, reference 4.57875",
-        "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
+        "1 card (1 Q/A, 0 cloze, 0 verified) from 1 file; 1 error, nothing written",
     ]
 
 
@@ -110,7 +110,7 @@ def test_the_seed_formula_fails_build_and_writes_nothing(
 
 def test_the_corrected_formula_passes(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_check(project, capsys, CORRECTED) == [
-        f"1 cards (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 files; no errors"
+        f"1 card (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 file; no errors"
     ]
 
 
@@ -121,7 +121,7 @@ def test_the_seed_formula_holds_only_when_both_weights_are_one(
     unit = WEIGHTS.replace("1.5, -0.2, 0.4", "1.0, -0.2, 1.0")
     seed_with_unit_weights = formula_card("\\left(\\frac{dx_c}{dx_b} + 1\\right)", unit)
     assert run_check(project, capsys, seed_with_unit_weights) == [
-        f"1 cards (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 files; no errors"
+        f"1 card (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 file; no errors"
     ]
 
 
@@ -137,7 +137,7 @@ def test_the_seed_closed_form_is_caught(
     )
     right = seed.replace("(w_c + 1)$", "(w_d w_c + w_{d2})$")
     assert run_check(project, capsys, right) == [
-        f"1 cards (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 files; no errors"
+        f"1 card (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 file; no errors"
     ]
 
 
@@ -147,9 +147,9 @@ def test_the_seed_value_is_caught(project: Project, capsys: pytest.CaptureFixtur
     assert run_check(project, capsys, value_card("4.7056")) == [
         "notes/skip.md:1: error: card says 4.7056, check computes 4.0136 "
         "(tolerance ±5e-05 from the digits shown)",
-        "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
+        "1 card (1 Q/A, 0 cloze, 0 verified) from 1 file; 1 error, nothing written",
     ]
     assert run_check(project, capsys, value_card("4.0136")) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
-        "0 supporting-only) from 1 files; no errors"
+        "1 card (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 file; no errors"
     ]

@@ -191,7 +191,7 @@ answer = 6.022e23
 def test_passing_checks_of_every_kind(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, PASSING) == [
         "8 cards (6 Q/A, 2 cloze, 6 verified: 6 values, 0 formulas, 0 arithmetic; "
-        "2 supporting-only) from 1 files; no errors"
+        "2 supporting-only) from 1 file; no errors"
     ]
 
 
@@ -389,8 +389,8 @@ def test_failing_check_names_file_and_line(
     lines = check(project, capsys, notes)
     assert lines[0] == message
     assert len(lines) == 2
-    assert lines[1].startswith("1 cards (")
-    assert lines[1].endswith(", 0 verified) from 1 files; 1 errors, nothing written")
+    assert lines[1].startswith("1 card (")
+    assert lines[1].endswith(", 0 verified) from 1 file; 1 error, nothing written")
 
 
 @pytest.mark.parametrize(
@@ -414,8 +414,8 @@ def test_values_within_tolerance_pass(
 ) -> None:
     notes = f"Q: Value?\nA: {answer}\n\n```check\nanswer = {computed}\n```\n"
     assert check(project, capsys, notes) == [
-        "1 cards (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
-        "0 supporting-only) from 1 files; no errors"
+        "1 card (1 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; "
+        "0 supporting-only) from 1 file; no errors"
     ]
 
 
@@ -472,7 +472,7 @@ def test_check_c2_selects_the_deletion(
     """
     assert check(project, capsys, notes) == [
         "2 cards (0 Q/A, 2 cloze, 2 verified: 2 values, 0 formulas, 0 arithmetic; "
-        "0 supporting-only) from 1 files; no errors"
+        "0 supporting-only) from 1 file; no errors"
     ]
 
 
@@ -526,7 +526,7 @@ def test_a_card_with_one_failing_check_is_not_verified(
     notes = "Q: v?\nA: **1**\n\n```check\nanswer = 1\n```\n\n```check\nassert 1 == 2\n```\n"
     assert check(project, capsys, notes) == [
         "notes/x.md:9: error: check failed: assertion failed: assert 1 == 2",
-        "1 cards (1 Q/A, 0 cloze, 0 verified) from 1 files; 1 errors, nothing written",
+        "1 card (1 Q/A, 0 cloze, 0 verified) from 1 file; 1 error, nothing written",
     ]
 
 
@@ -559,7 +559,7 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
     assert project.run("build") == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; "
-        "0 supporting-only) from 1 files -> dist/ai-study-notes.apkg; "
+        "0 supporting-only) from 1 file -> dist/ai-study-notes.apkg; "
         "+3 new, 0 changed, 0 moved, 0 restored, 0 removed"
     )
     package = project.apkg.read_bytes()
@@ -572,7 +572,7 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
         "notes/x.md:3: error: card says 24, check computes 30 "
         "(tolerance ±0.5 from the digits shown)"
     ]
-    assert out == "3 cards (2 Q/A, 1 cloze, 1 verified) from 1 files; 1 errors, nothing written\n"
+    assert out == "3 cards (2 Q/A, 1 cloze, 1 verified) from 1 file; 1 error, nothing written\n"
     assert project.apkg.read_bytes() == package
     assert ledger_snapshot(project.cards) == ledger
     written = sorted(p.name for p in project.apkg.parent.iterdir() if p.name[0] != ".")
@@ -582,7 +582,7 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
 def test_check_writes_nothing(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, GOOD_DECK) == [
         "3 cards (2 Q/A, 1 cloze, 2 verified: 1 values, 1 formulas, 0 arithmetic; "
-        "0 supporting-only) from 1 files; no errors"
+        "0 supporting-only) from 1 file; no errors"
     ]
     assert not project.apkg.exists()
     assert not project.cards.exists()

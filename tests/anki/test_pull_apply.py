@@ -1,0 +1,88 @@
+"""`build-deck pull --apply` writes exactly the edited paragraph, and sync then agrees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.anki.syncing import note_by_front, opened, pull, sync_ok
+from tests.conftest import Project
+
+TIGHT = """\
+# Arithmetic
+
+Q: What is 2 + 3?
+A: It is **5**.
+```check
+answer = 2 + 3
+```
+
+The {{c1::softmax}} turns logits into probabilities.
+# Python
+
+Q: What does Python call to set up a new object?
+A: The constructor.
+"""
+
+
+def test_apply_keeps_a_tight_check_block_and_heading_and_escapes_markdown(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write("tight.md", TIGHT)
+    sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        answer = col.get_note(note_by_front(col, "2 + 3"))  # type: ignore[arg-type]
+        assert answer["Verified"].startswith("verified")
+        answer["Back"] = "It is <b>5</b>, of course."
+        col.update_note(answer)
+        (cloze_id,) = col.find_notes('"Text:*softmax*"')
+        cloze = col.get_note(cloze_id)
+        cloze["Text"] = "The {{c1::softmax}} turns <i>logits</i> into probabilities."
+        col.update_note(cloze)
+        python = col.get_note(note_by_front(col, "set up a new object"))  # type: ignore[arg-type]
+        python["Back"] = "Its __init__ method, after __new__ made it."
+        col.update_note(python)
+
+    out = pull(project, col_path, capsys, "--apply")
+    assert "applied 3 of 3 fields edited in Anki to notes/tight.md" in out, out
+    assert (project.notes / "tight.md").read_text(encoding="utf-8") == (
+        TIGHT.replace("A: It is **5**.", "A: It is **5**, of course.")
+        .replace("turns logits", "turns *logits*")
+        .replace("A: The constructor.", r"A: Its \_\_init\_\_ method, after \_\_new\_\_ made it.")
+    )
+    out = sync_ok(project, col_path, capsys)
+    assert "nothing to do" in out, out
+    with opened(col_path) as col:
+        answer = col.get_note(note_by_front(col, "2 + 3"))  # type: ignore[arg-type]
+        assert answer["Verified"].startswith("verified")
+        python = col.get_note(note_by_front(col, "set up a new object"))  # type: ignore[arg-type]
+        assert python["Back"] == "Its __init__ method, after __new__ made it."
+        decks = {col.decks.name(c.did) for c in (col.get_card(i) for i in col.find_cards(""))}
+        assert decks == {"AI Study Notes::Arithmetic", "AI Study Notes::Python"}
+
+
+def test_apply_keeps_crlf_endings_and_refuses_an_emptied_field(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "# Losses\r\n\r\nQ: Which loss for classes?\r\nA: Cross-entropy.\r\n\r\n"
+    text += "Q: Which loss for values?\r\nA: Squared error.\r\n"
+    path = project.notes / "losses.md"
+    path.write_bytes(text.encode())
+    sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        classes = col.get_note(note_by_front(col, "for classes"))  # type: ignore[arg-type]
+        classes["Back"] = "Cross-entropy (log loss)."
+        col.update_note(classes)
+        values = col.get_note(note_by_front(col, "for values"))  # type: ignore[arg-type]
+        values["Back"] = ""
+        col.update_note(values)
+
+    out = pull(project, col_path, capsys, "--apply")
+    assert (
+        "notes/losses.md:6: Back edited in Anki\n"
+        "  it is empty in Anki, and an empty Back does not build: not applied; delete "
+        "the card from the notes if that is what you meant" in out
+    ), out
+    assert "applied 1 of 2 fields edited in Anki to notes/losses.md" in out
+    assert path.read_bytes() == text.replace("Cross-entropy.", "Cross-entropy (log loss).").encode()
