@@ -3,12 +3,14 @@ the parser, the sandbox, MathJax's driver, the ledger or genanki.
 
 After a build that wrote its package with no error, with its TeX validated by MathJax
 and its checks run, :func:`save_stamp` records in the build cache what the build was
-made from: every file of the notes folder (a notes file as the bytes the build read),
-every file of the ledger folder, the package and its state file, the images the cards
-show and MathJax's ``package.json``, each with its size, modification time and SHA-256.
-The entry's key (:func:`context_key`) holds what else the result depends on: the
-command line, build-deck's source, Python, SQLite, zlib, the installed packages and
-the environment variables the build reads.
+made from: every file of the notes folder but hidden ones, which the build does not
+read (a notes file as the bytes the build read), every file of the ledger folder, the
+package and its state file, the images and sounds the cards show, and the files the
+caller names (the CLI: ``build-deck.toml`` and MathJax's ``package.json``), each with
+its size, modification time and SHA-256. The entry's key (:func:`context_key`) holds
+what else the result depends on: the command line and the options it resolves to,
+build-deck's source, Python, SQLite, zlib, the installed packages and the environment
+variables the build reads.
 
 :func:`unchanged_build` compares. A file whose size differs has changed. The files the
 build writes under the ledger's lock (the ledger, the package, its state file) are
@@ -52,8 +54,15 @@ UP_TO_DATE = "nothing changed since the last build"
 """What the summary line of a build that found nothing to do ends with."""
 RACY_SECONDS = 2.0
 """A file the build wrote this shortly before the stamp's time is compared by hash."""
-ENVIRONMENT = ("SOURCE_DATE_EPOCH", "BUILD_DECK_MATHJAX", "BUILD_DECK_CONFINEMENT")
-"""Environment variables the build reads; their values are part of the stamp's key."""
+ENVIRONMENT = (
+    "SOURCE_DATE_EPOCH",
+    "BUILD_DECK_MATHJAX",
+    "BUILD_DECK_CONFINEMENT",
+    "XDG_CACHE_HOME",
+    "LOCALAPPDATA",
+)
+"""Environment variables the build reads (the last two: where MathJax is installed);
+their values are part of the stamp's key."""
 IGNORED_OPTIONS = frozenset({"command", "verbose", "locked", "allow_removals", "jobs"})
 """Options that cannot change what a build with nothing changed does: it lists no
 change, leaves the ledger as it is (so ``--locked`` passes), removes no card, and
