@@ -8,7 +8,16 @@ import pytest
 from anki.collection import Collection
 
 from build_deck.anki.sync_state import state_key
-from tests.anki.syncing import NOTES, ROOT, history, note_by_front, opened, review_all, sync_ok
+from tests.anki.syncing import (
+    NOTES,
+    ROOT,
+    history,
+    note_by_front,
+    opened,
+    review_all,
+    sync,
+    sync_ok,
+)
 from tests.conftest import Project
 
 EXTRA_CARD = "\nQ: Which optimizer keeps two moments?\nA: Adam.\n"
@@ -65,9 +74,10 @@ def test_renamed_decks_a_preset_and_a_students_own_deck_are_followed(
     settled = "nothing written: +0 new, 0 updated, 0 retyped, 0 moved"
     assert settled in sync_ok(project, col_path, capsys)
 
-    # --deck with the deck's new name reads the same record: the Anki edit is kept.
-    out = sync_ok(project, col_path, capsys, "--deck", "Exam::AI Study Notes")
-    assert "kept Anki edit: notes/ml.md:11: Back" in out and settled in out, out
+    # --deck with the deck's new name is not another project's record: the build stops
+    # in one line (the ledger's cards are in "AI Study Notes"), and nothing is written.
+    code, out = sync(project, col_path, capsys, "--deck", "Exam::AI Study Notes")
+    assert code != 0 and "but the card ledger's cards are in 'AI Study Notes'" in out, out
     with opened(col_path) as col:
         assert col.get_note(note_by_front(col, "Which rate"))["Back"] == (  # type: ignore[arg-type]
             "The learning rate (my words)."
