@@ -85,6 +85,7 @@ def _card_to_json(card: Card) -> dict[str, Any]:
         "shorthand": list(card.shorthand),
         "checks": [[c.loc.path, c.loc.line, c.code, c.target] for c in card.checks],
         "media": [list(m) for m in card.media],
+        "value_line": card.value_line,
     }
 
 
@@ -108,6 +109,7 @@ def _card_from_json(data: dict[str, Any]) -> Card:
             Check(SourceLoc(p, int(line)), code, t) for p, line, code, t in data["checks"]
         ),
         media=tuple((str(name), str(path)) for name, path in data["media"]),
+        value_line=int(data["value_line"]),
     )
 
 

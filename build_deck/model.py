@@ -103,6 +103,9 @@ class Card:
     """Checks that belong to this card."""
     media: tuple[tuple[str, str], ...] = field(default=())
     """Images the card shows, as (name in the deck, path on disk)."""
+    value_line: int = 0
+    """The line of the notes file ``value_source`` starts on (0 if unknown); its lines
+    follow the file's, so that a piece of it can be named by its line."""
 
     @property
     def source(self) -> str:

@@ -163,6 +163,7 @@ class _FileExtractor:
         q_line, q_children = pending
         if starts_with(block, "A:"):
             self.answering = self.start_answer(q_line, q_children, block[1].children or [])
+            self.answering.answer_line = (block[0].map[0] if block[0].map else q_line - 1) + 1
             self.answering.answer_blocks.append(block)
             self.last = self.answering
             return True
@@ -192,6 +193,8 @@ class _FileExtractor:
             question = strip_prefix(children[: split - 1], "Q:")
             answer = children[split:]
             self.answering = self.start_answer(line, question, answer)
+            breaks = sum(c.type in ("softbreak", "hardbreak") for c in children[:split])
+            self.answering.answer_line = line + breaks
             para = [block[0], inline_like(inline, answer), block[2]]
             self.answering.answer_blocks.append(para)
             self.last = self.answering

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from build_deck.cache import entry_path
 from build_deck.report import DEFAULT_CACHE
 from build_deck.verify import formula as tex
-from build_deck.verify.mutate import formula_mutants, same_meaning
+from build_deck.verify.mutants import formula_mutants, same_meaning
 from tests.conftest import Project
 
 
@@ -78,7 +78,7 @@ def test_names_of_a_formula(source: str, names: set[str]) -> None:
         (r"f'(x)", None),  # a prime makes a name of its own, f_prime
         (r"\int_0^1 x\,dx", r"\int is not something a formula check can evaluate"),
         (r"a \bmod b", r"\bmod is not something"),
-        (r"\sum x_i", r"\sum needs an index"),
+        (r"\sum x_i y_j", r"\sum needs an index"),
         ("x" * 3000, "longer than 2000 characters"),
         ("(" * 200 + "x" + ")" * 200, "nests more than 60 deep"),
     ],
@@ -143,7 +143,16 @@ def test_mutants_that_mean_the_same_are_dropped() -> None:
     assert same_meaning(r"w_d w_c + w_{d2}", r"w_c w_d + w_{d2}")
     assert not same_meaning(r"w_d w_c + w_{d2}", r"w_d w_c - w_{d2}")
     operators = {kind for kind, _ in formula_mutants(r"\frac{2}{n}(\hat y_i - y_0)^2")}
-    assert operators == {"sign", "exponent", "fraction", "index", "swap", "number"}
+    assert operators == {
+        "sign",
+        "exponent",
+        "fraction",
+        "index",
+        "swap",
+        "zero-one",
+        "drop-term",
+        "number",
+    }
     changed = dict(formula_mutants(r"\max(0, 1 - y \cdot f)"))
     assert changed["function"] == r"\min(0, 1 - y \cdot f)"
     assert changed["operator"] == r"\max(0, 1 - y + f)"

@@ -41,6 +41,14 @@ def _softmax(z: Any) -> Any:
     return e / np.sum(e)
 
 
+def _binom(n: Any, k: Any) -> float:
+    """``\\binom{n}{k}``: exact for whole numbers, through the gamma function else."""
+    n, k = float(n), float(k)
+    if n.is_integer() and k.is_integer() and 0 <= k <= n <= 10_000:
+        return float(math.comb(int(n), int(k)))
+    return math.gamma(n + 1) / (math.gamma(k + 1) * math.gamma(n - k + 1))
+
+
 def _builtin(name: str) -> Callable[..., Any]:
     import numpy as np
 
@@ -63,6 +71,7 @@ def _builtin(name: str) -> Callable[..., Any]:
         "max": lambda *a: a[0] if len(a) == 1 else np.maximum.reduce(np.broadcast_arrays(*a)),
         "min": lambda *a: a[0] if len(a) == 1 else np.minimum.reduce(np.broadcast_arrays(*a)),
         "softmax": _softmax,
+        "binom": _binom,
         "relu": lambda z: np.maximum(0, z),
         "ReLU": lambda z: np.maximum(0, z),
         "sigma": _sigmoid,
@@ -146,7 +155,10 @@ class _Walk:
                 return np.dot(left.value, _value(right))
             if callable(left) or callable(right):
                 raise FormulaError("a function is used as a number")
-            return left * _value(right)
+            right = _value(right)
+            if np.ndim(left) == 2 and np.ndim(right) >= 1:
+                return np.matmul(left, right)  # A x: a matrix times a vector or a matrix
+            return left * right
         if kind == "div":
             return _value(self.walk(item[1], bound)) / _value(self.walk(item[2], bound))
         if kind == "pow":
@@ -164,6 +176,9 @@ class _Walk:
         if kind == "call":
             args = [_value(self.walk(a, bound)) for a in item[2:]]
             return _builtin(item[1])(*args)
+        if kind == "vec":
+            items = [_value(self.walk(a, bound)) for a in item[1:]]
+            return np.asarray(items, dtype=float)
         if kind == "apply":
             return self.apply(item, bound)
         if kind in ("sum", "prod"):
@@ -182,8 +197,8 @@ class _Walk:
         args = [_value(self.walk(a, bound)) for a in item[2:]]
         if callable(function):
             return function(*args)
-        if len(args) != 1:
-            raise FormulaError(f"{target[1]} is not a function")
+        if len(args) != 1:  # \lambda(2x, 2y): a number times a vector
+            return function * self.np.asarray(args, dtype=float)
         return function * args[0]
 
     def big_operator(self, item: Node, bound: Mapping[str, Any]) -> Any:

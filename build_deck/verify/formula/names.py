@@ -7,6 +7,7 @@ is applied to (``f(x)``, a call when the check binds ``f`` to a function).
 
 from __future__ import annotations
 
+import keyword
 import re
 
 from build_deck.verify.formula.scan import Cursor, Node
@@ -70,7 +71,9 @@ class Names(Cursor):
         return word
 
     def symbol(self, base: str) -> Node:
-        """A name with an optional subscript; ``x_0``, ``w_{d2}``."""
+        """A name with an optional subscript; ``x_0``, ``w_{d2}``. A name that is a
+        Python keyword gets a trailing ``_`` (``\\lambda`` is ``lambda_``), so that a
+        check can define it."""
         sub = ""
         if self.peek() == "_":
             self.take()
@@ -79,7 +82,9 @@ class Names(Cursor):
             self.take()
             name = f"{base}_{sub}_prime" if sub else f"{base}_prime"
             return ("sym", name, name, "")
-        return ("sym", f"{base}_{sub}" if sub else base, base, sub)
+        if sub:
+            return ("sym", f"{base}_{sub}", python_name(base), sub)
+        return ("sym", python_name(base), python_name(base), sub)
 
     def maybe_apply(self, node: Node) -> Node:
         """``f(x)``: applied if the check binds ``f`` to a function, else a product."""
@@ -96,3 +101,8 @@ class Names(Cursor):
             return node
         self.take()
         return ("apply", node, *args)
+
+
+def python_name(word: str) -> str:
+    """``word`` as a check can name it: a Python keyword gets a trailing ``_``."""
+    return f"{word}_" if keyword.iskeyword(word) else word

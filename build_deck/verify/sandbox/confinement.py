@@ -181,6 +181,10 @@ def _warm_up(symbols: dict[str, Any]) -> None:
     # A formula check, so that the formula reader's evaluator is loaded too.
     tree = parse_formula(r"\sigma(x) \cdot \exp(x_0) + \frac{\log x}{\sqrt{2}} - \max(0, x)^2")
     run_check("reference = lambda x, x_0: x", symbols, TIME_LIMIT, [tree])
+    # And a chain's members, with a name of the check, a given and one that is neither.
+    vector = parse_formula(r"(x_1, 2) - y + z")
+    members = {"trees": [tree, vector], "given": {"y": [1.0, 2.0]}, "first_index": {"x": 1}}
+    run_check("x = np.ones(2)", symbols, TIME_LIMIT, None, members)
 
 
 _WARM_UP_CHECKS = (
