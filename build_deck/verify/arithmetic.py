@@ -88,6 +88,16 @@ def _member(source: str, tokens: list[tex.Token], line: int) -> Member:
     return Member(text, tree, written, span, line)
 
 
+def names_result(tree: tex.Node | None) -> bool:
+    """Whether a chain's first member only names what follows: ``L``, ``H(p, q)``,
+    ``\\frac{dL}{dw}``, or a name's power such as ``R^2`` and ``\\sigma^2``."""
+    if tree is None:
+        return False
+    if tree[0] == "pow" and tree[2][0] == "num":
+        return tex.is_name(tree[1])
+    return tex.is_name(tree)
+
+
 def _plain_number(tree: Any) -> bool:
     return bool(tree[0] == "num" or (tree[0] == "neg" and tree[1][0] == "num"))
 
@@ -116,14 +126,18 @@ def read_chains(card: Card, pieces: list[Piece] | None = None) -> list[Chain]:
         except tex.FormulaError:
             continue
         following = pieces[index + 1] if index + 1 < len(pieces) else None
+        between = ""
+        if following is not None and following.kind == "value":
+            between = card.value_source[piece.end : following.start].strip(" $\n")
+            if between in ("=", "≈") and all_parts[-1]:  # "$A$ = **[[4, 2], [2, 12]]**"
+                all_parts, all_relations = [*all_parts, []], [*all_relations, between]
+                between = ""
         for parts, relations in _split_at_quads(all_parts, all_relations):
             if not relations:
                 continue
             value = None
             if not parts[-1] and following is not None and following.kind == "value":
-                between = card.value_source[piece.end : following.start]
-                if between.strip(" $\n") == "":
-                    value = following
+                value = following if between == "" else None
             members = []
             for position, tokens in enumerate(parts):
                 if tokens:
@@ -184,8 +198,11 @@ class ChainValues:
                     else:
                         value, tolerance = value[0], tolerance[0]
                     self.values[(c, m)] = Evaluated(value, tolerance, True)
-                elif m == 0 and _constant_name(member.tree, self.stated):
-                    self.missing[(c, m)] = "it names the result"  # \pi = (0.05, 0.95)
+                elif (
+                    member.tree is not None and m == 0 and _constant_name(member.tree, self.stated)
+                ):
+                    # \pi = (0.05, 0.95): a policy, unless the check binds pi
+                    self.missing[(c, m)] = f"no value for '{member.tree[1]}'"
                 elif member.tree is not None:
                     try:
                         found = _finite(tex.evaluate(member.tree, lookup))
@@ -211,6 +228,10 @@ class ChainValues:
         """A member's value from a check's worker (``ok``), or why it had none."""
         if key not in self.missing:
             return
+        tree = self.chains[key[0]].members[key[1]].tree
+        constant = tree is not None and key[1] == 0 and _constant_name(tree, self.stated)
+        if ok and constant and tree is not None and value == tex.CONSTANTS[tree[1]]:
+            return  # the constant, not a value the check gives: it names the result
         if ok:
             with contextlib.suppress(TypeError, ValueError):
                 self.values[key] = Evaluated(_finite(value), 0.0, False)
@@ -279,7 +300,7 @@ def judge_chain(card: Card, index: int, values: ChainValues) -> ChainVerdict:
         if (index, m) in values.values:
             continue
         why = member.problem or values.missing.get((index, m), "it was not evaluated")
-        if m == 0 and member.tree is not None and tex.is_name(member.tree):
+        if m == 0 and names_result(member.tree):
             continue  # a label: L = ...
         unevaluated.append((member, why))
     compared = 0
@@ -300,6 +321,8 @@ def judge_chain(card: Card, index: int, values: ChainValues) -> ChainVerdict:
     labelled = bool(chain.relations) and (index, 0) not in values.values
     holds = not problems and not unevaluated and compared > 0
     holds = holds and uncompared == (1 if labelled else 0)
+    # A label names what follows it: L = ... or L ≈ ..., never L < ... or L ≠ ...
+    holds = holds and not (labelled and chain.relations[0] not in ("=", "≈"))
     return ChainVerdict(holds, problems, unevaluated, compared > 0)
 
 
@@ -318,8 +341,11 @@ def compare_members(
     import numpy as np
 
     left, right = first.text, second.text
+    first_value, second_value = np.asarray(a.value), np.asarray(b.value)
+    if first_value.shape != second_value.shape and first_value.size == second_value.size:
+        first_value, second_value = first_value.ravel(), second_value.ravel()  # [17, 39]
     try:
-        x, y = np.broadcast_arrays(np.asarray(a.value), np.asarray(b.value))
+        x, y = np.broadcast_arrays(first_value, second_value)
     except ValueError:
         return f"displayed arithmetic: {left} and {right} differ in shape"
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
@@ -347,10 +373,8 @@ def compare_members(
         if all(equal(float(p), float(q)) for p, q in zip(x.ravel(), y.ravel(), strict=True)):
             return None
         if rounds:
-            return (
-                f"displayed arithmetic: '=' means equal, but {facts}; "
-                f"write \\approx before {right}: it is rounded"
-            )
+            quoted = right if len(right) <= 60 else right[:59] + "…"
+            return f"write \\approx before {quoted}: it is rounded ('=' means equal, but {facts})"
         return f"displayed arithmetic does not hold: {facts}"
     if rounds:
         return None

@@ -33,6 +33,7 @@ from build_deck.verify.arithmetic import (
     ChainValues,
     ChainVerdict,
     judge_chain,
+    names_result,
     read_chains,
     unevaluated_warning,
 )
@@ -148,12 +149,12 @@ def _uncovered(reading: CardReading, verdicts: list[ChainVerdict]) -> list[Piece
         if chains:
             if not all(v.compared or _only_checked(reading, c) for c, v in chains):
                 uncovered.append(piece)
-        elif not _states_nothing(piece) and not _holds_checked_value(reading, piece):
+        elif not states_nothing(piece) and not _holds_checked_value(reading, piece):
             uncovered.append(piece)
     return uncovered
 
 
-def _states_nothing(piece: Piece) -> bool:
+def states_nothing(piece: Piece) -> bool:
     """Math that is only a name, or a list of names, says nothing to compare."""
     try:
         parts, relations = tex.split_chain(piece.text)
@@ -184,7 +185,7 @@ def _only_checked(reading: CardReading, chain: Chain) -> bool:
     if len(chain.members) != 2:
         return False
     label, value = chain.members
-    if label.tree is None or not tex.is_name(label.tree) or value.problem is not None:
+    if not names_result(label.tree) or value.problem is not None:
         return False
     if chain.value is not None:
         return chain.value.start in reading.checked_values

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from build_deck.verify import formula as tex
+from build_deck.verify.arithmetic import names_result
 
 FAMILIES = (
     "number",
@@ -155,7 +156,7 @@ def _symbol_mutants(source: str) -> Iterator[tuple[str, str]]:
         swapped = _replace_variable(swapped, second, first).replace("\0", second)
         yield "swap", swapped
     for variable in variables[:4]:
-        for digit in ("0", "1"):
+        for digit in ("{0}", "{1}"):  # braced: 4p becomes 4{0}, not the number 40
             yield "zero-one", _replace_variable(source, variable, digit)
 
 
@@ -291,7 +292,7 @@ def only_the_name(original: str, mutated: str) -> bool:
         after, _ = tex.split_chain(mutated)
         if len(before) < 2 or len(before) != len(after) or not before[0]:
             return False
-        if not tex.is_name(tex.parse_tokens(before[0], original)):
+        if not names_result(tex.parse_tokens(before[0], original)):
             return False
     except tex.FormulaError:
         return False

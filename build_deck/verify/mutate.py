@@ -24,6 +24,7 @@ from build_deck import cache as build_cache
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
 from build_deck.verify import formula as tex
 from build_deck.verify.checks import verify_cards
+from build_deck.verify.coverage import states_nothing
 from build_deck.verify.mutants import (
     FAMILIES,
     formula_mutants,
@@ -107,11 +108,11 @@ def _sites(card: Card) -> list[_Site]:
     for piece in recalled_pieces(card):
         raw = card.value_source[piece.start : piece.end]
         if piece.kind == "math":
-            if raw != piece.text:
-                continue  # math holding a deletion: its markup is not changed
+            if raw != piece.text or states_nothing(piece):
+                continue  # math holding a deletion (its markup is kept), or only a name
             sites.append(_Site(piece.text, "$", "$", formula_mutants, True))
         elif card.kind is CardKind.CLOZE:
-            at = raw.find(piece.text, 2)
+            at = raw.find(piece.text, raw.find("::") + 2 if "::" in raw else 2)
             before, after = raw[:at], raw[at + len(piece.text) :]
             sites.append(_Site(piece.text, before, after, _value_mutants, False))
         else:

@@ -18,7 +18,6 @@ What the answer states is not a given: it is what the mark vouches for.
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +25,6 @@ from build_deck.model import Card
 from build_deck.verify import formula as tex
 from build_deck.verify.formula.points import given_lookup
 from build_deck.verify.shown import prompt_math, recalled_pieces
-
-_SUBSCRIPT_ZERO = r"(?<![A-Za-z\\]){}_\{{?0\}}?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +86,10 @@ def stated_values(card: Card) -> Stated:
     """The values the card's prompt states; a name stated twice with different values
     is not a given."""
     statements = _statements(prompt_math(card))
-    names = {name for name, _ in statements}
-    everything = " ".join([*prompt_math(card), *(p.text for p in recalled_pieces(card))])
-    first_index = {
-        name: 0 if re.search(_SUBSCRIPT_ZERO.format(re.escape(name)), everything) else 1
-        for name in names
-    }
+    maths = [*prompt_math(card), *(p.text for p in recalled_pieces(card))]
+    indexed = _indexed_names(maths)
+    names = {name for name, _ in statements} | set(indexed)
+    first_index = {name: 0 if 0 in indexed.get(name, ()) else 1 for name in names}
     values: dict[str, Any] = {}
     ambiguous: set[str] = set()
     pending = list(statements)
@@ -115,4 +110,27 @@ def stated_values(card: Card) -> Stated:
     for name in ambiguous:
         with contextlib.suppress(KeyError):
             del values[name]
-    return Stated(values, {name: first_index[name] for name in values})
+    return Stated(values, first_index)
+
+
+def _indexed_names(maths: list[str]) -> dict[str, set[int]]:
+    """The names written with a number as subscript, and those numbers (``x`` of
+    ``x_0 + x_1``: 0 and 1): vectors whose elements the card counts from 0 or 1."""
+    found: dict[str, set[int]] = {}
+    for source in maths:
+        with contextlib.suppress(tex.FormulaError):
+            for tokens in tex.split_chain(source)[0]:
+                with contextlib.suppress(tex.FormulaError):
+                    if tokens:
+                        _subscripts(tex.parse_tokens(tokens, source), found)
+    return found
+
+
+def _subscripts(tree: Any, found: dict[str, set[int]]) -> None:
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple) and item:
+            if item[0] == "sym" and item[3].isdigit():
+                found.setdefault(item[2], set()).add(int(item[3]))
+            stack.extend(item[1:])

@@ -396,11 +396,13 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
     else:
         return None
     exact = not value.rounded and outcome.tol is None and outcome.rtol is None
-    found = format_value(answer, digits=12 if exact else 6)
-    message = f"card says {value.text}, check computes {found} ({reason})"
     if rounds and exact:
-        message += f"; write \\approx before {_written(value)}: it is rounded"
-    return message
+        found = format_value(answer, digits=12 if value.shape == "number" else 6)
+        return (
+            f"write \\approx before {_written(value)}: it is rounded, the check computes "
+            f"{found} (a value without ≈ must be equal)"
+        )
+    return f"card says {value.text}, check computes {format_value(answer)} ({reason})"
 
 
 def _written(value: CardValue) -> str:

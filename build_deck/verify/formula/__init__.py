@@ -11,7 +11,8 @@ anything else, naming the part it could not read. Its result is plain data:
 - ``("num", value)``
 - ``("sym", name, base, sub)``: ``w_{d2}`` is ``("sym", "w_d2", "w", "d2")``;
   ``\hat y_i`` is ``yhat_i``; ``\frac{dL}{dx_b}`` is the name ``dL_dx_b``
-- ``("neg", a)``, ``("add", a, b)``, ``("sub", a, b)``, ``("mul", a, b)``,
+- ``("neg", a)``, ``("add", a, b)``, ``("sub", a, b)``, ``("mul", a, b)``, ``("dot", a,
+  b)`` (``a \\cdot b``, a dot product of two vectors),
   ``("div", a, b)``, ``("pow", a, b)``, ``("T", a)`` (transpose), ``("fact", a)``
 - ``("call", function, a, ...)`` for a built-in function such as ``exp``
 - ``("apply", ("sym", ...), a, ...)``: ``f(x)``, a call when the check binds ``f`` to a

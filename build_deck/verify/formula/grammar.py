@@ -52,7 +52,10 @@ class Reader(Commands):
         node = self.power()
         while True:
             token = self.peek()
-            if token in ("\\cdot", "\\times", "*"):
+            if token == "\\cdot":
+                self.take()
+                node = ("dot", node, self.power())
+            elif token in ("\\times", "*"):
                 self.take()
                 node = ("mul", node, self.power())
             elif token == "/":

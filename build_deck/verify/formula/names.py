@@ -11,7 +11,7 @@ import keyword
 import re
 
 from build_deck.verify.formula.scan import Cursor, Node
-from build_deck.verify.formula.vocabulary import GREEK, TEXT
+from build_deck.verify.formula.vocabulary import FUNCTIONS, GREEK, TEXT
 
 
 class Names(Cursor):
@@ -28,8 +28,8 @@ class Names(Cursor):
                     parts.append("_")
                 elif re.fullmatch(r"[A-Za-z0-9]+", token):
                     parts.append(token)
-                elif token.startswith("\\") and token[1:] in GREEK:
-                    parts.append(token[1:])
+                elif token.startswith("\\") and (token[1:] in GREEK or token[1:] in FUNCTIONS):
+                    parts.append(token[1:])  # \\lambda_{\\max}: lambda_max
                 elif token.startswith("\\") and token[1:] in TEXT and self.peek() == "{":
                     self.at -= 1
                     parts.append(self.subscript_word())
@@ -81,6 +81,10 @@ class Names(Cursor):
         if self.peek() == "'":  # f'(x): a name of its own, f_prime
             self.take()
             name = f"{base}_{sub}_prime" if sub else f"{base}_prime"
+            return ("sym", name, name, "")
+        if self.peek() == "^" and self.peek(1) in ("*", "\\star", "\\ast"):
+            self.at += 2  # D^*: a name of its own, D_star
+            name = f"{base}_{sub}_star" if sub else f"{base}_star"
             return ("sym", name, name, "")
         if sub:
             return ("sym", f"{base}_{sub}", python_name(base), sub)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import keyword
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -150,7 +151,8 @@ def given_lookup(
 
     def parameter(name: str) -> Any:
         """A parameter's value: a number or a vector, never a function."""
-        found = lookup(name, name, "", True)
+        base, _, sub = name.rpartition("_") if re.search(r"_\d+$", name) else (name, "", "")
+        found = lookup(name, base or name, sub, True)
         if callable(found):
             raise FormulaError(f"'{name}' is a function")
         return found
