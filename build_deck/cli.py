@@ -238,7 +238,9 @@ def _main(argv: Sequence[str] | None) -> int:
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
         cache_dir=None if args.no_cache else DEFAULT_CACHE,
-        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
+        check_mode=check_mode(
+            trust_checks=getattr(args, "trust_checks", False), strict=getattr(args, "strict", False)
+        ),
     )
     if args.command == "watch":
         from build_deck.watch import watch

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -158,6 +159,66 @@ def test_mutants_that_mean_the_same_are_dropped() -> None:
     assert changed["operator"] == r"\max(0, 1 - y + f)"
 
 
+@pytest.mark.parametrize(
+    ("family", "source", "mutant"),
+    [
+        ("zero-one", r"(p - y)\,x", r"(p - {1})\,x"),
+        ("swap", r"(n - 1)s - 2p + k", r"(s - 1)n - 2p + k"),
+        ("drop-term", r"w^2 x_1 + w x_2 + x_3", r"w^2 x_1 + w x_2"),
+        ("drop-root", r"\sqrt{w^\top x} + 1", r"{w^\top x} + 1"),
+        ("drop-transpose", r"\sqrt{w^\top x} + 1", r"\sqrt{w x} + 1"),
+        ("coefficient", r"h = 2 w x_1 + x_2", r"h = 3 w x_1 + x_2"),
+        ("coefficient", r"h = w x_1 + x_2", r"h = 2w x_1 + x_2"),
+        ("function", r"\tanh(z) + 1", r"\sigma(z) + 1"),
+        ("function", r"\sigma(z) + 1", r"\tanh(z) + 1"),
+        ("function", r"\cos x", r"\sin x"),
+    ],
+)
+def test_each_operator_family_of_check_mutate(family: str, source: str, mutant: str) -> None:
+    assert (family, mutant) in list(formula_mutants(source))
+
+
+def test_a_name_alone_is_not_a_function_to_swap() -> None:
+    # \sigma as a name (a standard deviation) is not the logistic function.
+    assert not [m for f, m in formula_mutants(r"\sigma^2 + \mu") if f == "function"]
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        (r"\lambda", "lambda_"),
+        (r"\text{in}", "in_"),
+        (r"\lambda_1", "lambda_1"),
+        (r"D^*", "D_star"),
+        (r"\theta^\star", "theta_star"),
+        (r"\lambda_{\max}", "lambda_max"),
+    ],
+)
+def test_tex_names_that_python_cannot_hold(source: str, name: str) -> None:
+    assert tex.symbols(tex.parse_formula(source)) == {name}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"(1, 2) \cdot (3, 4)", 11.0),
+        (r"\operatorname{softmax}(0, 0)", [0.5, 0.5]),
+        (r"[0.5, 1] - [0, 1]", [0.5, 0.0]),
+        (r"\begin{bmatrix}2 & 2\\ 2 & 6\end{bmatrix}\begin{bmatrix}1\\ 1\end{bmatrix}", [4.0, 8.0]),
+        (r"\begin{bmatrix}1 & 2\\ 3 & 4\end{bmatrix}^\top", [[1.0, 3.0], [2.0, 4.0]]),
+        (r"\frac{2}{\|(3, 4)\|}", 0.4),
+        (r"\binom{4}{2} / 2^4", 0.375),
+        (r"84{,}934{,}656 + 1", 84934657.0),
+        (r"\sum_i (1, 2, 3)", 6.0),
+    ],
+)
+def test_vectors_and_matrices_are_read(source: str, expected: float | list[Any]) -> None:
+    import numpy as np
+
+    found = tex.evaluate(tex.parse_formula(source), tex.numeric_lookup)
+    assert np.allclose(found, expected)
+
+
 MUTATE_NOTES = """\
 The gradient of the logistic loss with respect to one weight is {{c1::$(p - y)\\,x$}}.
 
@@ -194,6 +255,9 @@ def test_check_mutate_reports_checks_that_do_not_test_the_formula(
     ) in warnings
     last = out.splitlines()[-1]
     assert last.startswith("mutants: ") and last.endswith("%)")
+    # Before the total, a line per operator family: "  sign: 2 of 3 caught".
+    families = [line.split(":")[0].strip() for line in out.splitlines() if line.startswith("  ")]
+    assert {"sign", "swap", "zero-one"} <= set(families)
     caught, total = (int(n) for n in last.split()[1:4:2])
     assert caught == total - len(warnings) and caught >= len(warnings)
 

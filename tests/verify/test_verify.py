@@ -755,3 +755,48 @@ def test_check_target_with_a_superscript_digit(
         "notes/sup.md:3: error: cannot check this card: the check names c², "
         "but the card has no such deletion"
     )
+
+
+@pytest.mark.parametrize(
+    ("answer", "rounded"),
+    [
+        ("**0.4750**", False),
+        ("$L =$ **0.4750**", False),
+        ("$L \\approx$ **0.4750**", True),
+        ("$\\approx$ **0.4750**", True),
+        ("so ≈ **0.4750**", True),
+        ("**≈ 0.4750**", True),
+        ("**$\\approx 0.4750$**", True),
+        ("about **0.4750**", False),
+        ("it rises to ≈ 0.4750.", True),
+        ("it rises to 0.4750.", False),
+    ],
+)
+def test_a_value_is_rounded_only_when_written_with_approx(answer: str, rounded: bool) -> None:
+    value = card_value(qa_card(answer), qa_card(answer).checks[0])
+    assert isinstance(value, CardValue) and value.rounded is rounded
+
+
+def test_what_the_mark_does_not_cover_is_an_error_with_strict(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = """
+    Q: What is $2 \\cdot 3$?
+    A: **6**, and $x = 2y$.
+
+    ```check
+    answer = 6
+    ```
+    """
+    project.write("x.md", notes)
+    assert project.run("check") == 0
+    warning = (
+        "notes/x.md:2: warning: cannot evaluate 2y in a displayed chain (no value for 'y'): "
+        "bind its names in the card's check or state them in the question (e.g. $n = 28$); "
+        "the card is not marked verified"
+    )
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [warning]
+    assert ", 0 verified:" in out
+    assert project.run("check", "--strict") == 1
+    assert errors(capsys.readouterr().err) == [warning.replace(": warning: ", ": error: ")]

@@ -100,12 +100,15 @@ def confinement_problem() -> str | None:
     return None
 
 
-def check_mode(*, trust_checks: bool) -> str:
+def check_mode(*, trust_checks: bool, strict: bool = False) -> str:
     """How checks will run here: ``checks:confined``, ``checks:trusted`` (unconfined, as
-    the user asked) or ``checks:not-run`` (no confinement, not trusted)."""
+    the user asked) or ``checks:not-run`` (no confinement, not trusted); ``:strict``
+    follows when what a mark does not cover is an error, not a warning."""
     if confinement_problem() is None:
-        return "checks:confined"
-    return "checks:trusted" if trust_checks else "checks:not-run"
+        mode = "checks:confined"
+    else:
+        mode = "checks:trusted" if trust_checks else "checks:not-run"
+    return f"{mode}:strict" if strict else mode
 
 
 def _worker_environment() -> dict[str, str]:
