@@ -75,7 +75,7 @@ class CardReading:
             for chain in read_chains(card, pieces)
             if shown_tex(chain.piece.text) not in formulas
         ]
-        values = ChainValues(chains, stated_values(card) if chains else Stated())
+        values = ChainValues(chains, stated_values(card, pieces) if chains else Stated())
         values.evaluate_here()
         return cls(card, pieces, chains, values, set(formulas))
 

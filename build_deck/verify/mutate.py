@@ -15,6 +15,7 @@ Results are kept in the build cache, keyed by the card and its checks.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -122,30 +123,33 @@ def _sites(card: Card) -> list[_Site]:
 
 def card_mutants(card: Card) -> list[Mutant]:
     """The mutants of what a verified card asks to recall (see the module docstring)."""
-    found: list[Mutant] = []
+    candidates: dict[str, list[tuple[_Site, str]]] = {}
     seen: set[tuple[str, str]] = set()
     for site in _sites(card):
-        original = strip_cloze(site.inner)
-        readable_before = site.math and readable(original)
         for family, changed in site.operators(site.inner):
-            if changed == site.inner or (site.before, changed) in seen:
-                continue
-            seen.add((site.before, changed))
-            mutated_tex = strip_cloze(changed)
-            if site.math and (
-                (readable_before and not readable(mutated_tex))
+            if changed != site.inner and (site.before, changed) not in seen:
+                seen.add((site.before, changed))
+                candidates.setdefault(family, []).append((site, changed))
+    # A spread of operators rather than the first few: one of each family in turn.
+    rounds = itertools.zip_longest(*candidates.values())
+    ordered = [(f, c) for row in rounds for f, c in zip(candidates, row, strict=True) if c]
+    found: list[Mutant] = []
+    for family, (site, changed) in ordered:
+        if len(found) == MAX_MUTANTS:
+            break
+        mutated_tex = strip_cloze(changed)
+        if site.math:
+            original = strip_cloze(site.inner)
+            if (
+                (not readable(mutated_tex) and readable(original))
                 or same_meaning(original, mutated_tex)
                 or only_the_name(original, mutated_tex)
             ):
                 continue
-            old = site.before + site.inner + site.after
-            mutated = _replaced(card, old, site.before + changed + site.after)
-            if mutated is not None:
-                found.append(Mutant(mutated, tex.shown(mutated_tex), family))
-    if len(found) > MAX_MUTANTS:
-        # Keep a spread of operators rather than the first few.
-        step = len(found) / MAX_MUTANTS
-        found = [found[int(i * step)] for i in range(MAX_MUTANTS)]
+        old = site.before + site.inner + site.after
+        mutated = _replaced(card, old, site.before + changed + site.after)
+        if mutated is not None:
+            found.append(Mutant(mutated, tex.shown(mutated_tex), family))
     return found
 
 

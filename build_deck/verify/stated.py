@@ -24,7 +24,7 @@ from typing import Any
 from build_deck.model import Card
 from build_deck.verify import formula as tex
 from build_deck.verify.formula.points import given_lookup
-from build_deck.verify.shown import prompt_math, recalled_pieces
+from build_deck.verify.shown import Piece, prompt_math, recalled_pieces
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +82,13 @@ def _plain(value: Any) -> Any:
     return array.tolist() if array.ndim else float(array)
 
 
-def stated_values(card: Card) -> Stated:
+def stated_values(card: Card, pieces: list[Piece] | None = None) -> Stated:
     """The values the card's prompt states; a name stated twice with different values
-    is not a given."""
-    statements = _statements(prompt_math(card))
-    maths = [*prompt_math(card), *(p.text for p in recalled_pieces(card))]
+    is not a given. ``pieces`` are what the card asks to recall, if already read."""
+    prompt = prompt_math(card)
+    statements = _statements(prompt)
+    pieces = recalled_pieces(card) if pieces is None else pieces
+    maths = [*prompt, *(p.text for p in pieces)]
     indexed = _indexed_names(maths)
     names = {name for name, _ in statements} | set(indexed)
     first_index = {name: 0 if 0 in indexed.get(name, ()) else 1 for name in names}
