@@ -86,6 +86,7 @@ def _card_to_json(card: Card) -> dict[str, Any]:
         "checks": [[c.loc.path, c.loc.line, c.code, c.target] for c in card.checks],
         "media": [list(m) for m in card.media],
         "answer_lines": [list(lines) for lines in card.answer_lines],
+        "value_line": card.value_line,
     }
 
 
@@ -110,6 +111,7 @@ def _card_from_json(data: dict[str, Any]) -> Card:
         ),
         media=tuple((str(name), str(path)) for name, path in data["media"]),
         answer_lines=tuple((int(a), int(b)) for a, b in data["answer_lines"]),
+        value_line=int(data["value_line"]),
     )
 
 

@@ -302,7 +302,9 @@ def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
         cache_dir=None if args.no_cache else cache,
-        check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
+        check_mode=check_mode(
+            trust_checks=getattr(args, "trust_checks", False), strict=bool(args.strict)
+        ),
         tags=config.tags,
         strict=bool(args.strict),
     )

@@ -49,8 +49,9 @@ class BuildOptions:
     cache_dir: Path | None = DEFAULT_CACHE
     """The per-file build cache, or None to build every file afresh."""
     check_mode: str = "checks:confined"
-    """How checks are run (confined, trusted, or not at all); part of the cache key, so
-    that cards left unverified for want of confinement are checked once they can be."""
+    """How checks are run (confined, trusted, or not at all) and whether strictly; part of
+    the cache key, so that cards left unverified for want of confinement are checked once
+    they can be, and --strict turns the warnings of a cached run into errors."""
     allow_removals: bool = False
     """Let a build remove every card of an existing file, or more than a quarter."""
     tags: tuple[str, ...] = ()
