@@ -9,8 +9,10 @@ file is built again. Files with errors are never cached.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -86,6 +88,7 @@ def _card_to_json(card: Card) -> dict[str, Any]:
         "checks": [[c.loc.path, c.loc.line, c.code, c.target] for c in card.checks],
         "media": [list(m) for m in card.media],
         "answer_lines": [list(lines) for lines in card.answer_lines],
+        "value_line": card.value_line,
     }
 
 
@@ -110,6 +113,7 @@ def _card_from_json(data: dict[str, Any]) -> Card:
         ),
         media=tuple((str(name), str(path)) for name, path in data["media"]),
         answer_lines=tuple((int(a), int(b)) for a, b in data["answer_lines"]),
+        value_line=int(data["value_line"]),
     )
 
 
@@ -246,7 +250,8 @@ def card_digest(card: Card) -> str:
 
 
 NOT_RUN = "checks:not-run"
-"""The check mode (``BuildOptions.check_mode``) where checks cannot run."""
+"""The check mode (``BuildOptions.check_mode``, ``:strict`` may follow) where checks
+cannot run."""
 
 
 def _card_results_name(shown_path: str) -> str:
@@ -260,7 +265,7 @@ def load_card_results(
     as they are now (same :func:`card_digest`), with what was verified of each (``""``:
     its checks passed, verifying nothing it shows). None without a cache or where checks
     do not run. (A card without checks costs less to verify than to look up.)"""
-    if cache_dir is None or check_mode == NOT_RUN or not cards:
+    if cache_dir is None or check_mode.startswith(NOT_RUN) or not cards:
         return {}
     shown_path = cards[0].loc.path
     key = cache_key(b"", shown_path, check_mode)
@@ -275,14 +280,25 @@ def load_card_results(
     return known
 
 
-def store_card_results(cache_dir: Path, check_mode: str, result: FileResult) -> None:
+def store_card_results(
+    cache_dir: Path, check_mode: str, result: FileResult, flagged: set[tuple[str, int]]
+) -> None:
     """Save what was verified of each card of an error-free notes file (unless checks
-    do not run: its cards are then unverified for want of it, not for what they hold)."""
-    if check_mode == NOT_RUN or not result.cards:
+    do not run: its cards are then unverified for want of it, not for what they hold).
+    A card is left out when verifying it said something (``flagged``: path and line of
+    each diagnostic, which falls between the card's first line and the next card's):
+    it is verified again next time, and says it again."""
+    if check_mode.startswith(NOT_RUN) or not result.cards:
         return
     shown_path = result.cards[0].loc.path
+    starts = sorted(card.loc.line for card in result.cards)
+    lines = sorted(line for path, line in flagged if path == shown_path)
+    results = {}
+    for card in result.cards:
+        following = bisect.bisect_right(starts, card.loc.line)
+        end = starts[following] if following < len(starts) else math.inf
+        said = bisect.bisect_left(lines, card.loc.line)
+        if card.checks and not (said < len(lines) and lines[said] < end):
+            results[card_digest(card)] = result.verified.get(card.loc, "")
     key = cache_key(b"", shown_path, check_mode)
-    results = {
-        card_digest(card): result.verified.get(card.loc, "") for card in result.cards if card.checks
-    }
     store_json(cache_dir, _card_results_name(shown_path), key, results)

@@ -310,7 +310,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from build_deck.verify.sandbox import check_mode
 
     trust = getattr(args, "trust_checks", False)
-    options = replace(options, check_mode=check_mode(trust_checks=trust))
+    mode = check_mode(trust_checks=trust, strict=bool(args.strict))
+    options = replace(options, check_mode=mode)
     if args.command == "watch":
         from build_deck.watch import watch
 

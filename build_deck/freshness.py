@@ -178,7 +178,7 @@ def save_stamp(
     run, files changed while it ran."""
     if options.cache_dir is None or report.out_path is None or report.errors:
         return False
-    if options.check_mode == "checks:not-run" or any(f.read is None for f in files):
+    if options.check_mode.startswith("checks:not-run") or any(f.read is None for f in files):
         return False
     kept = {d for f in files for d in f.diagnostics}
     warnings = [d for d in report.diagnostics if d.severity is Severity.WARNING]

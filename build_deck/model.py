@@ -130,6 +130,9 @@ class Card:
     """The first and last line (1-based) of each block of a Q/A answer, in order; the
     first block starts on the card's line when the answer shares the question's
     paragraph. Empty for a cloze."""
+    value_line: int = 0
+    """The line of the notes file ``value_source`` starts on (0 if unknown); its lines
+    follow the file's, so that a piece of it can be named by its line."""
 
     @property
     def source(self) -> str:

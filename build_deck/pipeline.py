@@ -25,7 +25,7 @@ import multiprocessing
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,7 +70,6 @@ from build_deck.storage import (
     fsync_dir,
     remove_leftovers,
 )
-from build_deck.verify.arithmetic import check_arithmetic
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -117,12 +116,11 @@ def read_notes(
     report: BuildReport,
     progress: Progress | None = None,
     tex_state: str = "tex:off",
-    arithmetic: bool = False,
 ) -> list[NotesFile]:
     """Read and extract every notes file, from the cache where it is still valid.
 
-    ``tex_state`` (how TeX is validated) is part of the cache key. With ``arithmetic``,
-    the files parsed have their displayed arithmetic compared too."""
+    ``tex_state`` says how TeX is being validated; it is part of the cache key.
+    """
     if not paths:
         return []
     files: list[NotesFile] = []
@@ -158,15 +156,14 @@ def read_notes(
             files.append(hit)
 
     jobs = [
-        (data, shown, folder, options.root_deck, vault, options.tags, arithmetic)
+        (data, shown, folder, options.root_deck, vault, options.tags)
         for _, data, shown, folder in to_parse
     ]
     parsed = _parse_all(jobs, options.jobs or usable_cores())
-    for (index, *_), (cards, diagnostics, text, compared) in zip(to_parse, parsed, strict=True):
+    for (index, *_), (cards, diagnostics, text) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
         files[index].source = text
-        files[index].arithmetic = compared
     report.files = len(files)
     for notes_file in files:
         report.cards.extend(notes_file.cards)
@@ -187,21 +184,20 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...], bool]
-_Parsed = tuple[list[Card], list[Diagnostic], str, dict[SourceLoc, tuple[bool, list[Diagnostic]]]]
+_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...]]
+_Parsed = tuple[list[Card], list[Diagnostic], str]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
 
 
 def _parse_one(job: _ParseJob) -> _Parsed:
-    """Decode and extract one notes file (in this process or a worker): its cards, its
-    problems, its text, and its displayed arithmetic compared if asked (pure Python, no
-    user code: it runs here, on every core)."""
-    data, shown, folder, root_deck, vault, tags, arithmetic = job
+    """Decode and extract one notes file (in this process or a worker); its cards, its
+    problems and its text."""
+    data, shown, folder, root_deck, vault, tags = job
     text, problem = read_notes_file(data, shown)
     if text is None:
-        return [], [problem] if problem else [], "", {}
+        return [], [problem] if problem else [], ""
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
     cards, problems = extract_cards(
@@ -209,8 +205,7 @@ def _parse_one(job: _ParseJob) -> _Parsed:
     )
     if tags:  # the project's tags (build-deck.toml), on every card
         cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
-    compared = {c.loc: check_arithmetic(c) for c in cards} if arithmetic else {}
-    return cards, problems, text, compared
+    return cards, problems, text
 
 
 def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
@@ -236,12 +231,8 @@ class TexHook(Protocol):
         ...
 
 
-class VerifyHook(Protocol):
-    """What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
-
-    def __call__(
-        self, cards: list[Card], *, arithmetic: Mapping[SourceLoc, tuple[bool, list[Diagnostic]]]
-    ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]: ...
+VerifyHook = Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]]
+"""What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
@@ -388,7 +379,7 @@ def _run_stages(
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     paths = gather_notes(options, report)
-    files = read_notes(paths, options, report, progress, tex_state, verify is not None)
+    files = read_notes(paths, options, report, progress, tex_state)
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
@@ -459,16 +450,12 @@ def check_cards(
         known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
     problems: list[Diagnostic] = []
     if verify is not None:
-        compared = {loc: r for f in fresh for loc, r in f.arithmetic.items()}
-        verified, problems = verify(
-            [card for card in fresh_cards if card.loc not in known], arithmetic=compared
-        )
-        for f in fresh:
-            f.arithmetic = {}  # used: free it before the ledger and the package
+        verified, problems = verify([card for card in fresh_cards if card.loc not in known])
         verified |= {loc: what for loc, what in known.items() if what}
         for notes_file in fresh:
             locs = {card.loc for card in notes_file.cards}
             notes_file.verified = {loc: what for loc, what in verified.items() if loc in locs}
+    flagged = {(d.loc.path, d.loc.line) for d in problems}  # the checks' warnings: not kept
     problems += tex_problems()
     by_file = {f.shown: f for f in fresh}
     for problem in problems:
@@ -485,4 +472,5 @@ def check_cards(
                 )
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
                 if verify is not None:
-                    build_cache.store_card_results(options.cache_dir, options.check_mode, result)
+                    cache_dir, mode = options.cache_dir, options.check_mode
+                    build_cache.store_card_results(cache_dir, mode, result, flagged)

@@ -52,11 +52,11 @@ else stays notes. Replace this file with your own notes.
 Q: Which command turns these notes into an Anki package?
 A: `build-deck build`; import the `.apkg` it writes with Anki's File → Import.
 
-The card ledger in {{`cards/`}} keeps each card's identity, so an edited card keeps its
-reviews.
+The folder that keeps each note's identity, so that an edited note keeps its reviews, is
+{{`cards/`}}.
 
 Q: What is the standard deviation of $1, 2, 3, 4$ (population, two decimals)?
-A: **1.12**
+A: ≈ **1.12**
 
 ```check
 answer = np.std([1, 2, 3, 4])

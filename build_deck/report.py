@@ -53,8 +53,9 @@ class BuildOptions:
     cache_dir: Path | None = DEFAULT_CACHE
     """The per-file build cache, or None to build every file afresh."""
     check_mode: str = "checks:confined"
-    """How checks are run (confined, trusted, or not at all); part of the cache key, so
-    that cards left unverified for want of confinement are checked once they can be."""
+    """How checks are run (confined, trusted, or not at all) and whether strictly; part of
+    the cache key, so that cards left unverified for want of confinement are checked once
+    they can be, and --strict turns the warnings of a cached run into errors."""
     allow_removals: bool = False
     """Let a build remove every card of an existing file, or more than a quarter."""
     tags: tuple[str, ...] = ()
@@ -182,8 +183,6 @@ class NotesFile:
     """Its text, from parsing until the card-quality lint has read it (fresh files)."""
     read: SourceState | None = None
     """The state of the bytes the build read (for the up-to-date stamp)."""
-    arithmetic: dict[SourceLoc, tuple[bool, list[Diagnostic]]] = field(default_factory=dict)
-    """Its cards' displayed arithmetic, compared as it was parsed (see ``verify_cards``)."""
 
 
 @dataclass(frozen=True, slots=True)

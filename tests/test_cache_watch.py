@@ -195,3 +195,22 @@ def test_no_check_worker_starts_when_no_edited_card_has_a_check(project: Project
     spawn.assert_not_called()
     assert sorted(loc.line for loc in report.verified) == [5, 12, 19]  # moved, kept
     assert not report.diagnostics
+
+
+def test_what_verifying_a_card_said_is_said_again_after_an_edit_elsewhere(
+    project: Project,
+) -> None:
+    warned = (
+        "# C\n\nQ: What is 6 times 7?\nA: **42**, and $x^2 = 9$.\n\n"
+        "```check\nanswer = 6 * 7\n```\n\n"
+        "Q: What is 2 to the 10th?\nA: **1024**\n\n```check\nanswer = 2 ** 10\n```\n"
+    )
+    project.write("c.md", warned)
+    _, checks, report = build_counting(project)
+    first = [str(d) for d in report.diagnostics]
+    assert len(checks) == 2 and len(first) == 1 and "not marked verified: $x^2 = 9$" in first[0]
+
+    project.write("c.md", warned.replace("**1024**", "**1,024**"))
+    _, checks, report = build_counting(project)
+    assert checks == ["answer = 6 * 7", "answer = 2 ** 10"]  # the warned card runs again
+    assert [str(d) for d in report.diagnostics] == first

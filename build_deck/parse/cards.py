@@ -58,6 +58,8 @@ class Draft:
     """The blocks of a Q/A card's answer."""
     answer_source: list[str] = field(default_factory=list)
     """Markdown source of the answer, a part per block."""
+    answer_line: int = 0
+    """The line a Q/A card's answer starts on (its ``A:``)."""
     extra: str = ""
     """HTML of its ``Extra:`` paragraph."""
     checks: list[Check] = field(default_factory=list)
@@ -167,7 +169,7 @@ def finish_card(
         tags.add("::".join(clean_tag(s) for s in section))
     names = {_media_name(t) for t in walk(draft.tokens)}
     card_media = sorted((name, media[name]) for name in names if name in media)
-    value_source = draft.value_source or "\n".join(draft.answer_source)
+    value_source = draft.value_source or _answer_source(draft)
     return Card(
         kind=draft.kind,
         loc=ctx.loc(draft.line),
@@ -186,6 +188,7 @@ def finish_card(
         checks=tuple(draft.checks),
         media=tuple(card_media),
         answer_lines=tuple(block_lines(b) for b in draft.answer_blocks),
+        value_line=draft.answer_line if draft.kind.is_qa else draft.line,
     )
 
 
@@ -213,6 +216,22 @@ def _media_name(token: Token) -> str:
     if token.type == "sound":
         return token.content
     return str(token.meta.get("name", "")) if token.type == "media_link_open" else ""
+
+
+def _answer_source(draft: Draft) -> str:
+    """The answer's blocks, each starting as many lines after the answer's first line as
+    it does in the file (blank lines between blocks kept)."""
+    parts: list[str] = []
+    line = draft.answer_line
+    for number, (block, source) in enumerate(
+        zip(draft.answer_blocks, draft.answer_source, strict=False)
+    ):
+        start = (block[0].map[0] + 1) if number and block[0].map else line
+        if number:
+            parts.append("\n" * max(1, start - line))
+        parts.append(source)
+        line = start + source.count("\n")
+    return "".join(parts)
 
 
 def collect_footnotes(tokens: list[Token]) -> dict[str, list[Token]]:

@@ -167,6 +167,7 @@ class _FileExtractor:
         if starts_with(block, "A:"):
             answer = block[1].children or []
             self.answering = self.start_answer(q_line, q_children, answer, kind)
+            self.answering.answer_line = (block[0].map[0] if block[0].map else q_line - 1) + 1
             self.answering.answer_blocks.append(block)
             self.last = self.answering
             return True
@@ -196,6 +197,8 @@ class _FileExtractor:
             question = strip_prefix(children[: split - 1], kind.prefix)
             answer = children[split:]
             self.answering = self.start_answer(line, question, answer, kind)
+            breaks = sum(c.type in ("softbreak", "hardbreak") for c in children[:split])
+            self.answering.answer_line = line + breaks
             para = [block[0], inline_like(inline, answer), block[2]]
             self.answering.answer_blocks.append(para)
             self.last = self.answering

@@ -25,16 +25,19 @@ the last two find their TeX in). This module runs the checks and judges each car
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from build_deck.model import Card, Check, Diagnostic, Severity, SourceLoc
 from build_deck.verify import formula as tex
-from build_deck.verify.arithmetic import check_arithmetic
+from build_deck.verify.coverage import CardReading, judge_coverage
 from build_deck.verify.formula_check import (
     Formula,
     compare_formula,
     formula_directive,
     read_formula,
+    still_message,
 )
 from build_deck.verify.sandbox import (
     CHECK_BUDGET,
@@ -62,57 +65,59 @@ FORMULA = "formula checked at {} points"
 """What the mark says of a card whose formula was compared with a reference."""
 
 
-def _judge(
-    card: Card, check: Check, outcome: Outcome, formula: Formula | None
-) -> tuple[list[str], Diagnostic | None]:
+@dataclass(slots=True)
+class _Verdict:
+    """What one check verified of its card."""
+
+    earned: list[str]
+    """What the mark may say for it."""
+    problem: Diagnostic | None = None
+    """Its failure, if it failed."""
+    value_at: int | None = None
+    """Where the value it recomputed is shown, if it recomputed one."""
+
+
+def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) -> _Verdict:
     """What one check verified of its card, and its failure if it failed."""
     if outcome.error is not None:
         lines = check.code.count("\n") + 1
         error_line = outcome.error_line if 0 < (outcome.error_line or 0) <= lines else None
         line = check.loc.line + (error_line or 1)
         message = _short(f"check failed: {outcome.error}")
-        return [], Diagnostic(SourceLoc(check.loc.path, line), message)
+        return _Verdict([], Diagnostic(SourceLoc(check.loc.path, line), message))
     earned = []
     if formula is not None:
         problem = compare_formula(formula, outcome, outcome.tol, outcome.rtol)
         if problem:
-            return [], Diagnostic(card.loc, _short(problem))
+            return _Verdict([], Diagnostic(card.loc, _short(problem)))
+        if outcome.still:
+            return _Verdict([], Diagnostic(check.loc, _short(still_message(outcome.still))))
         earned.append(FORMULA.format(len(outcome.formula)))
     if not outcome.has_answer:
         if outcome.asserts or formula is not None:
-            return earned, None
-        return [], Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing")
+            return _Verdict(earned)
+        return _Verdict([], Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing"))
     value = card_value(card, check)
     if isinstance(value, str):
-        return [], Diagnostic(check.loc, _short(f"cannot check this card: {value}"))
+        return _Verdict([], Diagnostic(check.loc, _short(f"cannot check this card: {value}")))
     problem = compare(value, outcome)
     if problem:
-        return [], Diagnostic(card.loc, _short(problem))
-    return [VALUE, *earned], None
+        return _Verdict([], Diagnostic(card.loc, _short(problem)))
+    return _Verdict([VALUE, *earned], value_at=value.at)
 
 
-def verify_cards(
-    cards: Sequence[Card],
-    *,
-    budget: float = CHECK_BUDGET,
-    trust_checks: bool = False,
-    strict: bool = False,
-    workers: int | None = None,
-    arithmetic: Mapping[SourceLoc, tuple[bool, list[Diagnostic]]] | None = None,
-) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
-    """Run every check and compare every chain; returns the verified cards, each with
-    what was verified, and the failures. ``workers``: at most that many check workers
-    (by default one per core). ``arithmetic``: what :func:`check_arithmetic` found for
-    cards, computed beforehand (the build does it on every core, as it parses).
+_Job = tuple[Card, Check, Formula | None]
 
-    All checks together may take ``budget`` seconds. Where checks cannot be confined
-    they are run only with ``trust_checks``; otherwise the cards stay unverified by
-    their checks, with one warning saying why (an error with ``strict``).
-    """
-    jobs: list[tuple[Card, Check, Formula | None]] = []
-    diagnostics: list[Diagnostic] = []
-    failed: set[SourceLoc] = set()
+
+def _read_jobs(
+    cards: Sequence[Card], diagnostics: list[Diagnostic], failed: set[SourceLoc]
+) -> tuple[list[_Job], dict[SourceLoc, CardReading]]:
+    """The checks to run, each with the formula it verifies, and what is read of each
+    card to judge its mark; a formula that cannot be read fails its card."""
+    jobs: list[_Job] = []
+    readings: dict[SourceLoc, CardReading] = {}
     for card in cards:
+        formulas = set()
         for check in card.checks:
             named = formula_directive(check)
             formula = None
@@ -123,13 +128,55 @@ def verify_cards(
                     diagnostics.append(Diagnostic(check.loc, f"formula check: {exc}"))
                     failed.add(card.loc)
                     continue
+                formulas.add(formula.source)
             jobs.append((card, check, formula))
+        readings[card.loc] = CardReading.read(card, formulas)
+    return jobs, readings
+
+
+def _members_job(reading: CardReading) -> dict[str, Any] | None:
+    """What a check of the card evaluates of its chains: the members that need names."""
+    pending = reading.values.pending()
+    if not pending:
+        return None
+    stated = reading.values.stated
+    return {
+        "trees": [tree for _, tree in pending],
+        "given": stated.values,
+        "first_index": stated.first_index,
+    }
+
+
+def verify_cards(
+    cards: Sequence[Card],
+    *,
+    budget: float = CHECK_BUDGET,
+    trust_checks: bool = False,
+    strict: bool = False,
+    workers: int | None = None,
+) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
+    """Run every check and compare every chain; returns the verified cards, each with
+    what was verified, and the failures. ``workers``: at most that many check workers
+    (by default one per core).
+
+    A card is verified only when everything it asks to recall is covered
+    (:mod:`build_deck.verify.coverage`). All checks together may take ``budget``
+    seconds. Where checks cannot be confined they are run only with ``trust_checks``;
+    otherwise the cards stay unverified by their checks, with one warning saying why
+    (an error with ``strict``, as are the warnings about what a mark does not cover).
+    """
+    diagnostics: list[Diagnostic] = []
+    failed: set[SourceLoc] = set()
+    jobs, readings = _read_jobs(cards, diagnostics, failed)
     codes = [check.code for _, check, _ in jobs]
     formulas = [list(f.parts) if f is not None else None for _, _, f in jobs]
+    members = [_members_job(readings[card.loc]) for card, _, _ in jobs]
     outcomes: list[Outcome] = []
     if jobs:
         try:
-            outcomes = run_checks(codes, formulas=formulas, budget=budget, workers=workers)
+            outcomes = run_checks(
+                codes, formulas=formulas, members=members, budget=budget, workers=workers
+            )
         except ConfinementUnavailable as exc:
             if not trust_checks:
                 diagnostics.append(_not_run([(c, k) for c, k, _ in jobs], str(exc), strict))
@@ -138,25 +185,37 @@ def verify_cards(
                 jobs = []
             else:
                 outcomes = run_checks(
-                    codes, formulas=formulas, budget=budget, workers=workers, confine=False
+                    codes,
+                    formulas=formulas,
+                    members=members,
+                    budget=budget,
+                    workers=workers,
+                    confine=False,
                 )
     earned: dict[SourceLoc, list[str]] = {}
     for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):
         if outcome.budget_exceeded:
             failed.add(card.loc)
             continue
-        kinds, problem = _judge(card, check, outcome, formula)
-        if problem is not None:
-            diagnostics.append(problem)
+        reading = readings[card.loc]
+        for (key, _), (ok, value) in zip(reading.values.pending(), outcome.members, strict=False):
+            reading.values.take(key, ok, value)
+        verdict = _judge(card, check, outcome, formula)
+        if verdict.problem is not None:
+            diagnostics.append(verdict.problem)
             failed.add(card.loc)
-        earned.setdefault(card.loc, []).extend(kinds)
+        if verdict.value_at is not None:
+            reading.checked_values.add(verdict.value_at)
+        if formula is not None and verdict.earned:
+            reading.formulas_passed.add(formula.source)
+        earned.setdefault(card.loc, []).extend(verdict.earned)
     for card in cards:
-        known = arithmetic.get(card.loc) if arithmetic is not None else None
-        compared, problems = known if known is not None else check_arithmetic(card)
+        kinds = earned.get(card.loc, [])
+        arithmetic, problems = judge_coverage(readings[card.loc], bool(kinds), strict)
         diagnostics += problems
         if problems:
             failed.add(card.loc)
-        elif compared:
+        elif arithmetic:
             earned.setdefault(card.loc, []).append(ARITHMETIC)
     cut = sum(outcome.budget_exceeded for outcome in outcomes)
     if cut:

@@ -146,3 +146,12 @@ def compare_formula(
             "give 'points' where it is defined"
         )
     return None
+
+
+def still_message(still: tuple[str, ...]) -> str:
+    """The error for a formula check whose points hold names still."""
+    return (
+        f"formula check holds {'; '.join(still)}: across its points every variable "
+        "takes at least two values, not only 0 and 1; make it a parameter of the "
+        "reference or give points that move it"
+    )

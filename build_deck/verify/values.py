@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from build_deck.model import Card, CardKind, Check
@@ -66,6 +66,33 @@ class CardValue:
     """The array's shape (``()`` for a number)."""
     text: str
     """How the value was written."""
+    rounded: bool = False
+    """Whether the card writes it as rounded, with ``≈`` (``\\approx``) before it; a
+    value without is equal to what the check computes."""
+    at: int = -1
+    """Where the card shows it in ``value_source`` (a bold value: its ``**``; a deletion:
+    its ``{{``), -1 if not known."""
+
+
+EXACT_RTOL = 1e-9
+"""How far a value written as equal (``=``, or no ``≈``) may be from what is computed,
+relative: floating-point error, no rounding."""
+EXACT_ATOL = 1e-12
+"""The same near zero, absolute."""
+
+_ROUNDED_BEFORE = re.compile(r"(?:\\approx|≈|\\simeq)\s*\$?\s*$")
+_ROUNDED_INSIDE = re.compile(r"^\s*\$?\s*(?:\\approx|≈|\\simeq)")
+
+
+def written_rounded(before: str, text: str = "") -> bool:
+    """Whether a value written as ``text`` after ``before`` is marked as rounded: ``≈``
+    or ``\\approx`` right before it, or at its start."""
+    return bool(_ROUNDED_BEFORE.search(before[-60:]) or _ROUNDED_INSIDE.match(text))
+
+
+def equal(a: float, b: float) -> bool:
+    """Whether two numbers are equal up to floating-point error."""
+    return abs(a - b) <= EXACT_RTOL * max(abs(a), abs(b)) + EXACT_ATOL
 
 
 def parse_number(text: str) -> Number | None:
@@ -186,7 +213,28 @@ def parse_value(text: str) -> CardValue | None:
 
 
 def card_value(card: Card, check: Check) -> CardValue | str:
-    """The value ``check`` compares against, or why there is none."""
+    """The value ``check`` compares against, or why there is none; marked ``rounded``
+    when the card writes ``≈`` before it."""
+    found = _card_value(card, check)
+    if isinstance(found, str):
+        return found
+    value, at = found
+    source = card.value_source
+    inside = re.sub(r"^(?:\*\*|__|\{\{(?:c\d+::)?)", "", source[at : at + 60])
+    return replace(value, rounded=written_rounded(source[:at], inside), at=at)
+
+
+def _deletion_at(card: Card, number: int | None, body: str) -> int:
+    """Where deletion ``number`` (whose text is ``body``) starts in the cloze text."""
+    source = card.value_source
+    opener = re.search(rf"\{{\{{(?:c{number or 0}::)?{re.escape(body)}", source)
+    if opener is None:
+        opener = re.search(r"\{\{(?:c\d+::)?" + re.escape(body), source)
+    return opener.start() if opener else 0
+
+
+def _card_value(card: Card, check: Check) -> tuple[CardValue, int] | str:
+    """The value ``check`` compares against and where it is, or why there is none."""
     if card.kind.is_qa and check.target is not None:
         return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
@@ -197,11 +245,13 @@ def card_value(card: Card, check: Check) -> CardValue | str:
             if not bodies:
                 return f"the check names {check.target}, but the card has no such deletion"
             value = parse_value(bodies[0])
-            return value or f"deletion {check.target} ({bodies[0]!r}) is not a value"
-        for _, body in card.deletions:
+            if value is None:
+                return f"deletion {check.target} ({bodies[0]!r}) is not a value"
+            return value, _deletion_at(card, number, bodies[0])
+        for deleted, body in card.deletions:
             value = parse_value(body)
             if value:
-                return value
+                return value, _deletion_at(card, deleted, body)
         return "no deletion of the card is a value; name one with ```check c2"
     source = card.value_source
     first_bold = None
@@ -209,15 +259,15 @@ def card_value(card: Card, check: Check) -> CardValue | str:
         text = match.group(1) or match.group(2)
         value = parse_value(text)
         if value:
-            return value
+            return value, match.start()
         first_bold = text if first_bold is None else first_bold
     if first_bold is not None:
         return f"no bold text of the answer is a value ({first_bold!r}); write the value in bold"
-    candidates = _value_candidates(source[-MAX_SCANNED_ANSWER:])
-    for text in reversed(candidates):
+    scanned = source[-MAX_SCANNED_ANSWER:]
+    for start, text in reversed(_value_spans(scanned)):
         value = parse_value(text)
         if value:
-            return value
+            return value, len(source) - len(scanned) + start
     return "the answer shows no value: write it in bold, e.g. **-0.2494**"
 
 
@@ -226,7 +276,12 @@ def _value_candidates(source: str) -> list[str]:
     and numbers, as ``re.finditer(f"{_VECTOR}|{_TUPLE}|{_NUMBER}")`` would find them,
     but in linear time: that expression tries a run of ``[`` without an end once per
     bracket. Between two brackets only numbers can be found, by ``finditer`` in C."""
-    found: list[str] = []
+    return [text for _, text in _value_spans(source)]
+
+
+def _value_spans(source: str) -> list[tuple[int, str]]:
+    """What :func:`_value_candidates` finds, each with where it starts."""
+    found: list[tuple[int, str]] = []
     dead_until = 0  # a run of vector characters without a ']' ends here
     i = 0
     while i < len(source):
@@ -235,7 +290,7 @@ def _value_candidates(source: str) -> list[str]:
         else:
             match = _OPENER.search(source, i)
             opener = match.start() if match else len(source)
-        found += [m.group(0) for m in _NUMBER_AT.finditer(source, i, opener)]
+        found += [(m.start(), m.group(0)) for m in _NUMBER_AT.finditer(source, i, opener)]
         i = opener
         if i >= len(source) or i < dead_until or (i == dead_until and source[i] not in "[("):
             continue
@@ -244,12 +299,12 @@ def _value_candidates(source: str) -> list[str]:
         if source[i] == "[":
             close = source.rfind("]", i + 1, end)
             if close >= 0:
-                found.append(source[i : close + 1])
+                found.append((i, source[i : close + 1]))
                 i = close + 1
                 continue
             dead_until = end
         elif end < len(source) and source[end] == ")" and "," in source[i + 1 : end]:
-            found.append(source[i : end + 1])
+            found.append((i, source[i : end + 1]))
             i = end + 1
             continue
         i += 1
@@ -265,12 +320,13 @@ _SHOWN_ITEMS = 6
 """Items of a computed list or tuple a message shows; the rest are elided."""
 
 
-def format_value(value: Any) -> str:
-    """A computed answer as a message shows it: short, however large the answer."""
+def format_value(value: Any, digits: int = 6) -> str:
+    """A computed answer as a message shows it: short, however large the answer, with
+    ``digits`` significant digits."""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.{digits}g}"
     if isinstance(value, list | tuple):
-        items = [format_value(v) for v in value[:_SHOWN_ITEMS]]
+        items = [format_value(v, digits) for v in value[:_SHOWN_ITEMS]]
         if len(value) > _SHOWN_ITEMS:
             items.append(f"… {len(value) - _SHOWN_ITEMS} more")
         inner = ", ".join(items)
@@ -313,21 +369,42 @@ def compare(value: CardValue, outcome: Outcome) -> str | None:
         reason = f"tolerance ±{outcome.tol:g} set by the check"
     elif outcome.rtol is not None:
         reason = f"relative tolerance {outcome.rtol:g} set by the check"
-    else:
+    elif value.rounded:
         widest = max(n.tolerance for n in value.numbers)
         reason = f"tolerance ±{widest:g} from the digits shown"
+    else:
+        reason = "no ≈ before it, so it must be equal"
+    rounds = True  # whether the digits shown are the computed value, rounded
     for shown, got in zip(value.numbers, computed, strict=True):
         if not isinstance(got, int | float):
             return f"check computes {format_value(answer)}, which is not a number"
+        rounds = rounds and abs(got - shown.value) <= shown.tolerance * (1 + 1e-9)
         if value.shape == "tuple" and shown.integer:
             ok = float(got) == shown.value
             reason = "tuples of whole numbers are compared exactly"
+            rounds = False
         elif outcome.tol is not None:
             ok = abs(got - shown.value) <= outcome.tol
         elif outcome.rtol is not None:
             ok = abs(got - shown.value) <= outcome.rtol * abs(shown.value)
-        else:
+        elif value.rounded:
             ok = abs(got - shown.value) <= shown.tolerance * (1 + 1e-9)
+        else:
+            ok = equal(got, shown.value)
         if not ok:
-            return f"card says {value.text}, check computes {format_value(answer)} ({reason})"
-    return None
+            break
+    else:
+        return None
+    exact = not value.rounded and outcome.tol is None and outcome.rtol is None
+    if rounds and exact:
+        found = format_value(answer, digits=12 if value.shape == "number" else 6)
+        return (
+            f"write \\approx before {_written(value)}: it is rounded, the check computes "
+            f"{found} (a value without ≈ must be equal)"
+        )
+    return f"card says {value.text}, check computes {format_value(answer)} ({reason})"
+
+
+def _written(value: CardValue) -> str:
+    """How a suggestion quotes the value it is about."""
+    return value.text if len(value.text) <= 40 else value.text[:39] + "…"

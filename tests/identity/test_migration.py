@@ -11,8 +11,10 @@ from build_deck.identity.ledger import load_ledger
 from tests.conftest import REPO, Project
 
 V1 = REPO / "tests" / "identity" / "fixtures" / "v1-cards.tar.gz"
-"""The shipped notes and their ledger as committed before version 2 (an archive, so that
-git never takes it for the old cards/ renamed)."""
+"""The ledger committed before version 2, with the shipped notes (an archive, so that git
+never takes it for the old cards/ renamed). The notes are those of the conversion to the
+mark that covers the whole answer: the notes committed then no longer build, and 97 of
+their cards changed since, which the conversion keeps by their identity."""
 
 
 def test_the_shipped_v1_ledger_converts_keeping_every_guid(project: Project) -> None:

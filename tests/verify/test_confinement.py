@@ -217,6 +217,8 @@ GOOD_FIELDS: dict[str, Any] = {
     "error": None,
     "error_line": None,
     "formula": [],
+    "still": [],
+    "members": [],
 }
 
 
@@ -260,6 +262,28 @@ class TestOnlyPlainDataComesBack:
     def test_formula_points_holding_text_are_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
         point = {"tuple": [{"dict": [["x", "os.system"]]}, {"tuple": [1.0]}, 1.0]}
         outcome = run_lying(monkeypatch, good(formula=[point]))
+        assert outcome.error == "the check's worker sent something that is not a result"
+
+    def test_chain_members_of_plain_numbers_are_taken(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        members = [[True, 56.0], [True, [1.0, 2.0]], [False, "no value for 'n'"]]
+        outcome = run_lying(monkeypatch, good(members=members))
+        assert outcome.error is None
+        assert outcome.members == ((True, 56.0), (True, [1.0, 2.0]), (False, "no value for 'n'"))
+
+    @pytest.mark.parametrize(
+        "members",
+        [[[True, "os.system"]], [[False, 3]], [["yes", 1.0]], [[True, 1.0, 2.0]], {"a": 1}],
+    )
+    def test_chain_members_that_are_not_plain_are_refused(
+        self, monkeypatch: pytest.MonkeyPatch, members: Any
+    ) -> None:
+        outcome = run_lying(monkeypatch, good(members=members))
+        assert outcome.error == "the check's worker sent something that is not a result"
+
+    def test_still_names_must_be_text(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        outcome = run_lying(monkeypatch, good(still=[{"dict": []}]))
         assert outcome.error == "the check's worker sent something that is not a result"
 
     def test_a_pickle(self, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from build_deck.cache import entry_path
 from build_deck.report import DEFAULT_CACHE
 from build_deck.verify import formula as tex
-from build_deck.verify.mutate import formula_mutants, same_meaning
+from build_deck.verify.mutants import formula_mutants, same_meaning
 from tests.conftest import Project
 
 
@@ -78,7 +79,7 @@ def test_names_of_a_formula(source: str, names: set[str]) -> None:
         (r"f'(x)", None),  # a prime makes a name of its own, f_prime
         (r"\int_0^1 x\,dx", r"\int is not something a formula check can evaluate"),
         (r"a \bmod b", r"\bmod is not something"),
-        (r"\sum x_i", r"\sum needs an index"),
+        (r"\sum x_i y_j", r"\sum needs an index"),
         ("x" * 3000, "longer than 2000 characters"),
         ("(" * 200 + "x" + ")" * 200, "nests more than 60 deep"),
     ],
@@ -143,10 +144,79 @@ def test_mutants_that_mean_the_same_are_dropped() -> None:
     assert same_meaning(r"w_d w_c + w_{d2}", r"w_c w_d + w_{d2}")
     assert not same_meaning(r"w_d w_c + w_{d2}", r"w_d w_c - w_{d2}")
     operators = {kind for kind, _ in formula_mutants(r"\frac{2}{n}(\hat y_i - y_0)^2")}
-    assert operators == {"sign", "exponent", "fraction", "index", "swap", "number"}
+    assert operators == {
+        "sign",
+        "exponent",
+        "fraction",
+        "index",
+        "swap",
+        "zero-one",
+        "drop-term",
+        "number",
+    }
     changed = dict(formula_mutants(r"\max(0, 1 - y \cdot f)"))
     assert changed["function"] == r"\min(0, 1 - y \cdot f)"
     assert changed["operator"] == r"\max(0, 1 - y + f)"
+
+
+@pytest.mark.parametrize(
+    ("family", "source", "mutant"),
+    [
+        ("zero-one", r"(p - y)\,x", r"(p - {1})\,x"),
+        ("swap", r"(n - 1)s - 2p + k", r"(s - 1)n - 2p + k"),
+        ("drop-term", r"w^2 x_1 + w x_2 + x_3", r"w^2 x_1 + w x_2"),
+        ("drop-root", r"\sqrt{w^\top x} + 1", r"{w^\top x} + 1"),
+        ("drop-transpose", r"\sqrt{w^\top x} + 1", r"\sqrt{w x} + 1"),
+        ("coefficient", r"h = 2 w x_1 + x_2", r"h = 3 w x_1 + x_2"),
+        ("coefficient", r"h = w x_1 + x_2", r"h = 2w x_1 + x_2"),
+        ("function", r"\tanh(z) + 1", r"\sigma(z) + 1"),
+        ("function", r"\sigma(z) + 1", r"\tanh(z) + 1"),
+        ("function", r"\cos x", r"\sin x"),
+    ],
+)
+def test_each_operator_family_of_check_mutate(family: str, source: str, mutant: str) -> None:
+    assert (family, mutant) in list(formula_mutants(source))
+
+
+def test_a_name_alone_is_not_a_function_to_swap() -> None:
+    # \sigma as a name (a standard deviation) is not the logistic function.
+    assert not [m for f, m in formula_mutants(r"\sigma^2 + \mu") if f == "function"]
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        (r"\lambda", "lambda_"),
+        (r"\text{in}", "in_"),
+        (r"\lambda_1", "lambda_1"),
+        (r"D^*", "D_star"),
+        (r"\theta^\star", "theta_star"),
+        (r"\lambda_{\max}", "lambda_max"),
+    ],
+)
+def test_tex_names_that_python_cannot_hold(source: str, name: str) -> None:
+    assert tex.symbols(tex.parse_formula(source)) == {name}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"(1, 2) \cdot (3, 4)", 11.0),
+        (r"\operatorname{softmax}(0, 0)", [0.5, 0.5]),
+        (r"[0.5, 1] - [0, 1]", [0.5, 0.0]),
+        (r"\begin{bmatrix}2 & 2\\ 2 & 6\end{bmatrix}\begin{bmatrix}1\\ 1\end{bmatrix}", [4.0, 8.0]),
+        (r"\begin{bmatrix}1 & 2\\ 3 & 4\end{bmatrix}^\top", [[1.0, 3.0], [2.0, 4.0]]),
+        (r"\frac{2}{\|(3, 4)\|}", 0.4),
+        (r"\binom{4}{2} / 2^4", 0.375),
+        (r"84{,}934{,}656 + 1", 84934657.0),
+        (r"\sum_i (1, 2, 3)", 6.0),
+    ],
+)
+def test_vectors_and_matrices_are_read(source: str, expected: float | list[Any]) -> None:
+    import numpy as np
+
+    found = tex.evaluate(tex.parse_formula(source), tex.numeric_lookup)
+    assert np.allclose(found, expected)
 
 
 MUTATE_NOTES = """\
@@ -185,6 +255,9 @@ def test_check_mutate_reports_checks_that_do_not_test_the_formula(
     ) in warnings
     last = out.splitlines()[-1]
     assert last.startswith("mutants: ") and last.endswith("%)")
+    # Before the total, a line per operator family: "  sign: 2 of 3 caught".
+    families = [line.split(":")[0].strip() for line in out.splitlines() if line.startswith("  ")]
+    assert {"sign", "swap", "zero-one"} <= set(families)
     caught, total = (int(n) for n in last.split()[1:4:2])
     assert caught == total - len(warnings) and caught >= len(warnings)
 

@@ -33,11 +33,19 @@ def loss(x_b):
 WEIGHTS = "0.7, 0.1, 1.5, -0.2, 0.4, 0.3, -0.8, 0.05, 1.0"
 
 
-def formula_card(factor: str, weights: str = WEIGHTS) -> str:
+VARIABLES = ("x_b", "w_c", "w_d", "w_d2", "w_e", "t")
+"""What a formula check draws at each point: the input and the network's weights (its
+biases are constants, which no formula of the card reads)."""
+
+
+def formula_card(factor: str, fixed: str = "") -> str:
     """A card stating dL/dx_b with the last factor ``factor``, and a formula check that
     reads the formula as the card shows it and compares it with the network's numerical
-    gradient at several points."""
-    network = NETWORK.format(weights=weights)
+    gradient at several points, the weights drawn too but for those ``fixed`` (such as
+    ``w_d = w_d2 = 1.0``)."""
+    held = {name.strip() for name in fixed.split("=")[:-1]}
+    drawn = ", ".join(name for name in VARIABLES if name not in held)
+    every = ", ".join(VARIABLES)
     return f"""\
 # Backpropagation
 
@@ -51,20 +59,28 @@ A: $\\frac{{dL}}{{dx_b}} = \\frac{{dL}}{{dx_e}} \\cdot \\frac{{dx_e}}{{dx_d}} \\
 
 ```check
 # formula
-{network}x_e = lambda x_b: w_e * (w_d * (w_c * x_b + b_c) + b_d + w_d2 * x_b + b_d2) + b_e
-dL_dx_e = lambda x_b: 2 * (x_e(x_b) - t)
-dx_e_dx_d, dx_c_dx_b = w_e, w_c
-reference = lambda x_b: numgrad(loss, x_b)
+b_c, b_d, b_d2, b_e = 0.1, -0.2, 0.3, 0.05
+{fixed}
+def loss({every}):
+    x_c = w_c * x_b + b_c
+    x_d = w_d * x_c + b_d + w_d2 * x_b + b_d2
+    x_e = w_e * x_d + b_e
+    return (x_e - t) ** 2
+x_e = lambda {drawn}: w_e * (w_d * (w_c * x_b + b_c) + b_d + w_d2 * x_b + b_d2) + b_e
+dL_dx_e = lambda {drawn}: 2 * (x_e({drawn}) - t)
+dx_e_dx_d = lambda w_e: w_e
+dx_c_dx_b = lambda w_c: w_c
+reference = lambda {drawn}: numgrad(lambda u: loss(u, {", ".join(VARIABLES[1:])}), x_b)
 ```
 """
 
 
 def value_card(value: str) -> str:
-    """A card stating dL/dx_b at x_b = 0.5 as a number, checked by numgrad."""
+    """A card stating dL/dx_b at x_b = 0.5 as a number, rounded, checked by numgrad."""
     network = NETWORK.format(weights=WEIGHTS)
     return f"""\
 Q: With the weights of the check, what is $\\frac{{dL}}{{dx_b}}$ at $x_b = 0.5$?
-A: **{value}**
+A: ≈ **{value}**
 
 ```check
 {network}answer = numgrad(loss, 0.5)
@@ -90,11 +106,12 @@ FORMULA_VERIFIED = "1 verified: 0 values, 1 formulas, 0 arithmetic; 0 supporting
 def test_the_seed_formula_fails_the_build(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The card is on line 8; the first point drawn is x_b = 0.71.
+    # The card is on line 8; the first point drawn is x_b = 0.71, w_c = 0.57, ...
     assert run_check(project, capsys, SEED) == [
         "notes/skip.md:8: error: formula \\frac{dL}{dx_e} \\cdot \\frac{dx_e}{dx_d} \\cdot "
-        "(\\frac{dx_c}{dx_b} + 1) differs from the check's reference at dL_dx_e=-3.9472, "
-        "dx_e_dx_d=-0.8, dx_c_dx_b=0.7, x_b=0.71: shows 5.36819, reference 4.57875",
+        "(\\frac{dx_c}{dx_b} + 1) differs from the check's reference at dL_dx_e=1.08379, "
+        "dx_e_dx_d=0.89, dx_c_dx_b=0.57, x_b=0.71, w_c=0.57, w_d=0.15, w_d2=0.8, w_e=0.89, "
+        "t=0.17: shows 1.51439, reference 0.854133",
         "1 card (1 Q/A, 0 cloze, 0 verified) from 1 file; 1 error, nothing written",
     ]
 
@@ -118,8 +135,9 @@ def test_the_seed_formula_holds_only_when_both_weights_are_one(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # With w_d = w_d2 = 1 the seed is right: the failure above is the weights, not the test.
-    unit = WEIGHTS.replace("1.5, -0.2, 0.4", "1.0, -0.2, 1.0")
-    seed_with_unit_weights = formula_card("\\left(\\frac{dx_c}{dx_b} + 1\\right)", unit)
+    seed_with_unit_weights = formula_card(
+        "\\left(\\frac{dx_c}{dx_b} + 1\\right)", "w_d = w_d2 = 1.0"
+    )
     assert run_check(project, capsys, seed_with_unit_weights) == [
         f"1 card (1 Q/A, 0 cloze, {FORMULA_VERIFIED}) from 1 file; no errors"
     ]

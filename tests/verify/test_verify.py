@@ -134,7 +134,7 @@ answer = -np.exp(u) / (1 + np.exp(u))**2
 ```
 
 Q: What is the softmax of $(1, 2, 3)$?
-A: **[0.090, 0.245, 0.665]**
+A: ≈ **[0.090, 0.245, 0.665]**
 
 ```check
 z = np.array([1.0, 2.0, 3.0])
@@ -180,7 +180,7 @@ for x in [-2.0, 0.0, 1.5]:
     assert np.isclose(numgrad(s, x), s(x) * (1 - s(x)))
 ```
 
-Avogadro's number is about {{c1::$6.02 \\times 10^{23}$}}.
+Avogadro's number is ≈ {{c1::$6.02 \\times 10^{23}$}}.
 
 ```check
 answer = 6.022e23
@@ -190,7 +190,7 @@ answer = 6.022e23
 
 def test_passing_checks_of_every_kind(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(project, capsys, PASSING) == [
-        "8 cards (6 Q/A, 2 cloze, 6 verified: 6 values, 0 formulas, 0 arithmetic; "
+        "8 cards (6 Q/A, 2 cloze, 6 verified: 6 values, 0 formulas, 1 arithmetic; "
         "2 supporting-only) from 1 file; no errors"
     ]
 
@@ -200,7 +200,7 @@ FAILING = [
         "scalar outside the tolerance of its digits",
         """
         Q: With $u = 0.1$, what is $\\frac{dL}{du}$?
-        A: **-0.24**
+        A: ≈ **-0.24**
 
         ```check
         u = 0.1
@@ -212,31 +212,31 @@ FAILING = [
     ),
     (
         "whole number",
-        "Q: How many?\nA: About **20**.\n\n```check\nanswer = 20.6\n```\n",
+        "Q: How many?\nA: About ≈ **20**.\n\n```check\nanswer = 20.6\n```\n",
         "notes/x.md:1: error: card says 20, check computes 20.6 "
         "(tolerance ±0.5 from the digits shown)",
     ),
     (
         "thousands separator",
-        "Q: How many?\nA: **1,000**\n\n```check\nanswer = 1001\n```\n",
+        "Q: How many?\nA: ≈ **1,000**\n\n```check\nanswer = 1001\n```\n",
         "notes/x.md:1: error: card says 1,000, check computes 1001 "
         "(tolerance ±0.5 from the digits shown)",
     ),
     (
         "e notation",
-        "Q: How many?\nA: **6e23**\n\n```check\nanswer = 6.6e23\n```\n",
+        "Q: How many?\nA: ≈ **6e23**\n\n```check\nanswer = 6.6e23\n```\n",
         "notes/x.md:1: error: card says 6e23, check computes 6.6e+23 "
         "(tolerance ±5e+22 from the digits shown)",
     ),
     (
         "times ten to the power",
-        "Q: How many?\nA: **$6.02 \\times 10^{23}$**\n\n```check\nanswer = 6.03e23\n```\n",
+        "Q: How many?\nA: ≈ **$6.02 \\times 10^{23}$**\n\n```check\nanswer = 6.03e23\n```\n",
         "notes/x.md:1: error: card says 6.02 \\times 10^{23}, check computes 6.03e+23 "
         "(tolerance ±5e+20 from the digits shown)",
     ),
     (
         "Unicode minus",
-        "Q: Value?\nA: **\u22120.25**\n\n```check\nanswer = 0.25\n```\n",
+        "Q: Value?\nA: ≈ **\u22120.25**\n\n```check\nanswer = 0.25\n```\n",
         "notes/x.md:1: error: card says \u22120.25, check computes 0.25 "
         "(tolerance ±0.005 from the digits shown)",
     ),
@@ -244,7 +244,7 @@ FAILING = [
         "vector",
         """
         Q: Softmax?
-        A: **[0.090, 0.245, 0.665]**
+        A: ≈ **[0.090, 0.245, 0.665]**
 
         ```check
         z = np.array([3.0, 2.0, 1.0])
@@ -355,13 +355,13 @@ FAILING = [
     ),
     (
         "cloze: the first deletion that is a value",
-        "The values are {{c1::0.5}} and {{c2::0.25}}.\n\n```check\nanswer = 0.25\n```\n",
+        "The values are ≈ {{c1::0.5}} and {{c2::0.25}}.\n\n```check\nanswer = 0.25\n```\n",
         "notes/x.md:1: error: card says 0.5, check computes 0.25 "
         "(tolerance ±0.05 from the digits shown)",
     ),
     (
         "cloze: the deletion the check names",
-        "The values are {{c1::0.5}} and {{c2::0.25}}.\n\n```check c2\nanswer = 0.5\n```\n",
+        "The values are {{c1::0.5}} and ≈ {{c2::0.25}}.\n\n```check c2\nanswer = 0.5\n```\n",
         "notes/x.md:1: error: card says 0.25, check computes 0.5 "
         "(tolerance ±0.005 from the digits shown)",
     ),
@@ -396,15 +396,17 @@ def test_failing_check_names_file_and_line(
 @pytest.mark.parametrize(
     ("answer", "computed"),
     [
-        ("**-0.2494**", "-0.24936"),  # within ±0.00005
-        ("**-0.2494**", "-0.24945"),  # at the edge of ±0.00005
-        ("**20**", "20.4"),
-        ("**1,000**", "999.6"),
-        ("**6e23**", "6.4e23"),
-        ("**\u22120.25**", "-0.2499"),
+        ("≈ **-0.2494**", "-0.24936"),  # within ±0.00005
+        ("$\\approx$ **-0.2494**", "-0.24945"),  # at the edge of ±0.00005
+        ("≈ **20**", "20.4"),
+        ("≈ **1,000**", "999.6"),
+        ("**≈ 6e23**", "6.4e23"),
+        ("≈ **\u22120.25**", "-0.2499"),
         ("**(3, 1)**", "(3, 1)"),
         ("**(3, 1)**", "[3, 1]"),
-        ("**[0.5, 1]**", "np.array([0.54, 1.4])"),
+        ("≈ **[0.5, 1]**", "np.array([0.54, 1.4])"),
+        ("**0.25**", "0.1 + 0.15"),  # equal up to floating-point error
+        ("**1,000**", "1e3"),
         ("**0.5**", "0.56\ntol = 0.1"),
         ("**100**", "101.9\nrtol = 0.02"),
     ],
@@ -424,7 +426,7 @@ def test_the_first_bold_value_is_checked(
 ) -> None:
     notes = """
     Q: With $x_0 = 2$ and $w = 3$, what is the value?
-    A: The **value** is **0.25**, and $7$ is not it.
+    A: The **value** is ≈ **0.25**, and $7$ is not it.
 
     ```check
     answer = 7
@@ -441,7 +443,7 @@ def test_without_bold_the_last_value_is_checked(
 ) -> None:
     notes = """
     Q: With $x_0 = 2$ and $w = 3$, what is the value?
-    A: From 0.25 at $x_0 = 2$ it rises to 0.5.
+    A: From 0.25 at $x_0 = 2$ it rises to ≈ 0.5.
 
     ```check
     answer = 0.25
@@ -461,6 +463,10 @@ def test_check_c2_selects_the_deletion(
 
     ```check c2
     answer = 0.25
+    ```
+
+    ```check c1
+    answer = 1 / 2
     ```
 
     The {{c1::softmax}} of $(0, 0)$ is {{c2::[0.5, 0.5]}}.
@@ -510,10 +516,10 @@ def test_every_failure_in_one_run(project: Project, capsys: pytest.CaptureFixtur
     assert project.run("check") == 1
     out, err = capsys.readouterr()
     assert errors(err) == [
-        "notes/a.md:1: error: card says 1, check computes 2 (tolerance ±0.5 from the digits shown)",
+        "notes/a.md:1: error: card says 1, check computes 2 (no ≈ before it, so it must be equal)",
         "notes/a.md:19: error: check failed: AttributeError: access to attribute 'load' "
         "is not allowed",
-        "notes/b.md:1: error: card says 2, check computes 1 (tolerance ±0.5 from the digits shown)",
+        "notes/b.md:1: error: card says 2, check computes 1 (no ≈ before it, so it must be equal)",
         "notes/b.md:8: error: card says (3, 3), check computes (3,) "
         "(shape (2,) on the card, (1,) computed)",
     ]
@@ -569,8 +575,7 @@ def test_build_refuses_a_failing_check_and_keeps_the_old_package(
     assert project.run("build") == 1
     out, err = capsys.readouterr()
     assert errors(err) == [
-        "notes/x.md:3: error: card says 24, check computes 30 "
-        "(tolerance ±0.5 from the digits shown)"
+        "notes/x.md:3: error: card says 24, check computes 30 (no ≈ before it, so it must be equal)"
     ]
     assert out == "3 cards (2 Q/A, 1 cloze, 1 verified) from 1 file; 1 error, nothing written\n"
     assert project.apkg.read_bytes() == package
@@ -750,3 +755,48 @@ def test_check_target_with_a_superscript_digit(
         "notes/sup.md:3: error: cannot check this card: the check names c², "
         "but the card has no such deletion"
     )
+
+
+@pytest.mark.parametrize(
+    ("answer", "rounded"),
+    [
+        ("**0.4750**", False),
+        ("$L =$ **0.4750**", False),
+        ("$L \\approx$ **0.4750**", True),
+        ("$\\approx$ **0.4750**", True),
+        ("so ≈ **0.4750**", True),
+        ("**≈ 0.4750**", True),
+        ("**$\\approx 0.4750$**", True),
+        ("about **0.4750**", False),
+        ("it rises to ≈ 0.4750.", True),
+        ("it rises to 0.4750.", False),
+    ],
+)
+def test_a_value_is_rounded_only_when_written_with_approx(answer: str, rounded: bool) -> None:
+    value = card_value(qa_card(answer), qa_card(answer).checks[0])
+    assert isinstance(value, CardValue) and value.rounded is rounded
+
+
+def test_what_the_mark_does_not_cover_is_an_error_with_strict(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = """
+    Q: What is $2 \\cdot 3$?
+    A: **6**, and $x = 2y$.
+
+    ```check
+    answer = 6
+    ```
+    """
+    project.write("x.md", notes)
+    assert project.run("check") == 0
+    warning = (
+        "notes/x.md:2: warning: cannot evaluate 2y in a displayed chain (no value for 'y'): "
+        "bind its names in the card's check or state them in the question (e.g. $n = 28$); "
+        "the card is not marked verified"
+    )
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [warning]
+    assert ", 0 verified:" in out
+    assert project.run("check", "--strict") == 1
+    assert errors(capsys.readouterr().err) == [warning.replace(": warning: ", ": error: ")]

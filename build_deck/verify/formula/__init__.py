@@ -11,12 +11,14 @@ anything else, naming the part it could not read. Its result is plain data:
 - ``("num", value)``
 - ``("sym", name, base, sub)``: ``w_{d2}`` is ``("sym", "w_d2", "w", "d2")``;
   ``\hat y_i`` is ``yhat_i``; ``\frac{dL}{dx_b}`` is the name ``dL_dx_b``
-- ``("neg", a)``, ``("add", a, b)``, ``("sub", a, b)``, ``("mul", a, b)``,
+- ``("neg", a)``, ``("add", a, b)``, ``("sub", a, b)``, ``("mul", a, b)``, ``("dot", a,
+  b)`` (``a \\cdot b``, a dot product of two vectors),
   ``("div", a, b)``, ``("pow", a, b)``, ``("T", a)`` (transpose), ``("fact", a)``
 - ``("call", function, a, ...)`` for a built-in function such as ``exp``
 - ``("apply", ("sym", ...), a, ...)``: ``f(x)``, a call when the check binds ``f`` to a
   function, else a product
 - ``("sum", index, low, high, body)`` and ``("prod", ...)``, bounds None when not given
+- ``("vec", a, b, ...)``: a vector written ``(a, b, ...)`` or ``[a, b, ...]``
 
 :func:`evaluate` walks such a tree with numpy. The build evaluates numeric chains
 (``$0.5 \cdot 2 + 0.1 = 1.1$``) with it, where every leaf is a number; a check's worker
@@ -34,14 +36,22 @@ Its parts, in the order a formula meets them:
 - :mod:`.grammar`: the expression grammar on top of them, :func:`parse_formula`;
 - :mod:`.trees`: what a read tree holds (its names, its rounded numbers);
 - :mod:`.evaluation`: :func:`evaluate` and its built-in functions;
-- :mod:`.points`: :func:`formula_points`, run in the check's worker.
+- :mod:`.points`: :func:`formula_points`, run in the check's worker, and
+  :func:`given_lookup` and :func:`member_values`, which evaluate the symbolic members
+  of a displayed chain with the check's names and the card's givens.
 """
 
 from __future__ import annotations
 
 from build_deck.verify.formula.evaluation import CONSTANTS, MAX_RANGE, evaluate, numeric_lookup
 from build_deck.verify.formula.grammar import parse_formula, parse_tokens
-from build_deck.verify.formula.points import POINTS, formula_points
+from build_deck.verify.formula.points import (
+    POINTS,
+    formula_points,
+    given_lookup,
+    member_values,
+    still_names,
+)
 from build_deck.verify.formula.scan import (
     MAX_DEPTH,
     MAX_TEX_LENGTH,
@@ -66,7 +76,9 @@ __all__ = [
     "Token",
     "evaluate",
     "formula_points",
+    "given_lookup",
     "is_name",
+    "member_values",
     "numeric_lookup",
     "parse_formula",
     "parse_tokens",
@@ -74,6 +86,7 @@ __all__ = [
     "rounded_inputs",
     "shown",
     "split_chain",
+    "still_names",
     "symbols",
     "tokenize",
 ]

@@ -22,6 +22,19 @@ from build_deck.verify.formula.scan import Node
 from build_deck.verify.formula.vocabulary import ACCENTS, FUNCTIONS, GREEK, TEXT
 
 
+def _index_letters(node: Node) -> set[str]:
+    """The one-letter subscripts of the names in a tree (``x_i y_i``: ``{"i"}``)."""
+    found = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple) and item:
+            if item[0] == "sym" and len(item[3]) == 1 and item[3].isalpha():
+                found.add(item[3])
+            stack.extend(item[1:])
+    return found
+
+
 class Commands(Names):
     """The readings of backslash commands."""
 
@@ -50,6 +63,10 @@ class Commands(Names):
             return self.text_name(name)
         if name in ("sum", "prod"):
             return self.big_operator(name)
+        if name in ("binom", "dbinom", "tbinom"):
+            return ("call", "binom", self.argument(), self.argument())
+        if name == "begin":
+            return self.matrix()
         if name in FUNCTIONS:
             return self.function(name)
         if name in GREEK:
@@ -165,11 +182,43 @@ class Commands(Names):
         if self.peek() == "^":
             self.take()
             high = self.argument()
-        if index is None:
-            raise self.fail(f"\\{name} needs an index, e.g. \\{name}_i")
         if (low is None) != (high is None):
             raise self.fail(f"give \\{name} both bounds or none")
+        if index is None:  # \sum x_i y_i: over the one index its body has
+            start = self.at
+            body = self.term()
+            letters = _index_letters(body)
+            if len(letters) != 1 or high is not None:
+                self.at = start
+                raise self.fail(f"\\{name} needs an index, e.g. \\{name}_i")
+            return (name, letters.pop(), None, None, body)
         self.bound.append(index)
         body = self.term()
         self.bound.pop()
         return (name, index, low, high, body)
+
+    def matrix(self) -> Node:
+        """``\\begin{bmatrix} a & b \\\\ c & d \\end{bmatrix}`` (or ``pmatrix``...): a
+        vector of rows; a matrix of one row or one column is a vector."""
+        kind = self.braced_word(r"[pbvBV]?matrix", "only a matrix can be read here")
+        rows: list[list[Node]] = [[]]
+        while True:
+            token = self.peek()
+            if token == "\\end":
+                self.take()
+                if self.braced_word(r"[pbvBV]?matrix", "expected \\end{matrix}") != kind:
+                    raise self.fail(f"expected \\end{{{kind}}}")
+                break
+            if token == "&":
+                self.take()
+            elif token == "\\\\":
+                self.take()
+                rows.append([])
+            else:
+                rows[-1].append(self.expression())
+        rows = [row for row in rows if row]
+        if not rows or len({len(row) for row in rows}) != 1:
+            raise self.fail("a matrix needs rows of one length")
+        if len(rows) == 1 or len(rows[0]) == 1:
+            return ("vec", *(cell for row in rows for cell in row))
+        return ("vec", *(("vec", *row) for row in rows))

@@ -41,6 +41,14 @@ def _softmax(z: Any) -> Any:
     return e / np.sum(e)
 
 
+def _binom(n: Any, k: Any) -> float:
+    """``\\binom{n}{k}``: exact for whole numbers, through the gamma function else."""
+    n, k = float(n), float(k)
+    if n.is_integer() and k.is_integer() and 0 <= k <= n <= 10_000:
+        return float(math.comb(int(n), int(k)))
+    return math.gamma(n + 1) / (math.gamma(k + 1) * math.gamma(n - k + 1))
+
+
 def _builtin(name: str) -> Callable[..., Any]:
     import numpy as np
 
@@ -60,9 +68,11 @@ def _builtin(name: str) -> Callable[..., Any]:
         "ceil": np.ceil,
         "floor": np.floor,
         "norm": lambda v: np.linalg.norm(np.asarray(v, dtype=float)),
+        "det": lambda m: np.linalg.det(np.asarray(m, dtype=float)),
         "max": lambda *a: a[0] if len(a) == 1 else np.maximum.reduce(np.broadcast_arrays(*a)),
         "min": lambda *a: a[0] if len(a) == 1 else np.minimum.reduce(np.broadcast_arrays(*a)),
         "softmax": _softmax,
+        "binom": _binom,
         "relu": lambda z: np.maximum(0, z),
         "ReLU": lambda z: np.maximum(0, z),
         "sigma": _sigmoid,
@@ -140,13 +150,8 @@ class _Walk:
         if kind in ("add", "sub"):
             left, right = _value(self.walk(item[1], bound)), _value(self.walk(item[2], bound))
             return left + right if kind == "add" else left - right
-        if kind == "mul":
-            left, right = self.walk(item[1], bound), self.walk(item[2], bound)
-            if isinstance(left, _Row):
-                return np.dot(left.value, _value(right))
-            if callable(left) or callable(right):
-                raise FormulaError("a function is used as a number")
-            return left * _value(right)
+        if kind in ("mul", "dot"):
+            return self.product(kind, self.walk(item[1], bound), self.walk(item[2], bound))
         if kind == "div":
             return _value(self.walk(item[1], bound)) / _value(self.walk(item[2], bound))
         if kind == "pow":
@@ -155,7 +160,10 @@ class _Walk:
                 raise FormulaError("an exponent is too large")
             return np.power(np.asarray(base, dtype=float), exponent)
         if kind == "T":
-            return _Row(_value(self.walk(item[1], bound)))
+            value = _value(self.walk(item[1], bound))
+            if np.ndim(value) == 2:
+                return np.transpose(value)  # a matrix's transpose
+            return _Row(value)
         if kind == "fact":
             n = _value(self.walk(item[1], bound))
             if np.ndim(n) or not 0 <= n <= 170:
@@ -164,11 +172,30 @@ class _Walk:
         if kind == "call":
             args = [_value(self.walk(a, bound)) for a in item[2:]]
             return _builtin(item[1])(*args)
+        if kind == "vec":
+            items = [_value(self.walk(a, bound)) for a in item[1:]]
+            return np.asarray(items, dtype=float)
         if kind == "apply":
             return self.apply(item, bound)
         if kind in ("sum", "prod"):
             return self.big_operator(item, bound)
         raise FormulaError(f"unknown node {kind!r}")
+
+    def product(self, kind: str, left: Any, right: Any) -> Any:
+        """``a b`` (``mul``) or ``a \\cdot b`` (``dot``): ``w^\\top x`` and ``a \\cdot b`` of
+        two vectors are dot products, ``A x`` of a matrix a matrix product; else the
+        product of numbers, element by element."""
+        np = self.np
+        if isinstance(left, _Row):
+            return np.dot(left.value, _value(right))
+        if callable(left) or callable(right):
+            raise FormulaError("a function is used as a number")
+        right = _value(right)
+        if kind == "dot" and np.ndim(left) == 1 and np.ndim(right) == 1:
+            return np.dot(left, right)
+        if np.ndim(left) == 2 and np.ndim(right) >= 1:
+            return np.matmul(left, right)  # A x: a matrix times a vector or a matrix
+        return left * right
 
     def apply(self, item: Node, bound: Mapping[str, Any]) -> Any:
         """``f(x)``: a call if the check binds ``f`` to a function, else a product."""
@@ -182,8 +209,8 @@ class _Walk:
         args = [_value(self.walk(a, bound)) for a in item[2:]]
         if callable(function):
             return function(*args)
-        if len(args) != 1:
-            raise FormulaError(f"{target[1]} is not a function")
+        if len(args) != 1:  # \lambda(2x, 2y): a number times a vector
+            return function * self.np.asarray(args, dtype=float)
         return function * args[0]
 
     def big_operator(self, item: Node, bound: Mapping[str, Any]) -> Any:

@@ -52,7 +52,10 @@ class Reader(Commands):
         node = self.power()
         while True:
             token = self.peek()
-            if token in ("\\cdot", "\\times", "*"):
+            if token == "\\cdot":
+                self.take()
+                node = ("dot", node, self.power())
+            elif token in ("\\times", "*"):
                 self.take()
                 node = ("mul", node, self.power())
             elif token == "/":
@@ -65,6 +68,8 @@ class Reader(Commands):
 
     def starts_factor(self, token: str) -> bool:
         """Whether ``token`` starts a factor multiplied by juxtaposition."""
+        if token == "\\|" and self.norms:
+            return False  # the norm's closing bar
         if token in ("(", "[", "\\{", "\\lceil", "\\lfloor", "\\|", "\\lVert", "{"):
             return True
         if token == "|":
@@ -73,7 +78,8 @@ class Reader(Commands):
             return True
         if token.startswith("\\") and token[1:].isalpha():
             name = token[1:]
-            return not (name in RELATIONS or name in ("cdot", "times", "rceil", "rfloor", "rVert"))
+            closing = ("cdot", "times", "rceil", "rfloor", "rVert", "end")
+            return not (name in RELATIONS or name in closing)
         return False
 
     def power(self) -> Node:
@@ -116,8 +122,16 @@ class Reader(Commands):
         return self.factor(simple=True)
 
     def group(self, close: str) -> Node:
-        """An expression and the bracket ``close`` that ends it."""
+        """An expression and the bracket ``close`` that ends it; in ``(...)`` and
+        ``[...]``, a list of expressions separated by commas is a vector,
+        ``(0.5, -1, 0.1)`` or ``[[1, 2], [3, 4]]``."""
         node = self.expression()
+        if self.peek() == "," and close in (")", "]"):
+            items = [node]
+            while self.peek() == ",":
+                self.take()
+                items.append(self.expression())
+            node = ("vec", *items)
         self.expect(close)
         return node
 
@@ -132,7 +146,7 @@ class Reader(Commands):
     def _factor(self, simple: bool) -> Node:
         token = self.take()
         if token[0].isdigit() or (token[0] == "." and len(token) > 1):
-            return ("num", float(token), token)
+            return ("num", float(token.replace("{,}", "")), token)
         if token.isalpha() and len(token) == 1:
             return self.maybe_apply(self.symbol(token))
         if token == "{":
@@ -147,7 +161,9 @@ class Reader(Commands):
         if token == "|":
             return ("call", "abs", self.group("|"))
         if token in ("\\|", "\\lVert"):
+            self.norms += 1
             node = self.expression()
+            self.norms -= 1
             self.expect("\\rVert" if token == "\\lVert" else "\\|")
             return ("call", "norm", node)
         if not token.startswith("\\"):

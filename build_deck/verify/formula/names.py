@@ -7,10 +7,11 @@ is applied to (``f(x)``, a call when the check binds ``f`` to a function).
 
 from __future__ import annotations
 
+import keyword
 import re
 
 from build_deck.verify.formula.scan import Cursor, Node
-from build_deck.verify.formula.vocabulary import GREEK, TEXT
+from build_deck.verify.formula.vocabulary import FUNCTIONS, GREEK, TEXT
 
 
 class Names(Cursor):
@@ -27,8 +28,8 @@ class Names(Cursor):
                     parts.append("_")
                 elif re.fullmatch(r"[A-Za-z0-9]+", token):
                     parts.append(token)
-                elif token.startswith("\\") and token[1:] in GREEK:
-                    parts.append(token[1:])
+                elif token.startswith("\\") and (token[1:] in GREEK or token[1:] in FUNCTIONS):
+                    parts.append(token[1:])  # \\lambda_{\\max}: lambda_max
                 elif token.startswith("\\") and token[1:] in TEXT and self.peek() == "{":
                     self.at -= 1
                     parts.append(self.subscript_word())
@@ -70,7 +71,9 @@ class Names(Cursor):
         return word
 
     def symbol(self, base: str) -> Node:
-        """A name with an optional subscript; ``x_0``, ``w_{d2}``."""
+        """A name with an optional subscript; ``x_0``, ``w_{d2}``. A name that is a
+        Python keyword gets a trailing ``_`` (``\\lambda`` is ``lambda_``), so that a
+        check can define it."""
         sub = ""
         if self.peek() == "_":
             self.take()
@@ -79,7 +82,13 @@ class Names(Cursor):
             self.take()
             name = f"{base}_{sub}_prime" if sub else f"{base}_prime"
             return ("sym", name, name, "")
-        return ("sym", f"{base}_{sub}" if sub else base, base, sub)
+        if self.peek() == "^" and self.peek(1) in ("*", "\\star", "\\ast"):
+            self.at += 2  # D^*: a name of its own, D_star
+            name = f"{base}_{sub}_star" if sub else f"{base}_star"
+            return ("sym", name, name, "")
+        if sub:
+            return ("sym", f"{base}_{sub}", python_name(base), sub)
+        return ("sym", python_name(base), python_name(base), sub)
 
     def maybe_apply(self, node: Node) -> Node:
         """``f(x)``: applied if the check binds ``f`` to a function, else a product."""
@@ -96,3 +105,8 @@ class Names(Cursor):
             return node
         self.take()
         return ("apply", node, *args)
+
+
+def python_name(word: str) -> str:
+    """``word`` as a check can name it: a Python keyword gets a trailing ``_``."""
+    return f"{word}_" if keyword.iskeyword(word) else word

@@ -14,6 +14,8 @@ reference at several points; its parts:
 from __future__ import annotations
 
 import contextlib
+import keyword
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,18 +74,20 @@ def _points_of(given: Any, names: list[str]) -> list[dict[str, Any]]:
 
 def formula_points(
     parts: Any, table: Mapping[str, Any], plain: Callable[[Any], Any]
-) -> list[tuple[dict[str, Any], tuple[Any, ...], Any]]:
+) -> tuple[list[tuple[dict[str, Any], tuple[Any, ...], Any]], list[str]]:
     """Evaluate a card's formula and the check's ``reference`` at several points.
 
     Runs in the check's worker: ``table`` holds the check's names after it ran, and
     calling ``reference`` or a function the formula names runs the check's code.
     ``plain`` turns a value into plain data (or raises TypeError).
     Returns, for each point, the numeric names the formula read, the value of each
-    part of the formula, and the reference's value.
+    part of the formula, and the reference's value; and the names that the points do
+    not move (:func:`still_names`).
     """
     trees = list(parts)
     reference, variables, points, values = _reference_points(table)
     results = []
+    reads = []
     for number, point in enumerate(points):
         read: dict[str, Any] = {}
         lookup = _lookup_at(table, point, read)
@@ -91,6 +95,104 @@ def formula_points(
         expected = values[number] if variables is None else reference(**point)
         bindings = _bindings(read, point, plain)
         results.append((bindings, tuple(plain(v) for v in shown), plain(expected)))
+        reads.append({**read, **point})
+    return results, still_names(reads)
+
+
+def still_names(reads: list[dict[str, Any]]) -> list[str]:
+    """The names a formula check holds still, each as ``name: why``: a name that takes
+    one value at every point (``y`` always 1 lets ``(p - 1) x`` pass for ``(p - y) x``),
+    or only the values 0 and 1 (where ``y^2`` is ``y``)."""
+    import numpy as np
+
+    still = []
+    for name in dict.fromkeys(n for read in reads for n in read):
+        try:
+            values = [np.asarray(read[name], dtype=float) for read in reads if name in read]
+        except (TypeError, ValueError):
+            continue
+        moved = any(v.shape != values[0].shape or not np.array_equal(v, values[0]) for v in values)
+        if not moved:
+            shown = str(values[0].tolist())
+            shown = shown if len(shown) <= 30 else shown[:29] + "…"
+            still.append(f"{name}: {shown} at every point")
+        elif all(np.all((v == 0) | (v == 1)) for v in values):
+            still.append(f"{name}: only 0 and 1")
+    return still
+
+
+def given_lookup(
+    table: Mapping[str, Any], given: Mapping[str, Any], first_index: Mapping[str, int]
+) -> Lookup:
+    """The lookup of a displayed chain's names: the check's names (``table``), then the
+    values the card states (``given``), then ``e`` and ``\\pi``; ``x_1`` is an element
+    of a vector ``x``, counted from ``first_index[x]`` (0 or 1; 0 unless given). A
+    function of the check that the formula does not apply, ``dL_du = lambda w_0, x_0:
+    ...``, is called with the values of its parameters."""
+    import numpy as np
+
+    def lookup(name: str, base: str, sub: str, applied: bool) -> Any:
+        for source in (table, given):
+            if name in source:
+                found = source[name]
+                if callable(found) and not applied:
+                    return call_with_values(name, found, parameter)
+                return np.asarray(found, dtype=float) if isinstance(found, list) else found
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if sub.isdigit():
+            for source in (table, given):
+                if base in source and not callable(source[base]):
+                    vector = np.asarray(source[base], dtype=float)
+                    index = int(sub) - first_index.get(base, 0)
+                    if vector.ndim >= 1 and 0 <= index < len(vector):
+                        return vector[index]
+        raise FormulaError(f"no value for '{name}'")
+
+    def parameter(name: str) -> Any:
+        """A parameter's value: a number or a vector, never a function."""
+        base, _, sub = name.rpartition("_") if re.search(r"_\d+$", name) else (name, "", "")
+        found = lookup(name, base or name, sub, True)
+        if callable(found):
+            raise FormulaError(f"'{name}' is a function")
+        return found
+
+    return lookup
+
+
+def call_with_values(name: str, function: Any, value_of: Callable[[str], Any]) -> Any:
+    """``function`` (a check's ``lambda`` or ``def``) called with the value of each of its
+    parameters, as ``value_of`` gives them; FormulaError if one has none."""
+    parameters = _parameters(function)
+    if not parameters:
+        raise FormulaError(f"'{name}' is a function of the check")
+    values = {}
+    for parameter in parameters:
+        try:
+            values[parameter] = value_of(parameter)
+        except FormulaError:
+            raise FormulaError(
+                f"'{name}' is a function of {parameter}, which has no value here"
+            ) from None
+    return function(**values)
+
+
+def member_values(
+    trees: Any,
+    table: Mapping[str, Any],
+    given: Mapping[str, Any],
+    first_index: Mapping[str, int],
+    plain: Callable[[Any], Any],
+) -> list[tuple[bool, Any]]:
+    """Each tree's value with the check's names bound, or why it has none: runs in the
+    check's worker, after the check. ``(True, value)`` or ``(False, message)``."""
+    lookup = given_lookup(table, given, first_index)
+    results: list[tuple[bool, Any]] = []
+    for tree in trees:
+        try:
+            results.append((True, plain(evaluate(tree, lookup))))
+        except (FormulaError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
+            results.append((False, str(exc)))
     return results
 
 
@@ -130,6 +232,8 @@ def _lookup_at(table: Mapping[str, Any], point: dict[str, Any], read: dict[str, 
     import numpy as np
 
     def lookup(name: str, base: str, sub: str, applied: bool) -> Any:
+        if name not in point and name not in table and keyword.iskeyword(name[:-1]):
+            name = name[:-1]  # lambda_ given as points=[{'lambda': ...}]
         if name in point:
             found = point[name]
         elif name in table and name not in ("reference", "points"):

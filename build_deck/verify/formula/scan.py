@@ -31,7 +31,8 @@ class FormulaError(Exception):
 
 
 _TOKEN = re.compile(
-    r"\s+|\\[A-Za-z]+|\\[^A-Za-z]|\d+(?:\.\d+)?|\.\d+|[A-Za-z]|[{}()\[\]^_+\-*/=|<>,!']|."
+    r"\s+|\\[A-Za-z]+|\\[^A-Za-z]|\d{1,3}(?:\{,\}\d{3})+(?![\d.])|\d+(?:\.\d+)?|\.\d+"
+    r"|[A-Za-z]|[{}()\[\]^_+\-*/=|<>,!']|."
 )
 
 
@@ -113,6 +114,7 @@ class Cursor:
         self.at = 0
         self.depth = 0
         self.bound: list[str] = []  # indices of the sums around the current point
+        self.norms = 0  # norms \|x\| open around the current point
 
     def peek(self, ahead: int = 0) -> str | None:
         """The text of the token ``ahead`` of the current one, or None past the end."""

@@ -38,9 +38,10 @@ def symbols(node: Node) -> set[str]:
 
 
 def rounded_inputs(node: Node) -> list[tuple[Node, float]]:
-    """For each number written in a tree with three or more significant digits, so
-    likely rounded (``0.665``, not ``0.5``), the tree with that number moved by half a
-    unit in its last digit, and that half unit."""
+    """For each number written in a tree with three or more significant digits, or with
+    a trailing zero after its point, so likely rounded (``0.665``, ``0.090``, not
+    ``0.5`` or ``0.001``), the tree with that number moved by half a unit in its last
+    digit, and that half unit."""
     found: list[tuple[Node, float]] = []
 
     def variants(item: Any) -> list[tuple[Any, float]]:
@@ -48,7 +49,9 @@ def rounded_inputs(node: Node) -> list[tuple[Node, float]]:
             return []
         if item[0] == "num":
             written = item[2] if len(item) > 2 else ""
-            if "." not in written or len(written.replace(".", "").lstrip("0")) < 3:
+            decimals = written.partition(".")[2]
+            significant = written.replace(".", "").lstrip("0")
+            if not decimals or (len(significant) < 3 and not decimals.endswith("0")):
                 return []
             half = 0.5 * 10.0 ** -len(written.split(".")[1])
             return [(("num", item[1] + half, written), half)]

@@ -29,6 +29,7 @@ FUNCTIONS = {
     "softmax": 1,
     "ReLU": 1,
     "relu": 1,
+    "det": 1,
 }
 """Functions written ``\\name`` or ``\\operatorname{name}``; 0 for any number of arguments."""
 SPACING = {",", ";", "!", " ", ":", "quad", "qquad", "displaystyle", "textstyle", "limits"}

@@ -3,6 +3,7 @@
 Notes are shared and downloaded, so a check must not be able to do anything but
 arithmetic. Three layers, and the wire and pool that carry the checks through them:
 
+- :mod:`.syntax`: what a check may be written as, refused with its line before it runs;
 - :mod:`.evaluator`: asteval, a restricted interpreter of Python syntax, with
   allow-lists: only vetted names (``np`` is a read-only namespace of pure numeric
   functions), attributes by the type of the object, no ``import``, ``with``, ``try``,

@@ -100,12 +100,15 @@ def confinement_problem() -> str | None:
     return None
 
 
-def check_mode(*, trust_checks: bool) -> str:
+def check_mode(*, trust_checks: bool, strict: bool = False) -> str:
     """How checks will run here: ``checks:confined``, ``checks:trusted`` (unconfined, as
-    the user asked) or ``checks:not-run`` (no confinement, not trusted)."""
+    the user asked) or ``checks:not-run`` (no confinement, not trusted); ``:strict``
+    follows when what a mark does not cover is an error, not a warning."""
     if confinement_problem() is None:
-        return "checks:confined"
-    return "checks:trusted" if trust_checks else "checks:not-run"
+        mode = "checks:confined"
+    else:
+        mode = "checks:trusted" if trust_checks else "checks:not-run"
+    return f"{mode}:strict" if strict else mode
 
 
 def _worker_environment() -> dict[str, str]:
@@ -181,6 +184,10 @@ def _warm_up(symbols: dict[str, Any]) -> None:
     # A formula check, so that the formula reader's evaluator is loaded too.
     tree = parse_formula(r"\sigma(x) \cdot \exp(x_0) + \frac{\log x}{\sqrt{2}} - \max(0, x)^2")
     run_check("reference = lambda x, x_0: x", symbols, TIME_LIMIT, [tree])
+    # And a chain's members, with a name of the check, a given and one that is neither.
+    vector = parse_formula(r"(x_1, 2) - y + z")
+    members = {"trees": [tree, vector], "given": {"y": [1.0, 2.0]}, "first_index": {"x": 1}}
+    run_check("x = np.ones(2)", symbols, TIME_LIMIT, None, members)
 
 
 _WARM_UP_CHECKS = (

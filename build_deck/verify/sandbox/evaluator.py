@@ -1,8 +1,8 @@
 """Verification, the check sandbox's evaluator: asteval, and the names a check may use.
 
 :func:`run_check` runs one check in this process (only ever inside a confined worker).
-Its parts: ``_read_check`` refuses a check too long or using a statement of
-:data:`_DENIED_SYNTAX`, up front and with its line; ``_interpreter`` sets up asteval with
+Its parts: :func:`.syntax.read_check` refuses a check too long or using a statement a
+check may not use, up front and with its line; ``_interpreter`` sets up asteval with
 the allow-lists (attributes by the type of the object, :data:`_ALLOWED_ATTRIBUTES`; no
 attribute assigned; no ``%`` formatting of text); ``_formula_points`` evaluates a formula
 check's formula with the check's names bound, in what is left of its time limit. The
@@ -42,20 +42,17 @@ from __future__ import annotations
 import ast
 import contextlib
 import math
-import re
 import signal
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from build_deck.verify.sandbox.syntax import read_check
 from build_deck.verify.sandbox.wire import FormulaPoint, Outcome, _failure, _plain
 
 TIME_LIMIT = 2.0
 """Seconds one check may run."""
-MAX_CODE_LENGTH = 50_000
-"""Characters one check may hold."""
-
 _NUMPY_NAMES = """
 abs absolute all allclose any arange arccos arccosh arcsin arcsinh arctan arctan2
 arctanh argmax argmin argsort around array array_equal asarray atleast_1d atleast_2d
@@ -112,33 +109,8 @@ _ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
 _NUMERIC_KINDS = "?biufc"
 """numpy dtype kinds a check may make: bool, integers, floats, complex. No object
 arrays (numpy calls methods by name on their items), no structured or raw memory."""
-MAX_FORMAT_WIDTH = 1000
-"""Largest width or precision in an f-string's format spec."""
-
 _ALLOWED_NODES = {"import": False, "importfrom": False, "with": False, "try": False}
 _ALLOWED_NODES.update({"print": False, "raise": False, "delete": False})
-
-# Statements refused before a check runs, with the word the error names. asteval
-# refuses most of them too (_ALLOWED_NODES); refusing them up front gives their line,
-# and a check cannot run for a while before it reaches, say, a ``try``.
-_DENIED_SYNTAX: dict[type[ast.AST], str] = {
-    ast.Import: "import",
-    ast.ImportFrom: "import",
-    ast.With: "with",
-    ast.AsyncWith: "with",
-    ast.Try: "try",
-    ast.TryStar: "try",
-    ast.Raise: "raise",
-    ast.Delete: "del",
-    ast.ClassDef: "class",
-    ast.Global: "global",
-    ast.Nonlocal: "nonlocal",
-    ast.AsyncFunctionDef: "async def",
-    ast.AsyncFor: "async for",
-    ast.Await: "await",
-    ast.Yield: "yield",
-    ast.YieldFrom: "yield",
-}
 
 
 class CheckTimeout(Exception):
@@ -305,31 +277,6 @@ class _Timer:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _denied_syntax(tree: ast.AST) -> tuple[str, int | None] | None:
-    """The first statement a check may not use, as (what, line), or None."""
-    for node in ast.walk(tree):
-        word = _DENIED_SYNTAX.get(type(node))
-        if word is not None:
-            return f"'{word}' is not allowed in a check", getattr(node, "lineno", None)
-        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
-            problem = _format_spec_problem(node.format_spec)
-            if problem:
-                return problem, getattr(node, "lineno", None)
-    return None
-
-
-def _format_spec_problem(spec: ast.expr) -> str | None:
-    """Why an f-string's format spec is refused, or None: it must be written out, not
-    computed (asteval formats it with rules of its own), and its widths small."""
-    parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
-    if not all(isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts):
-        return "a computed format spec in an f-string is not allowed: write it out"
-    text = "".join(str(p.value) for p in parts if isinstance(p, ast.Constant))
-    if any(int(width) > MAX_FORMAT_WIDTH for width in re.findall(r"\d+", text)):
-        return f"widths in an f-string's format spec are limited to {MAX_FORMAT_WIDTH}"
-    return None
-
-
 def _describe(error: Any, code: str) -> tuple[str, int | None]:
     """An asteval error as (message, 1-based line in the check, if known)."""
     exc_type = error.exc if isinstance(error.exc, type) else Exception
@@ -352,13 +299,16 @@ def run_check(
     symbols: dict[str, Any],
     time_limit: float = TIME_LIMIT,
     formula: Sequence[Any] | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Run one check in this process (call it only inside a limited worker).
 
     ``formula`` holds the expression trees of a formula the card shows (plain data,
     see :mod:`build_deck.verify.formula`); they are evaluated with the check's names bound.
+    ``members`` holds the trees of the card's displayed chain members that need the
+    check's names (``trees``), and the card's givens (``given``, ``first_index``).
     """
-    tree = _read_check(code)
+    tree = read_check(code)
     if isinstance(tree, Outcome):
         return tree
     interpreter, asserts = _interpreter(symbols)
@@ -384,32 +334,28 @@ def run_check(
             tolerances[name] = float(table[name]) if name in table else None
         except (TypeError, ValueError):
             return _failure(asserts(), f"{name} must be a number, not {table[name]!r}")
+    values: tuple[tuple[bool, Any], ...] = ()
+    if members:  # first: calling the reference leaves its parameters in the table
+        values = _member_values(members, table, timer, time_limit, started)
     points: tuple[FormulaPoint, ...] = ()
+    still: tuple[str, ...] = ()
     if formula is not None:
         evaluated = _formula_points(formula, table, timer, time_limit, started)
         if isinstance(evaluated, str):
             return _failure(asserts(), evaluated)
-        points = evaluated
+        points, still = evaluated
     return Outcome(
-        answer, has_answer, tolerances["tol"], tolerances["rtol"], asserts(), None, None, points
+        answer,
+        has_answer,
+        tolerances["tol"],
+        tolerances["rtol"],
+        asserts(),
+        None,
+        None,
+        points,
+        still,
+        values,
     )
-
-
-def _read_check(code: str) -> ast.Module | Outcome:
-    """The check's syntax tree, or the failure of a check that is too long, cannot be
-    read or uses a statement a check may not use (:data:`_DENIED_SYNTAX`)."""
-    if len(code) > MAX_CODE_LENGTH:
-        return _failure(0, f"the check is longer than {MAX_CODE_LENGTH} characters")
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        return _failure(0, f"syntax error: {exc.msg}", exc.lineno)
-    except (RecursionError, MemoryError, ValueError) as exc:
-        return _failure(0, f"the check cannot be read ({type(exc).__name__}: {exc})")
-    denied = _denied_syntax(tree)
-    if denied is not None:
-        return _failure(0, *denied)
-    return tree
 
 
 def _interpreter(symbols: dict[str, Any]) -> tuple[Any, Callable[[], int]]:
@@ -479,20 +425,40 @@ def _interpreter(symbols: dict[str, Any]) -> tuple[Any, Callable[[], int]]:
 
 def _formula_points(
     formula: Sequence[Any], table: Any, timer: _Timer, time_limit: float, started: float
-) -> tuple[FormulaPoint, ...] | str:
+) -> tuple[tuple[FormulaPoint, ...], tuple[str, ...]] | str:
     """A formula check's points, its names bound from ``table`` (the check's names after
-    it ran), or why they cannot be evaluated; ``timer`` allows it what is left of the
-    check's ``time_limit`` since it ``started``."""
+    it ran), and the names they hold still; or why they cannot be evaluated. ``timer``
+    allows it what is left of the check's ``time_limit`` since it ``started``."""
     from build_deck.verify.formula import FormulaError, formula_points
 
     points: tuple[FormulaPoint, ...] = ()
+    still: tuple[str, ...] = ()
     try:
         # The formula gets what is left of the check's time limit.
         timer.seconds = max(0.01, time_limit - (time.monotonic() - started))
         with contextlib.suppress(CheckTimeout), timer:
-            points = tuple(FormulaPoint(*p) for p in formula_points(formula, table, _plain))
+            found, held = formula_points(formula, table, _plain)
+            points, still = tuple(FormulaPoint(*p) for p in found), tuple(held)
     except (FormulaError, TypeError, ValueError, ArithmeticError, IndexError) as exc:
         return f"the formula cannot be evaluated: {exc}"
     if timer.expired:
         return f"time limit of {time_limit:g} s exceeded"
-    return points
+    return points, still
+
+
+def _member_values(
+    members: Mapping[str, Any], table: Any, timer: _Timer, time_limit: float, started: float
+) -> tuple[tuple[bool, Any], ...]:
+    """The chain members of ``members`` evaluated with the check's names, in what is left
+    of the check's time limit; a member not evaluated in time has no value."""
+    from build_deck.verify.formula import member_values
+
+    trees = list(members.get("trees") or [])
+    found: list[tuple[bool, Any]] = []
+    timer.seconds = max(0.01, time_limit - (time.monotonic() - started))
+    with contextlib.suppress(CheckTimeout), timer:
+        found = member_values(
+            trees, table, members.get("given") or {}, members.get("first_index") or {}, _plain
+        )
+    found += [(False, "time limit exceeded")] * (len(trees) - len(found))
+    return tuple(found)

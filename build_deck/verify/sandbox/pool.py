@@ -52,7 +52,8 @@ from build_deck.verify.sandbox.confinement import (
     confinement_problem,
     prepare_worker,
 )
-from build_deck.verify.sandbox.evaluator import MAX_CODE_LENGTH, TIME_LIMIT, run_check
+from build_deck.verify.sandbox.evaluator import TIME_LIMIT, run_check
+from build_deck.verify.sandbox.syntax import MAX_CODE_LENGTH
 from build_deck.verify.sandbox.wire import (
     _FRAME,
     MAX_RESULT_BYTES,
@@ -103,8 +104,9 @@ def serve_checks(argv: Sequence[str]) -> None:
         try:
             extra = _from_wire(job["symbols"], text=True)
             formula = _from_wire(job["formula"], text=True)
+            members = _from_wire(job["members"], text=True)
             outcome = run_check(
-                job["code"], {**symbols, **extra}, float(job["time_limit"]), formula
+                job["code"], {**symbols, **extra}, float(job["time_limit"]), formula, members
             )
         except MemoryError:
             outcome = _failure(0, "memory limit exceeded")
@@ -269,6 +271,7 @@ def run_checks(
     codes: Sequence[str],
     *,
     formulas: Sequence[Sequence[Any] | None] | None = None,
+    members: Sequence[Mapping[str, Any] | None] | None = None,
     symbols: Sequence[Mapping[str, Any]] | None = None,
     time_limit: float = TIME_LIMIT,
     memory_limit: int = MEMORY_LIMIT,
@@ -286,7 +289,8 @@ def run_checks(
     ``confine=False`` is for notes the user trusts.
 
     ``formulas``, one item per check, holds the trees of the formula a check verifies
-    (plain data, see :mod:`build_deck.verify.formula`).
+    (plain data, see :mod:`build_deck.verify.formula`); ``members``, one item per check,
+    the chain members it evaluates with its names (see ``run_check``).
     """
     if not codes:
         return []
@@ -296,7 +300,7 @@ def run_checks(
             raise ConfinementUnavailable(problem)
     count = max(1, min(workers or os.cpu_count() or 1, len(codes)))
     pool = _pool(memory_limit, confine, count)
-    batch = _Batch(codes, formulas, symbols, time_limit, memory_limit, confine, pool)
+    batch = _Batch(codes, formulas, members, symbols, time_limit, memory_limit, confine, pool)
     try:
         batch.run(budget)
     except ConfinementUnavailable:
@@ -316,6 +320,7 @@ class _Batch:
 
     codes: Sequence[str]
     formulas: Sequence[Sequence[Any] | None] | None
+    members: Sequence[Mapping[str, Any] | None] | None
     symbols: Sequence[Mapping[str, Any]] | None
     time_limit: float
     memory_limit: int
@@ -395,6 +400,7 @@ class _Batch:
                 "code": self.codes[index],
                 "symbols": _to_wire(dict(self.symbols[index]) if self.symbols else {}),
                 "formula": _to_wire(self.formulas[index]) if self.formulas else None,
+                "members": _to_wire(dict(self.members[index] or {})) if self.members else None,
                 "time_limit": self.time_limit,
             }
             data = _frame(job)

@@ -15,7 +15,8 @@ What it guarantees, and the tests that prove it:
   ``TestOnlyPlainDataComesBack`` in tests/verify/test_confinement.py (``test_a_pickle``,
   ``test_a_huge_length``, ``test_an_answer_that_is_an_object``, ``test_an_extra_field``,
   ``test_a_field_of_the_wrong_type``, ``test_an_answer_nested_very_deeply``,
-  ``test_formula_points_holding_text_are_refused``);
+  ``test_formula_points_holding_text_are_refused``,
+  ``test_chain_members_that_are_not_plain_are_refused``, ``test_still_names_must_be_text``);
 - an answer holds at most :data:`MAX_ANSWER_NUMBERS` numbers in :data:`MAX_RESULT_BYTES`:
   ``TestLimits.test_answer_too_large_to_send_back``, ``test_answer_nested_too_deeply``,
   ``test_answer_too_large_for_a_float`` in tests/verify/test_sandbox.py, and
@@ -71,6 +72,11 @@ class Outcome:
     """1-based line of the check code where it went wrong, if known."""
     formula: tuple[FormulaPoint, ...] = ()
     """For a formula check: the formula and the check's reference at each point."""
+    still: tuple[str, ...] = ()
+    """For a formula check: the names its points hold still (``y: 1.0 at every point``)."""
+    members: tuple[tuple[bool, Any], ...] = ()
+    """Members of the card's displayed chains evaluated with the check's names: each
+    ``(True, value)``, or ``(False, why not)``."""
     seconds: float = 0.0
     """Wall-clock seconds the check took, as the build measured it."""
     budget_exceeded: bool = False
@@ -167,6 +173,8 @@ _FIELD_TYPES: dict[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str),
     "str | None": lambda v: v is None or isinstance(v, str),
 }
+_SPECIAL_FIELDS = frozenset({"formula", "still", "members"})
+"""Fields of Outcome read by a function of their own."""
 _PARENT_FIELDS = frozenset({"seconds", "budget_exceeded"})
 """Fields of Outcome the build sets; a worker never sends them."""
 
@@ -240,10 +248,37 @@ def _outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
     wire = {
         f.name: _to_wire(getattr(outcome, f.name))
         for f in fields(Outcome)
-        if f.name not in _PARENT_FIELDS | {"formula"}
+        if f.name not in _PARENT_FIELDS | _SPECIAL_FIELDS
     }
     wire["formula"] = [_to_wire((p.bindings, p.shown, p.reference)) for p in outcome.formula]
+    wire["still"] = [str(name) for name in outcome.still]
+    wire["members"] = [[ok, _to_wire(value)] for ok, value in outcome.members]
     return wire
+
+
+def _still_from_wire(value: Any) -> tuple[str, ...]:
+    """The names a formula check holds still: a list of one-line texts."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("bad still")
+    return tuple(_one_line(v) for v in value[:50])
+
+
+def _members_from_wire(value: Any) -> tuple[tuple[bool, Any], ...]:
+    """Chain members as sent by a worker: ``[true, numbers]`` or ``[false, message]``."""
+    if not isinstance(value, list):
+        raise ValueError("bad members")
+    members = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], bool)):
+            raise ValueError("bad member")
+        ok, data = item
+        if ok:
+            members.append((True, _from_wire(data, text=False)))
+        elif isinstance(data, str):
+            members.append((False, _one_line(data)))
+        else:
+            raise ValueError("bad member")
+    return tuple(members)
 
 
 def _formula_from_wire(value: Any) -> tuple[FormulaPoint, ...]:
@@ -276,6 +311,10 @@ def _outcome_from_wire(payload: Any) -> Outcome:
         value = payload[f.name]
         if f.name == "formula":
             values[f.name] = _formula_from_wire(value)
+        elif f.name == "still":
+            values[f.name] = _still_from_wire(value)
+        elif f.name == "members":
+            values[f.name] = _members_from_wire(value)
         elif f.type == "Any":
             values[f.name] = _from_wire(value, text=False)
         elif isinstance(f.type, str) and _FIELD_TYPES[f.type](value):
