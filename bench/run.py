@@ -185,8 +185,12 @@ def _measure_watch(folder: Path) -> list[float]:
 
 
 def _fresh(folder: Path, count: int) -> list[Path]:
+    """A new corpus in ``folder``, a notes project of its own: without its own
+    ``build-deck.toml`` the build would take the repository's, found above it."""
     shutil.rmtree(folder, ignore_errors=True)
-    return write_corpus(count, folder / "notes")
+    paths = write_corpus(count, folder / "notes")
+    (folder / "build-deck.toml").write_text('deck = "AI Study Notes"\n', encoding="utf-8")
+    return paths
 
 
 def bench(count: int, root: Path, *, one_core: bool) -> dict[str, Any]:
