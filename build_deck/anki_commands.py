@@ -18,14 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_deck.anki.package import NoteRecord
-from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync_model import SyncError
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
 if TYPE_CHECKING:
     from anki.collection import Collection
+
+    from build_deck.anki.package import NoteRecord
 
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""
@@ -82,6 +81,8 @@ def _error(where: str, message: str) -> None:
 
 
 def _collection_path(args: argparse.Namespace) -> Path | None:
+    from build_deck.anki.profiles import ProfileError, find_collection
+
     if args.collection is not None:
         return Path(args.collection)
     try:
@@ -94,6 +95,7 @@ def _collection_path(args: argparse.Namespace) -> Path | None:
 def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
     """Run ``sync`` or ``pull``; returns the exit code."""
     from build_deck.anki import collection as sync_module
+    from build_deck.anki.sync_model import SyncError  # the parser alone imports neither
 
     if not sync_module.HAVE_ANKI:
         _error("anki", f"the anki package is not installed: {sync_module.INSTALL_HINT}")

@@ -20,6 +20,7 @@ LAYERS = [
     "verify",
     "anki",
     "report",
+    "freshness",
     "gather",
     "identity",
     "pipeline",
