@@ -310,8 +310,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from build_deck.verify.sandbox import check_mode
 
     trust = getattr(args, "trust_checks", False)
-    mode = check_mode(trust_checks=trust, strict=bool(args.strict))
-    options = replace(options, check_mode=mode)
+    options = replace(options, check_mode=check_mode(trust_checks=trust, strict=options.strict))
     if args.command == "watch":
         from build_deck.watch import watch
 

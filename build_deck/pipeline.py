@@ -119,8 +119,7 @@ def read_notes(
 ) -> list[NotesFile]:
     """Read and extract every notes file, from the cache where it is still valid.
 
-    ``tex_state`` says how TeX is being validated; it is part of the cache key.
-    """
+    ``tex_state`` (how TeX is validated) is part of the cache key."""
     if not paths:
         return []
     files: list[NotesFile] = []
@@ -192,7 +191,7 @@ _parser_of_process: list[MarkdownIt] = []
 
 
 def _parse_one(job: _ParseJob) -> _Parsed:
-    """Decode and extract one notes file (in this process or a worker); its cards, its
+    """Decode and extract one notes file (in this process or a worker): its cards, its
     problems and its text."""
     data, shown, folder, root_deck, vault, tags = job
     text, problem = read_notes_file(data, shown)
@@ -231,8 +230,10 @@ class TexHook(Protocol):
         ...
 
 
-VerifyHook = Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]]
-"""What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
+class VerifyHook(Protocol):
+    """What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
+
+    def __call__(self, cards: list[Card]) -> tuple[dict[SourceLoc, str], list[Diagnostic]]: ...
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
