@@ -23,7 +23,7 @@ AREAS = (
 AREA_MINIMUMS = {
     "Mathematics": 277,
     "Machine Learning": 170,
-    "Deep Learning": 227,
+    "Deep Learning": 260,
     "NLP": 169,
     "Reinforcement Learning": 151,
     "Scaling LLMs": 143,
