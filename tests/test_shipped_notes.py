@@ -24,7 +24,7 @@ AREA_MINIMUMS = {
     "Mathematics": 277,
     "Machine Learning": 170,
     "Deep Learning": 260,
-    "NLP": 169,
+    "NLP": 208,
     "Reinforcement Learning": 151,
     "Scaling LLMs": 143,
 }
