@@ -25,8 +25,8 @@ AREA_MINIMUMS = {
     "Machine Learning": 170,
     "Deep Learning": 260,
     "NLP": 208,
-    "Reinforcement Learning": 151,
-    "Scaling LLMs": 143,
+    "Reinforcement Learning": 172,
+    "Scaling LLMs": 155,
 }
 
 
