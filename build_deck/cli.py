@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
+from build_deck.cache import default_cache_dir, user_cache_root
 from build_deck.model import SourceLoc
 from build_deck.pipeline import print_progress, run
 from build_deck.report import (
-    DEFAULT_CACHE,
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
@@ -50,7 +50,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     common.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     common.add_argument("--deck", default=DEFAULT_ROOT_DECK, help="name of the root deck")
     common.add_argument(
-        "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
+        "--no-cache",
+        action="store_true",
+        help=f"build every file afresh, without the build cache in {user_cache_root()}",
     )
 
     strict = argparse.ArgumentParser(add_help=False)
@@ -237,7 +239,7 @@ def _main(argv: Sequence[str] | None) -> int:
         root_deck=args.deck,
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
-        cache_dir=None if args.no_cache else DEFAULT_CACHE,
+        cache_dir=None if args.no_cache else default_cache_dir(args.notes),
         check_mode=check_mode(trust_checks=getattr(args, "trust_checks", False)),
     )
     if args.command == "watch":

@@ -279,7 +279,7 @@ class TexChecker:
 
     @classmethod
     def start(
-        cls, *, notes_dir: Path, strict: bool = False, cache_dir: Path | None = Path(".cache")
+        cls, *, notes_dir: Path, strict: bool = False, cache_dir: Path | None = None
     ) -> TexChecker:
         """Find Node.js and MathJax and start loading MathJax right away."""
         return cls(
