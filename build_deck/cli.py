@@ -14,7 +14,8 @@ from typing import Any
 
 from build_deck import __version__
 from build_deck.cache import default_cache_dir, user_cache_root
-from build_deck.model import SourceLoc
+from build_deck.files import UnsafeFile, printable
+from build_deck.model import Diagnostic, SourceLoc
 from build_deck.pipeline import print_progress, run
 from build_deck.report import (
     DEFAULT_ROOT_DECK,
@@ -166,7 +167,7 @@ def _print_stats(report: BuildReport) -> None:
         print(f"cards per {title}:")
         width = max((len(name) for name in counts), default=0)
         for name, count in sorted(counts.items()):
-            print(f"  {name:<{width}}  {count:>5}")
+            print(printable(f"  {name:<{width}}  {count:>5}"))
 
 
 LIST_AT_MOST = 20
@@ -178,7 +179,7 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
     listed = [*report.changes, *report.removed]
     if verbose or len(listed) <= LIST_AT_MOST:
         for change in listed:
-            print(f"{change.what}: {change.where}: {change.text}")
+            print(printable(f"{change.what}: {change.where}: {change.text}"))
     elif listed:
         print(f"{len(listed)} cards new, changed, moved or removed: 'build -v' lists them")
     if report.removed:
@@ -209,9 +210,14 @@ def _write_preview(
             file=sys.stderr,
         )
         return EXIT_ERRORS
-    page = write_preview(
-        report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
-    )
+    try:
+        page = write_preview(
+            report.cards, verified, options.out_dir / "preview", mathjax, title=options.root_deck
+        )
+    except (UnsafeFile, OSError) as exc:
+        where = display_path(options.out_dir / "preview")
+        print(Diagnostic(SourceLoc(where, 0), f"no preview: {exc}"), file=sys.stderr)
+        return EXIT_ERRORS
     problems = f"; {len(report.errors)} errors" if report.errors else ""
     print(f"{len(report.cards)} cards from {report.files} files -> {display_path(page)}{problems}")
     return EXIT_ERRORS if report.errors else EXIT_OK

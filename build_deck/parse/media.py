@@ -8,11 +8,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
 from markdown_it.token import Token
 
+from build_deck.cache import MAX_IMAGE_BYTES
+from build_deck.files import UnsafeFile, read_inside, size_text
 from build_deck.parse.context import FileContext
 from build_deck.parse.tokens import walk
 
@@ -37,7 +40,7 @@ def resolve_images(
             src = str(child.attrs.get("src", ""))
             if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.IGNORECASE):
                 continue  # a URL: Anki loads it itself
-            path = (base_dir / src).resolve()
+            path = Path(os.path.realpath(base_dir / src))  # never raises, even on a loop
             at = token.content.find(f"]({src}")
             line = first_line + token.content.count("\n", 0, max(at, 0))
             if not path.is_relative_to(notes_root):
@@ -48,7 +51,7 @@ def resolve_images(
                     "it (after following links), so no other file can be packed into the deck",
                 )
                 continue
-            if not path.is_file():
+            if not os.path.lexists(path):
                 looked_in = Path(shown_dir, src).parent.as_posix()
                 ctx.error(
                     line,
@@ -56,7 +59,15 @@ def resolve_images(
                     "fix the path or add the file",
                 )
                 continue
-            data = path.read_bytes()
+            try:
+                data = read_inside(path, notes_root, MAX_IMAGE_BYTES)
+            except UnsafeFile as exc:
+                ctx.error(
+                    line,
+                    f"image not read: {src}: {exc}; an image must be a regular file inside "
+                    f"the notes folder, of at most {size_text(MAX_IMAGE_BYTES)}",
+                )
+                continue
             if image_type(data) is None:
                 ctx.error(
                     line,
