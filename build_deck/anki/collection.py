@@ -113,10 +113,26 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     deck_ids = {d.name: d.id for d in col.decks.all_names_and_ids()}
     key = state_key(root_deck)
     state, warning = load_state(col.get_config(key, None))
-    view = CollectionView(notes, foreign, state, deck_ids, state_key=key)
+    view = CollectionView(notes, foreign, state, deck_ids, state_key=key, root_deck=root_deck)
     if warning:
         view.warnings.append(warning)
+    view.other_projects = _other_projects(col, key)
     return view
+
+
+def _other_projects(col: Collection, own_key: str) -> dict[str, str]:
+    """The GUIDs other root decks' syncs wrote, by GUID -> that root deck."""
+    db = col.db
+    assert db is not None
+    owners: dict[str, str] = {}
+    prefix = state_key("")
+    for key in db.list("SELECT key FROM config WHERE key LIKE ?", prefix + "%"):
+        if key == own_key or not str(key).startswith(prefix):
+            continue
+        state, _ = load_state(col.get_config(str(key), None))
+        for guid in state:
+            owners.setdefault(guid, str(key)[len(prefix) :])
+    return owners
 
 
 def media_hashes(col: Collection, names: Iterable[str]) -> dict[str, bytes]:

@@ -135,6 +135,32 @@ class CollectionView:
     """The config key the state was read from, and is written to."""
     warnings: list[str] = field(default_factory=list)
     """Problems found while reading (e.g. an unreadable sync state)."""
+    root_deck: str = ""
+    """The build's root deck (empty: any deck)."""
+    other_projects: dict[str, str] = field(default_factory=dict)
+    """GUIDs in the sync state of another root deck -> that root deck."""
+
+    def owner(self, note: Existing) -> str | None:
+        """None when ``note`` is this project's to change; else whose it is.
+
+        The sync state knows which notes this project's syncs wrote. A note it does not
+        hold is another project's when that project's sync state holds it, or when a
+        card of it lives outside this root deck: such a note is never updated, moved,
+        tagged or deleted, whatever GUID a ledger claims (a ledger is shared data).
+        """
+        if note.guid in self.state:
+            return None
+        other = self.other_projects.get(note.guid)
+        if other is not None:
+            return f"a note of the notes project with root deck '{other}'"
+        if not self.root_deck:
+            return None
+        names = {deck_id: name for name, deck_id in self.deck_ids.items()}
+        for _, deck in note.card_decks:
+            name = names.get(deck, "")
+            if name != self.root_deck and not name.startswith(f"{self.root_deck}::"):
+                return f"a note in the deck '{name}', outside '{self.root_deck}'"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +210,8 @@ class Plan:
     conflicts: list[Conflict] = field(default_factory=list)
     """Cards left alone because both sides changed them."""
     foreign: list[tuple[Desired, str]] = field(default_factory=list)
-    """Build notes whose GUID belongs to a note of another note type: left alone."""
+    """Build notes whose GUID belongs to a note that is not this project's (of another
+    note type, or another project's), with whose it is: left alone."""
     removed: list[Existing] = field(default_factory=list)
     """build-deck notes no longer in the notes, to tag ``REMOVED_TAG``."""
     prune: list[Existing] = field(default_factory=list)
@@ -240,7 +267,9 @@ def plan_sync(
     vocabulary = {t for d in desired for t in d.tags} | {VERIFIED_TAG, REMOVED_TAG}
     known = set(view.state) | set(removed_guids)
     orphans = {
-        guid: note for guid, note in view.notes.items() if guid not in build_guids and guid in known
+        guid: note
+        for guid, note in view.notes.items()
+        if guid not in build_guids and guid in known and view.owner(note) is None
     }
     retyped = _pair_retyped(
         [d for d in desired if d.guid not in view.notes and d.guid not in view.foreign_guids],
@@ -250,6 +279,10 @@ def plan_sync(
     _plan_notetypes(plan, notetypes_present or {})
     for want in desired:
         old = view.notes.get(want.guid)
+        owner = view.owner(old) if old is not None else None
+        if owner is not None:
+            plan.foreign.append((want, owner))
+            continue
         new_guid = False
         if old is None and want.guid in retyped:
             old = retyped[want.guid]
@@ -257,7 +290,7 @@ def plan_sync(
             new_guid = True
         if old is None:
             if want.guid in view.foreign_guids:
-                plan.foreign.append((want, view.foreign_guids[want.guid]))
+                plan.foreign.append((want, f"a note of type '{view.foreign_guids[want.guid]}'"))
             else:
                 plan.adds.append(want)
                 plan.state[want.guid] = _written_state(want, want.fields)

@@ -39,7 +39,7 @@ _ASSETS = Path(__file__).resolve().parent.parent / "js"
 
 _TAG = re.compile(r"\{\{\s*([#^/]?)\s*([^}]*?)\s*\}\}")
 _FIELD_EMPTY = re.compile(r"^(?:\s|</?(?:br|div) ?/?>)*$", re.IGNORECASE | re.DOTALL)
-_CLOZE_MARKER = re.compile(r"\{\{c(\d+)::|\}\}")
+_CLOZE_MARKER = re.compile(r"\{\{c(\d{1,9})::|\}\}")
 _MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[)\]])", re.DOTALL)
 _HTML_TAG = re.compile(
     r"(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)",

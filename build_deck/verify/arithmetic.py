@@ -89,7 +89,7 @@ def arithmetic_chains(card: Card) -> list[list[ChainPart]]:
                     with contextlib.suppress(tex.FormulaError, TypeError, ValueError):
                         spread += abs(float(tex.evaluate(changed, tex.numeric_lookup)) - value)
                 tolerance = spread
-            span = (tokens[0].start, tokens[-1].start + len(tokens[-1].text)) if tokens else None
+            span = (tokens[0].start, tokens[-1].end) if tokens else None
             values.append(ChainPart(text, value, tolerance, source, span))
         if len(values) >= 2:
             chains.append(values)

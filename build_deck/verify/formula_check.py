@@ -109,6 +109,16 @@ def _format_point(bindings: dict[str, Any]) -> str:
     return ", ".join(f"{name}={format_value(value)}" for name, value in bindings.items())
 
 
+def _array(value: Any) -> Any:
+    """``value`` as an array of floats, or None when it is ragged or not numbers."""
+    import numpy as np
+
+    try:
+        return np.asarray(value, dtype=float)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
 def compare_formula(
     formula: Formula, outcome: Outcome, tol: float | None, rtol: float | None
 ) -> str | None:
@@ -117,12 +127,19 @@ def compare_formula(
 
     compared = 0
     for point in outcome.formula:
-        reference = np.asarray(point.reference, dtype=float)
+        reference = _array(point.reference)
+        if reference is None:
+            return (
+                f"formula {formula.source}: the check's reference gives "
+                f"{format_value(point.reference)}, which is not a number or a regular array"
+            )
         if not np.all(np.isfinite(reference)):
             continue
         compared += 1
         for text, value in zip(formula.texts, point.shown, strict=True):
-            shown = np.asarray(value, dtype=float)
+            shown = _array(value)
+            if shown is None:
+                return f"formula {text} gives {format_value(value)}: not a regular array"
             same = shown.shape == reference.shape or shown.size == reference.size == 1
             if same:
                 same = bool(

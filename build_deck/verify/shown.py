@@ -13,8 +13,11 @@ import re
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
+from build_deck.parse.cloze import find_clozes
 from build_deck.parse.markdown import make_parser
+from build_deck.parse.tokens import MATH_TYPES, is_check, walk
 
 _CLOZE_OPEN = re.compile(r"\{\{c\d+::")
 
@@ -35,31 +38,94 @@ def _parser() -> MarkdownIt:
 
 
 def shown_pieces(markdown: str) -> list[Shown]:
-    """The math, bold and plain text of Markdown, in order, as the parser reads it."""
+    """The math, bold and plain text of Markdown that a reader sees, in order, as the
+    parser reads it.
+
+    What a reader does not see is left out: raw HTML (a comment, a tag, and the text
+    inside an element written in raw HTML, which CSS may hide), and struck-through
+    text. Line breaks and the ends of blocks are a space of plain text.
+    """
     pieces: list[Shown] = []
-    if "$" not in markdown and "*" not in markdown and "_" not in markdown:
+    if not any(mark in markdown for mark in "$*_<~&\\"):
         return [Shown("text", markdown)]
     for token in _parser().parse(markdown):
         if token.type == "math_block":
             pieces.append(Shown("math", token.content))
-        bold: list[str] | None = None
-        for child in token.children or []:
-            if child.type == "strong_open":
-                bold = []
-            elif child.type == "strong_close" and bold is not None:
-                pieces.append(Shown("bold", "".join(bold)))
-                bold = None
-            elif child.type in ("math_inline", "math_inline_double"):
-                if bold is not None:
-                    bold.append(f"${child.content}$")
-                else:
-                    pieces.append(Shown("math", child.content))
-            elif child.type in ("text", "code_inline"):
-                if bold is not None:
-                    bold.append(child.content)
-                else:
-                    pieces.append(Shown("text", child.content))
+        if token.children is not None:
+            _inline_pieces(token.children, pieces)
+            pieces.append(Shown("text", " "))
     return pieces
+
+
+def _inline_pieces(children: list[Token], pieces: list[Shown]) -> None:
+    """The pieces of one inline token's children, hidden ones left out."""
+    bold: list[str] | None = None
+    hidden = 0  # open raw HTML elements and strikethroughs
+    for child in children:
+        kind = child.type
+        if kind == "html_inline":
+            hidden = html_depth(child.content, hidden)
+        elif kind in ("s_open", "s_close"):
+            hidden = max(hidden + (1 if kind == "s_open" else -1), 0)
+        elif hidden:
+            continue
+        elif kind == "strong_open":
+            bold = []
+        elif kind == "strong_close" and bold is not None:
+            pieces.append(Shown("bold", "".join(bold)))
+            bold = None
+        elif kind in ("math_inline", "math_inline_double"):
+            if bold is not None:
+                bold.append(f"${child.content}$")
+            else:
+                pieces.append(Shown("math", child.content))
+        elif kind in ("text", "code_inline", "softbreak", "hardbreak"):
+            text = child.content if kind in ("text", "code_inline") else " "
+            if bold is not None:
+                bold.append(text)
+            else:
+                pieces.append(Shown("text", text))
+
+
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+
+
+def html_depth(tag: str, depth: int) -> int:
+    """How many raw HTML elements are open after ``tag``, with ``depth`` open before it.
+
+    A comment or a declaration changes nothing; a void element (``<br>``) or a
+    self-closing tag neither; a closing tag closes one; any other tag opens one.
+    """
+    match = _TAG_NAME.match(tag)
+    if match is None:
+        return depth
+    if match.group(1):
+        return max(depth - 1, 0)
+    if match.group(2).lower() in _VOID or tag.rstrip().endswith("/>"):
+        return depth
+    return depth + 1
+
+
+def visible_deletions(markdown: str) -> list[bool]:
+    """For each cloze deletion of Markdown, in the order the parser finds them
+    (``parse.tokens.cloze_deletions``), whether a reader sees it: one inside raw HTML
+    or struck through is hidden."""
+    flags: list[bool] = []
+    hidden = 0
+    for token in walk(_parser().parse(markdown)):
+        kind = token.type
+        if token.block:
+            hidden = 0  # raw HTML inside a paragraph ends with it
+        if kind == "html_inline":
+            hidden = html_depth(token.content, hidden)
+        elif kind in ("s_open", "s_close"):
+            hidden = max(hidden + (1 if kind == "s_open" else -1), 0)
+        elif kind == "cloze_open":
+            flags.append(not hidden)
+        elif kind in (*MATH_TYPES, "code_inline") or (kind == "fence" and not is_check(token)):
+            flags += [not hidden] * len(find_clozes(token.content, shorthand=False)[0])
+    return flags
 
 
 def strip_cloze(tex: str) -> str:

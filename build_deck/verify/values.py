@@ -19,6 +19,7 @@ from typing import Any
 
 from build_deck.model import Card, CardKind, Check
 from build_deck.verify.sandbox import MAX_ANSWER_NUMBERS, Outcome
+from build_deck.verify.shown import shown_pieces, visible_deletions
 
 _NUMBER = (
     r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
@@ -190,35 +191,51 @@ def card_value(card: Card, check: Check) -> CardValue | str:
     if card.kind is CardKind.QA and check.target is not None:
         return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
-        if check.target is not None:
-            digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
-            number = int(digits.group(1)) if digits else None
-            bodies = [body for n, body in card.deletions if n == number]
-            if not bodies:
-                return f"the check names {check.target}, but the card has no such deletion"
-            value = parse_value(bodies[0])
-            return value or f"deletion {check.target} ({bodies[0]!r}) is not a value"
-        for _, body in card.deletions:
-            value = parse_value(body)
-            if value:
-                return value
-        return "no deletion of the card is a value; name one with ```check c2"
-    source = card.value_source
+        return _deletion_value(card, check)
+    # The value is read from what the student sees: not from a comment, raw HTML or
+    # struck-through text, which may hold another number than the one shown.
+    pieces = shown_pieces(card.value_source)
     first_bold = None
-    for match in itertools.islice(_BOLD.finditer(source), MAX_BOLD_TRIED):
-        text = match.group(1) or match.group(2)
+    bolds = (piece.text for piece in pieces if piece.kind == "bold")
+    for text in itertools.islice(bolds, MAX_BOLD_TRIED):
         value = parse_value(text)
         if value:
             return value
         first_bold = text if first_bold is None else first_bold
     if first_bold is not None:
         return f"no bold text of the answer is a value ({first_bold!r}); write the value in bold"
+    source = "".join(f"${p.text}$" if p.kind == "math" else p.text for p in pieces)
     candidates = _value_candidates(source[-MAX_SCANNED_ANSWER:])
     for text in reversed(candidates):
         value = parse_value(text)
         if value:
             return value
     return "the answer shows no value: write it in bold, e.g. **-0.2494**"
+
+
+def _deletion_value(card: Card, check: Check) -> CardValue | str:
+    """The deletion a check of a cloze card compares against: the one it names, else
+    the first that is a value. A deletion the student does not see (inside raw HTML,
+    struck through) is never one."""
+    visible = visible_deletions(card.value_source)
+    if len(visible) != len(card.deletions):
+        visible = [False] * len(card.deletions)  # cannot tell which is shown: none is
+    shown = [(n, body) for (n, body), seen in zip(card.deletions, visible, strict=True) if seen]
+    if check.target is not None:
+        digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
+        number = int(digits.group(1)) if digits else None
+        if not any(n == number for n, _ in card.deletions):
+            return f"the check names {check.target}, but the card has no such deletion"
+        bodies = [body for n, body in shown if n == number]
+        if not bodies:
+            return f"deletion {check.target} is not shown (it is inside raw HTML or struck through)"
+        value = parse_value(bodies[0])
+        return value or f"deletion {check.target} ({bodies[0]!r}) is not a value"
+    for _, body in shown:
+        value = parse_value(body)
+        if value:
+            return value
+    return "no deletion of the card is a value; name one with ```check c2"
 
 
 def _value_candidates(source: str) -> list[str]:
