@@ -30,6 +30,7 @@ from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, VERIFIED_TAG, NoteT
 from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.anki.sync_state import STATE_KEY, NoteState, field_hash
 from build_deck.model import CardKind, SourceLoc
+from build_deck.verify.shown import strip_cloze
 
 REMOVED_TAG = "build-deck::removed"
 """Tag given to notes whose card was removed from the notes."""
@@ -397,10 +398,17 @@ def _plan_note(
 
 
 def _plain(html_text: str) -> str:
-    """Text of an HTML field, for comparing and naming notes."""
-    text = re.sub(r"<[^>]+>", " ", html_text)
-    text = re.sub(r"\{\{c\d+::(.*?)(::[^}]*)?\}\}", r"\1", text)
+    """Text of an HTML field, for comparing and naming notes (linear in the field: a
+    field from a shared ``.apkg`` may hold anything)."""
+    text = _TAG.sub(" ", html_text)
+    text = strip_cloze(text)
     return " ".join(html.unescape(text).split())
+
+
+_TAG = re.compile(r"<[^<>]+>")
+MAX_COMPARED = 2000
+"""Characters of two notes' texts compared to pair a retyped card (difflib is
+quadratic: a 100 KB card took minutes)."""
 
 
 def first_words(fields: dict[str, str]) -> str:
@@ -433,10 +441,12 @@ def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Exis
     """
     if not new:
         return {}
-    places = [(old, *_source_place(old.source), _note_text(old.fields)) for old in orphans]
+    places = [
+        (old, *_source_place(old.source), _note_text(old.fields)[:MAX_COMPARED]) for old in orphans
+    ]
     pairs = []
     for want in new:
-        text = _note_text(want.fields)
+        text = _note_text(want.fields)[:MAX_COMPARED]
         # Both Source fields are written by the build, whatever the working directory.
         path = _source_place(want.fields["Source"])[0]
         for old, old_path, old_line, old_text in places:

@@ -38,6 +38,8 @@ MAX_LEDGER_BYTES = 64 * MIB
 ledger of 100,000 cards holds about 200 KiB)."""
 MAX_LINE_CHARS = 1 << 16
 """A longer line is refused."""
+MAX_PROBLEMS = 20
+"""Problems reported per ledger file; after them one line says that more follow."""
 
 _HEADER = {"build-deck ledger": LEDGER_VERSION, "about": "card identities: commit with notes/"}
 _END = {"end": "build-deck ledger"}
@@ -142,7 +144,10 @@ def parse_ledger(
     problems: list[Diagnostic] = []
 
     def bad(line: int, message: str) -> None:
-        problems.append(Diagnostic(SourceLoc(shown, line), message))
+        if len(problems) == MAX_PROBLEMS:
+            message = "more malformed lines follow: not a build-deck ledger; restore it from git"
+        if len(problems) <= MAX_PROBLEMS:
+            problems.append(Diagnostic(SourceLoc(shown, line), message))
 
     whole = _text_problem(text)
     if whole is not None:
@@ -155,6 +160,8 @@ def parse_ledger(
     for number, line in enumerate(lines[:-1], 1):
         if seen_end:
             bad(number, "text after the ledger's end line: restore it from git")
+            break
+        if len(problems) > MAX_PROBLEMS:
             break
         if parsed is not None:
             data = parsed[number - 1]

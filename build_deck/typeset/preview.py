@@ -40,7 +40,8 @@ _ASSETS = Path(__file__).resolve().parent.parent / "js"
 _TAG = re.compile(r"\{\{\s*([#^/]?)\s*([^}]*?)\s*\}\}")
 _FIELD_EMPTY = re.compile(r"^(?:\s|</?(?:br|div) ?/?>)*$", re.IGNORECASE | re.DOTALL)
 _CLOZE_MARKER = re.compile(r"\{\{c(\d{1,9})::|\}\}")
-_MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[)\]])", re.DOTALL)
+_MATH_OPEN = re.compile(r"\\[(\[]")
+_MATH_CLOSE = re.compile(r"\\[)\]]")
 _HTML_TAG = re.compile(
     r"(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)",
     re.IGNORECASE | re.DOTALL,
@@ -155,9 +156,23 @@ def cloze_filter(text: str, ordinal: int, *, question: bool) -> str:
             found |= _reveal(node, ordinal, question, buf)
     if not found:
         return ""
-    return _MATHJAX.sub(
-        lambda m: m.group(1) + _HTML_TAG.sub("", m.group(2)) + m.group(3), "".join(buf)
-    )
+    return _without_tags_in_math("".join(buf))
+
+
+def _without_tags_in_math(text: str) -> str:
+    """``text`` with the HTML tags inside each ``\\(..\\)`` and ``\\[..\\]`` removed, as
+    Anki does. One pass: once no closer is left, no later opener can close."""
+    parts: list[str] = []
+    pos = 0
+    while (opener := _MATH_OPEN.search(text, pos)) is not None:
+        closer = _MATH_CLOSE.search(text, opener.end())
+        if closer is None:
+            break
+        inner = _HTML_TAG.sub("", text[opener.end() : closer.start()])
+        parts += [text[pos : opener.start()], opener.group(), inner, closer.group()]
+        pos = closer.end()
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def render_template(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from build_deck.model import Card, Diagnostic
 from build_deck.verify import formula as tex
-from build_deck.verify.shown import shown_pieces, strip_cloze
+from build_deck.verify.shown import answer_pieces, strip_cloze
 from build_deck.verify.values import Number, format_value, parse_number
 
 
@@ -49,7 +49,7 @@ def arithmetic_chains(card: Card) -> list[list[ChainPart]]:
     """
     if "=" not in card.value_source and "approx" not in card.value_source:
         return []  # no chain: spare the Markdown parser
-    pieces = shown_pieces(card.value_source)
+    pieces = answer_pieces(card)
     chains = []
     for index, piece in enumerate(pieces):
         if piece.kind != "math":

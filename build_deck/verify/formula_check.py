@@ -19,10 +19,10 @@ from typing import Any
 from build_deck.model import Card, CardKind, Check
 from build_deck.verify import formula as tex
 from build_deck.verify.sandbox import Outcome
-from build_deck.verify.shown import shown_pieces, strip_cloze
+from build_deck.verify.shown import answer_pieces, shown_pieces, strip_cloze
 from build_deck.verify.values import format_value
 
-_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*formula\b[ \t]*(?::[ \t]*(.*?))?[ \t]*$", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*formula\b[ \t]*(?::(.*))?$", re.MULTILINE)
 _FORMULA_RTOL = 1e-6
 _FORMULA_ATOL = 1e-9
 
@@ -73,7 +73,7 @@ def _formula_tex(card: Card, check: Check, named: str) -> str:
             if target is not None:
                 raise tex.FormulaError(f"deletion c{number} holds no math")
         raise tex.FormulaError("no deletion of the card holds math; name one with ```check c2")
-    maths = [p.text for p in shown_pieces(card.value_source) if p.kind == "math"]
+    maths = [p.text for p in answer_pieces(card) if p.kind == "math"]
     if not maths:
         raise tex.FormulaError("the answer shows no formula")
     return strip_cloze(maths[-1])

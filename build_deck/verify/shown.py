@@ -1,7 +1,9 @@
 """Verification: what a card's Markdown shows, as the Markdown parser reads it.
 
-- :func:`shown_pieces`: the math, **bold** and plain text of Markdown, in reading
-  order (:class:`Shown`), where formula checks and displayed arithmetic find their TeX;
+- :func:`shown_pieces` (and :func:`answer_pieces`, of a card): the math, **bold** and
+  plain text a reader sees of Markdown, in reading order (:class:`Shown`), where values,
+  formula checks and displayed arithmetic are read; :func:`visible_deletions` says
+  which deletions a reader sees;
 - :func:`strip_cloze`: TeX with cloze markup ``{{c1::x::hint}}`` replaced by what it
   hides.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from build_deck.model import Card, CardKind
 from build_deck.parse.cloze import find_clozes
 from build_deck.parse.markdown import make_parser
 from build_deck.parse.tokens import MATH_TYPES, is_check, walk
@@ -55,6 +58,23 @@ def shown_pieces(markdown: str) -> list[Shown]:
             _inline_pieces(token.children, pieces)
             pieces.append(Shown("text", " "))
     return pieces
+
+
+MAX_READ_SOURCE = 64 * 1024
+"""Characters of a card's answer or cloze text that are read for values and chains:
+a longer one shows none (its checks cannot compare it)."""
+
+
+def answer_pieces(card: Card) -> list[Shown]:
+    """What a card's value source shows (:func:`shown_pieces`), read where it was
+    written: a Q/A answer's first paragraph followed ``A:`` on its line, so that a line
+    such as ``A: <!-- x --> **2**`` is read as a paragraph, not as an HTML block.
+    Nothing, when the source is longer than :data:`MAX_READ_SOURCE`."""
+    if len(card.value_source) > MAX_READ_SOURCE:
+        return []
+    if card.kind is CardKind.QA:
+        return shown_pieces(f"A: {card.value_source}")
+    return shown_pieces(card.value_source)
 
 
 def _inline_pieces(children: list[Token], pieces: list[Shown]) -> None:
@@ -113,6 +133,8 @@ def visible_deletions(markdown: str) -> list[bool]:
     or struck through is hidden."""
     flags: list[bool] = []
     hidden = 0
+    if len(markdown) > MAX_READ_SOURCE:
+        return flags  # none is known to be seen
     for token in walk(_parser().parse(markdown)):
         kind = token.type
         if token.block:

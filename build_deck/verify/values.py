@@ -19,7 +19,7 @@ from typing import Any
 
 from build_deck.model import Card, CardKind, Check
 from build_deck.verify.sandbox import MAX_ANSWER_NUMBERS, Outcome
-from build_deck.verify.shown import shown_pieces, visible_deletions
+from build_deck.verify.shown import MAX_READ_SOURCE, answer_pieces, visible_deletions
 
 _NUMBER = (
     r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
@@ -194,7 +194,9 @@ def card_value(card: Card, check: Check) -> CardValue | str:
         return _deletion_value(card, check)
     # The value is read from what the student sees: not from a comment, raw HTML or
     # struck-through text, which may hold another number than the one shown.
-    pieces = shown_pieces(card.value_source)
+    if len(card.value_source) > MAX_READ_SOURCE:
+        return f"the answer is longer than {MAX_READ_SOURCE // 1024} KiB: no value is read from it"
+    pieces = answer_pieces(card)
     first_bold = None
     bolds = (piece.text for piece in pieces if piece.kind == "bold")
     for text in itertools.islice(bolds, MAX_BOLD_TRIED):
