@@ -780,11 +780,13 @@ class TestInputsUnderOneMegabyte:
             assert _pair_retyped([want], [old])["new"] is old
 
     def test_a_collection_field_of_math_openers_is_named_in_linear_time(self) -> None:
-        from build_deck.anki.sync import first_words
+        from build_deck.anki.note_text import first_words, source_place
 
         for unit in ("\\(", "<a ", "{{c1::", "<"):
             with finishes_within(2):
                 first_words({"Front": megabyte_of(unit)})
+        assert source_place("notes/a.md:" + "9" * 5000) == ("notes/a.md:" + "9" * 5000, 0)
+        assert source_place("notes/a.md:²") == ("notes/a.md:²", 0)
 
     def test_a_ledger_file_of_the_worst_lines(self) -> None:
         from build_deck.identity.ledger_format import parse_ledger

@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 
 from build_deck import cache
 from build_deck.anki.html_to_markdown import html_to_markdown
-from build_deck.anki.sync import first_words
+from build_deck.anki.note_text import first_words, source_place
 from build_deck.identity.ledger_format import (
     bucket_name,
     dump_ledger,
@@ -268,6 +268,7 @@ def test_a_collection_field_for_pull_and_sync(text: str) -> None:
     converted = html_to_markdown(text)
     assert isinstance(converted.markdown, str)
     first_words({"Front": text, "Back": text})
+    source_place(text)
 
 
 def test_the_fuzzed_readers_see_a_real_attack(tmp_path: Path) -> None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import html
 import math
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +24,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from build_deck.anki.note_text import MAX_COMPARED, first_words, note_text, source_place
 from build_deck.anki.notetypes import CLOZE, NOTE_TYPES, QA, VERIFIED_TAG, NoteType, card_css
 from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.anki.sync_state import STATE_KEY, NoteState, field_hash
 from build_deck.model import CardKind, SourceLoc
-from build_deck.verify.shown import strip_cloze
 
 REMOVED_TAG = "build-deck::removed"
 """Tag given to notes whose card was removed from the notes."""
@@ -397,41 +395,6 @@ def _plan_note(
     plan.state[want.guid] = NoteState(recorded, want.tags)
 
 
-def _plain(html_text: str) -> str:
-    """Text of an HTML field, for comparing and naming notes (linear in the field: a
-    field from a shared ``.apkg`` may hold anything)."""
-    text = _TAG.sub(" ", html_text)
-    text = strip_cloze(text)
-    return " ".join(html.unescape(text).split())
-
-
-_TAG = re.compile(r"<[^<>]+>")
-MAX_COMPARED = 2000
-"""Characters of two notes' texts compared to pair a retyped card (difflib is
-quadratic: a 100 KB card took minutes)."""
-
-
-def first_words(fields: dict[str, str]) -> str:
-    """The first words of a note's Front or Text, to name it in reports."""
-    return _plain(fields.get("Front") or fields.get("Text") or "")[:60]
-
-
-def _source_place(source: str) -> tuple[str, int]:
-    """The file and line of a Source field: ``notes/f.md:LINE``, or ``notes/f.md ›
-    Heading`` (line 0: the field names no line)."""
-    if " › " in source:
-        return source.partition(" › ")[0], 0
-    path, _, line = source.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (source, 0)
-
-
-def _note_text(fields: dict[str, str]) -> str:
-    """The plain text of a note's question and answer, or of its cloze text."""
-    if "Text" in fields:
-        return _plain(fields["Text"])
-    return _plain(fields.get("Front", "") + " " + fields.get("Back", ""))
-
-
 def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Existing]:
     """New build notes that are an orphan note of the other type (Q/A <-> cloze).
 
@@ -442,13 +405,13 @@ def _pair_retyped(new: list[Desired], orphans: list[Existing]) -> dict[str, Exis
     if not new:
         return {}
     places = [
-        (old, *_source_place(old.source), _note_text(old.fields)[:MAX_COMPARED]) for old in orphans
+        (old, *source_place(old.source), note_text(old.fields)[:MAX_COMPARED]) for old in orphans
     ]
     pairs = []
     for want in new:
-        text = _note_text(want.fields)[:MAX_COMPARED]
+        text = note_text(want.fields)[:MAX_COMPARED]
         # Both Source fields are written by the build, whatever the working directory.
-        path = _source_place(want.fields["Source"])[0]
+        path = source_place(want.fields["Source"])[0]
         for old, old_path, old_line, old_text in places:
             if old.notetype_id == want.note_type.model_id:
                 continue

@@ -6,7 +6,8 @@ printed before the plan is applied; :func:`summary` counts them for the last lin
 
 from __future__ import annotations
 
-from build_deck.anki.sync import OUR_NOTETYPES, REMOVED_TAG, Plan, first_words
+from build_deck.anki.note_text import first_words
+from build_deck.anki.sync import OUR_NOTETYPES, REMOVED_TAG, Plan
 
 
 def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:

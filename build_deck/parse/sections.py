@@ -139,11 +139,14 @@ def _too_deep(text: str) -> int | None:
     Read as a stream of events, which does not recurse: loading such YAML would.
     """
     depth = 0
-    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-        depth += isinstance(event, yaml.CollectionStartEvent)
-        depth -= isinstance(event, yaml.CollectionEndEvent)
-        if depth > MAX_YAML_DEPTH:
-            return event.start_mark.line if event.start_mark else 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            depth += isinstance(event, yaml.CollectionStartEvent)
+            depth -= isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_YAML_DEPTH:
+                return event.start_mark.line if event.start_mark else 0
+    except yaml.YAMLError:
+        return None  # loading it reports the error, at no greater depth than read here
     return None
 
 
