@@ -16,6 +16,7 @@ and prints wall times, their ratios and peak memory (the process and its workers
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -73,7 +74,11 @@ def _measure(mode: str, folder: Path) -> tuple[float, float]:
     )
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", wrapper], capture_output=True, text=True, check=False
+        [sys.executable, "-c", wrapper],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": str(folder / ".cache")},  # goes with the folder
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:

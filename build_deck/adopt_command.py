@@ -29,6 +29,7 @@ from build_deck.anki.adopt import Adoption, Candidate, pair_notes, read_candidat
 from build_deck.anki.notetypes import NOTE_TYPES
 from build_deck.anki.profiles import ProfileError, find_collection
 from build_deck.anki.sync_model import OUR_NOTETYPE_MARKS, OUR_NOTETYPES, Plan, SyncError
+from build_deck.files import printable
 from build_deck.identity.adoption import refile_entries
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.parse.id_comments import hinted_cards
@@ -99,7 +100,7 @@ def run_adopt(args: argparse.Namespace, options: BuildOptions, build: Build) -> 
             adoption = find_pairs(col, report)
             shown = display_path(path)
             for line in describe(adoption):
-                print(line, flush=True)
+                print(printable(line), flush=True)
             counts = _counts(adoption, report)
             if not args.apply or not adoption.pairs:
                 tail = "; 'build-deck adopt --apply' adopts them" if adoption.pairs else ""
@@ -198,6 +199,7 @@ def _apply(
             print(problem, file=sys.stderr, flush=True)
         return 1
     retype_notes(col, adoption.pairs)
+    _claim(col, options.root_deck, [p.note.guid for p in adoption.pairs])
     db = col.db
     assert db is not None
     ids = ",".join(str(int(p.note.note_id)) for p in adoption.pairs)
@@ -219,3 +221,16 @@ def _apply(
         flush=True,
     )
     return 0
+
+
+def _claim(col: Collection, root_deck: str, guids: list[str]) -> None:
+    """Record the adopted notes in this root deck's sync record. The student chose them
+    for this notes project; without the record, sync takes a note whose cards are
+    outside the root deck for another project's, and leaves it alone."""
+    from build_deck.anki.sync_state import NoteState, dump_state, load_state, state_key
+
+    key = state_key(root_deck)
+    record, _ = load_state(col.get_config(key, None))
+    for guid in guids:
+        record.notes.setdefault(guid, NoteState({}, ()))
+    col.set_config(key, dump_state(record))

@@ -35,6 +35,7 @@ from markdown_it import MarkdownIt
 from build_deck import cache as build_cache
 from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
+from build_deck.files import MIB, UnsafeFile, read_inside, size_text
 from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
 from build_deck.identity.plan import (
@@ -68,6 +69,9 @@ from build_deck.storage import (
     fsync_dir,
     remove_leftovers,
 )
+
+MAX_NOTES_BYTES = 8 * MIB
+"""A larger notes file is refused (the shipped notes are 80 KiB at most)."""
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -130,13 +134,13 @@ def read_notes(
                 progress("reading notes", number, len(paths))
             shown = display_path(path)
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                why = "a broken symbolic link" if path.is_symlink() and not path.exists() else None
+                data = read_inside(path, options.notes_dir, MAX_NOTES_BYTES)
+            except UnsafeFile as exc:
                 report.diagnostics.append(
                     Diagnostic(
                         SourceLoc(shown, 0),
-                        f"cannot read: {why or exc.strerror or exc}; fix or remove the file",
+                        f"cannot read: {exc}; a notes file must be a regular file inside the "
+                        f"notes folder, of at most {size_text(MAX_NOTES_BYTES)}: fix or remove it",
                     )
                 )
                 continue
@@ -173,7 +177,7 @@ def _cached_file(
     """A notes file as the build cache holds it under ``key``, if it does."""
     if options.cache_dir is None:
         return None
-    hit, warning = build_cache.load(options.cache_dir, shown, key)
+    hit, warning = build_cache.load(options.cache_dir, shown, key, options.notes_dir)
     if warning:
         report.diagnostics.append(Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING))
     if hit is None:
@@ -330,6 +334,9 @@ def run(
     diagnostics, so that MathJax works while the checks are recomputed.
     """
     report = BuildReport()
+    report.diagnostics += options.folder_problems()
+    if report.errors:
+        return report
     if not write:
         _run_stages(
             options, report, write=False, verify=verify, progress=progress, texcheck=texcheck
@@ -366,6 +373,7 @@ def _run_stages(
 ) -> None:
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
+    report.diagnostics += build_cache.legacy_cache_warnings(options.notes_dir)
     paths = gather_notes(options, report)
     files = read_notes(paths, options, report, progress, tex_state)
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger

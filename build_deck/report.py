@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_deck.anki.package import NoteRecord
+from build_deck.files import folder_problem
 from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
-
-
-DEFAULT_CACHE = Path(".cache/build-deck")
-"""Where the per-file build cache lives."""
 
 
 Progress = Callable[[str, int, int], None]
@@ -46,8 +43,10 @@ class BuildOptions:
     """Name of the root deck."""
     locked: bool = False
     """Fail instead of changing the ledger."""
-    cache_dir: Path | None = DEFAULT_CACHE
-    """The per-file build cache, or None to build every file afresh."""
+    cache_dir: Path | None = None
+    """The per-file build cache, or None to build every file afresh. The command line
+    uses ``cache.default_cache_dir(notes_dir)``, in the user's cache folder: never one
+    inside the project, which someone else may have written."""
     check_mode: str = "checks:confined"
     """How checks are run (confined, trusted, or not at all) and whether strictly; part of
     the cache key, so that cards left unverified for want of confinement are checked once
@@ -58,6 +57,17 @@ class BuildOptions:
     """Tags every card gets (``tags`` in build-deck.toml), besides its own."""
     strict: bool = False
     """Card-quality warnings (:mod:`build_deck.lint`) are errors (``--strict``)."""
+
+    def folder_problems(self) -> list[Diagnostic]:
+        """An error for each folder of the project that leads out of the folder holding
+        it (a link such as ``cards -> ../outside``): nothing is read or written then."""
+        folders = [self.notes_dir, self.cards_dir, self.cards_dir / "ledger", self.out_dir]
+        problems = []
+        for folder in folders:
+            problem = folder_problem(folder)
+            if problem is not None:
+                problems.append(Diagnostic(SourceLoc(display_path(folder), 0), problem))
+        return problems
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ A failed build prints its errors and leaves the previous deck as it was.
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +24,11 @@ def snapshot(folder: Path) -> Snapshot:
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue  # removed while we looked
-        if path.is_file():
-            state[path] = (stat.st_mtime_ns, stat.st_size)
+            status = path.stat()
+        except OSError:
+            continue  # removed while we looked, a broken link, a link to itself
+        if stat.S_ISREG(status.st_mode):
+            state[path] = (status.st_mtime_ns, status.st_size)
     return state
 
 

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "build_deck"
 
 LAYERS = [
     "__init__",
+    "files",
     "model",
     "config",
     "storage",

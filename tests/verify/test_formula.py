@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from build_deck.cache import entry_path
-from build_deck.report import DEFAULT_CACHE
+from build_deck.cache import default_cache_dir, entry_path
 from build_deck.verify import formula as tex
 from build_deck.verify.mutants import formula_mutants, same_meaning
 from tests.conftest import Project
@@ -262,7 +262,7 @@ def test_check_mutate_reports_checks_that_do_not_test_the_formula(
     assert caught == total - len(warnings) and caught >= len(warnings)
 
     # The results are kept in the build cache; a second run reports the same.
-    cache_dir = DEFAULT_CACHE
+    cache_dir = default_cache_dir(Path("notes"))
     assert entry_path(cache_dir, "mutate:notes/m.md:8").is_file()
     assert entry_path(cache_dir, "mutate:notes/m.md:1").is_file()
     assert project.run("check", "--mutate") == 0
