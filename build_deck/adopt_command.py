@@ -25,19 +25,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_deck.anki.adopt import Adoption, Candidate, pair_notes, read_candidates, retype_notes
-from build_deck.anki.notetypes import NOTE_TYPES
-from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync_model import OUR_NOTETYPE_MARKS, OUR_NOTETYPES, Plan, SyncError
 from build_deck.files import printable
-from build_deck.identity.adoption import refile_entries
 from build_deck.model import Diagnostic, SourceLoc
-from build_deck.parse.id_comments import hinted_cards
-from build_deck.parse.markdown import make_parser
 from build_deck.report import BuildOptions, BuildReport, display_path, slugify, summary_line
 
+# The command's own modules are imported when it runs: the command line is built for
+# every command, and a build with nothing changed imports none of them.
 if TYPE_CHECKING:
     from anki.collection import Collection
+
+    from build_deck.anki.adopt import Adoption, Candidate
 
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""
@@ -72,6 +69,8 @@ def _error(where: str, message: str) -> None:
 def run_adopt(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
     """Run ``build-deck adopt``; returns the exit code."""
     from build_deck.anki import collection as anki_collection
+    from build_deck.anki.profiles import ProfileError, find_collection
+    from build_deck.anki.sync_model import SyncError
 
     if not anki_collection.HAVE_ANKI:
         _error("anki", f"the anki package is not installed: {anki_collection.INSTALL_HINT}")
@@ -113,6 +112,11 @@ def run_adopt(args: argparse.Namespace, options: BuildOptions, build: Build) -> 
 
 def find_pairs(col: Collection, report: BuildReport) -> Adoption:
     """The pairs of the build's cards and the collection's notes."""
+    from build_deck.anki.adopt import pair_notes, read_candidates
+    from build_deck.anki.sync_model import OUR_NOTETYPE_MARKS, OUR_NOTETYPES
+    from build_deck.parse.id_comments import hinted_cards
+    from build_deck.parse.markdown import make_parser
+
     db = col.db
     assert db is not None
     present = set(
@@ -177,9 +181,13 @@ def _apply(
     build: Build,
 ) -> int:
     """Back up, refile the ledger, retype the notes, build again; the exit code."""
+    from build_deck.anki.adopt import retype_notes
     from build_deck.anki.collection import notetypes_present
+    from build_deck.anki.notetypes import NOTE_TYPES
     from build_deck.anki.styling import StylingPlan
+    from build_deck.anki.sync_model import Plan, SyncError
     from build_deck.anki.writes import Writer, apply_plan, backup
+    from build_deck.identity.adoption import refile_entries
 
     shown_cards = display_path(options.cards_dir)
     writer = Writer(col)

@@ -18,17 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_deck.anki.package import NoteRecord
-from build_deck.anki.profiles import ProfileError, find_collection
-from build_deck.anki.sync_model import SyncError
 from build_deck.files import UnsafeFile, printable, read_inside
-from build_deck.identity.ledger import ledger_names, v1_files
-from build_deck.identity.ledger_format import MAX_LEDGER_BYTES
 from build_deck.model import Diagnostic, Severity, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
 if TYPE_CHECKING:
     from anki.collection import Collection
+
+    from build_deck.anki.package import NoteRecord
 
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""
@@ -85,6 +82,8 @@ def _error(where: str, message: str) -> None:
 
 
 def _collection_path(args: argparse.Namespace) -> Path | None:
+    from build_deck.anki.profiles import ProfileError, find_collection
+
     if args.collection is not None:
         return Path(args.collection)
     try:
@@ -97,6 +96,7 @@ def _collection_path(args: argparse.Namespace) -> Path | None:
 def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
     """Run ``sync`` or ``pull``; returns the exit code."""
     from build_deck.anki import collection as sync_module
+    from build_deck.anki.sync_model import SyncError  # the parser alone imports neither
 
     if not sync_module.HAVE_ANKI:
         _error("anki", f"the anki package is not installed: {sync_module.INSTALL_HINT}")
@@ -147,6 +147,9 @@ def _scratch_options(options: BuildOptions, folder: Path) -> tuple[BuildOptions,
     """The same build, writing its ledger and package under ``folder``; and the problems
     that stop it. Only the ledger's own files are copied, each only when it is a
     regular file inside ``cards/`` (``cards/zero -> /dev/zero`` is never read)."""
+    from build_deck.identity.ledger import ledger_names, v1_files
+    from build_deck.identity.ledger_format import MAX_LEDGER_BYTES
+
     cards = folder / "cards"
     problems = options.folder_problems()
     if problems or not options.cards_dir.is_dir():

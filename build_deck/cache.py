@@ -15,10 +15,12 @@ mark must be one the checks give. Files with errors are never cached.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
@@ -390,11 +392,49 @@ def store_json(cache_dir: Path, name: str, key: str, data: Any) -> None:
         pass
 
 
+_remembered: dict[str, tuple[tuple[int, int, int], str, FileResult]] = {}
+"""Entries this process read or wrote: by entry file, its identity (time, size, inode)
+then, its key and its result. ``watch`` builds again and again in one process: an entry
+whose file is as it was is not decoded again."""
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def _remember(
+    path: Path, identity: tuple[int, int, int] | None, key: str, result: FileResult
+) -> None:
+    if identity is not None:
+        _remembered[str(path)] = (identity, key, result)
+
+
+def _copy(result: FileResult) -> FileResult:
+    return FileResult(list(result.cards), dict(result.verified), list(result.diagnostics))
+
+
+def _media_unchanged(cards: list[Card], notes_dir: Path) -> bool:
+    try:
+        _media([[name, path] for card in cards for name, path in card.media], notes_dir)
+    except (_Stale, ValueError):
+        return False
+    return True
+
+
 def load(
     cache_dir: Path, shown_path: str, key: str, notes_dir: Path
 ) -> tuple[FileResult | None, str | None]:
     """The cached result of a notes file for this key, if any; and a warning if the
     entry was corrupt, forged, or holds what this file's build could not have made."""
+    path = entry_path(cache_dir, shown_path)
+    identity = _identity(path)  # before reading: a later change gives another identity
+    known = _remembered.get(str(path))
+    if known is not None and identity is not None and known[:2] == (identity, key):
+        return (_copy(known[2]) if _media_unchanged(known[2].cards, notes_dir) else None), None
     data, warning = load_json(cache_dir, shown_path, key)
     if data is None:
         return None, warning
@@ -405,8 +445,8 @@ def load(
         locs = {card.loc for card in cards}
         verified = {}
         for item in _items(data["verified"], "the verified cards"):
-            path, line, what = _items(item, "a verified card", 3)
-            loc = _loc([path, line], shown_path)
+            where, line, what = _items(item, "a verified card", 3)
+            loc = _loc([where, line], shown_path)
             if loc not in locs:
                 raise ValueError("a mark for no card")
             verified[loc] = _mark(what)
@@ -420,7 +460,9 @@ def load(
         return None, None
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return None, f"ignoring corrupt build cache entry for {shown_path} ({exc})"
-    return FileResult(cards, verified, warnings), None
+    result = FileResult(cards, verified, warnings)
+    _remember(path, identity, key, result)
+    return _copy(result), None
 
 
 def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> None:
@@ -435,3 +477,77 @@ def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> Non
         ],
     }
     store_json(cache_dir, shown_path, key, data)
+    path = entry_path(cache_dir, shown_path)
+    _remember(path, _identity(path), key, _copy(result))
+
+
+def card_digest(card: Card) -> str:
+    """A hash of everything a card's verification reads: all of the card but where it
+    is, so that a card that only moved within its file keeps its digest."""
+    data = (
+        *(card.kind.value, card.deck, card.section, card.tags, card.content, card.back),
+        *(card.extra, card.context, card.prompt_text, card.value_source, card.cloze_numbers),
+        *(card.deletions, card.shorthand, [(c.code, c.target) for c in card.checks]),
+        card.media,
+    )  # the repr of strings, numbers and tuples of them tells them apart
+    return hashlib.sha256(repr(data).encode()).hexdigest()
+
+
+NOT_RUN = "checks:not-run"
+"""The check mode (``BuildOptions.check_mode``, ``:strict`` may follow) where checks
+cannot run."""
+
+
+def _card_results_name(shown_path: str) -> str:
+    return f"cards:{shown_path}"
+
+
+def load_card_results(
+    cache_dir: Path | None, check_mode: str, cards: list[Card]
+) -> dict[SourceLoc, str]:
+    """The ``cards`` with checks of a notes file that its last error-free build verified
+    as they are now (same :func:`card_digest`), with what was verified of each (``""``:
+    its checks passed, verifying nothing it shows). None without a cache or where checks
+    do not run. (A card without checks costs less to verify than to look up.)"""
+    if cache_dir is None or check_mode.startswith(NOT_RUN) or not cards:
+        return {}
+    shown_path = cards[0].loc.path
+    key = cache_key(b"", shown_path, check_mode)
+    data, _ = load_json(cache_dir, _card_results_name(shown_path), key)
+    if not isinstance(data, dict) or not data:
+        return {}
+    known = {}
+    for card in cards:
+        what = data.get(card_digest(card)) if card.checks else None
+        if what == "":
+            known[card.loc] = what
+        elif what is not None:
+            try:
+                known[card.loc] = _mark(what)
+            except ValueError:
+                return {}  # authentic yet not what a build writes: verify every card
+    return known
+
+
+def store_card_results(
+    cache_dir: Path, check_mode: str, result: FileResult, flagged: set[tuple[str, int]]
+) -> None:
+    """Save what was verified of each card of an error-free notes file (unless checks
+    do not run: its cards are then unverified for want of it, not for what they hold).
+    A card is left out when verifying it said something (``flagged``: path and line of
+    each diagnostic, which falls between the card's first line and the next card's):
+    it is verified again next time, and says it again."""
+    if check_mode.startswith(NOT_RUN) or not result.cards:
+        return
+    shown_path = result.cards[0].loc.path
+    starts = sorted(card.loc.line for card in result.cards)
+    lines = sorted(line for path, line in flagged if path == shown_path)
+    results = {}
+    for card in result.cards:
+        following = bisect.bisect_right(starts, card.loc.line)
+        end = starts[following] if following < len(starts) else math.inf
+        said = bisect.bisect_left(lines, card.loc.line)
+        if card.checks and not (said < len(lines) and lines[said] < end):
+            results[card_digest(card)] = result.verified.get(card.loc, "")
+    key = cache_key(b"", shown_path, check_mode)
+    store_json(cache_dir, _card_results_name(shown_path), key, results)

@@ -9,6 +9,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +19,25 @@ from build_deck.config import ConfigError, ProjectConfig, read_project_config
 from build_deck.files import UnsafeFile, printable
 from build_deck.gather import NO_CARDS
 from build_deck.model import Diagnostic, SourceLoc
-from build_deck.pipeline import print_progress, run
 from build_deck.report import (
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
+    NotesFile,
     display_path,
     plural,
+    print_progress,
     summary_line,
+    usable_cores,
 )
-from build_deck.verify.sandbox import CHECK_BUDGET, check_mode
+
+# The pipeline and the sandbox are imported when a build runs: a build with nothing
+# changed stops before (build_deck/freshness.py).
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
+DEFAULT_CHECK_BUDGET = 60.0
+"""``--check-budget``'s default: the sandbox's ``CHECK_BUDGET`` (a test holds them equal)."""
 
 
 def _seconds(text: str) -> float:
@@ -42,6 +49,13 @@ def _seconds(text: str) -> float:
     if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
     return seconds
+
+
+def _count(text: str) -> int:
+    """A positive whole number, for an option."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
 
 
 def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
@@ -67,6 +81,15 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
         action="store_true",
         help=f"build every file afresh, without the build cache in {user_cache_root()}",
     )
+    common.add_argument(
+        "-j",
+        "--jobs",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="processes that parse the notes and run the checks (default: one per core); "
+        "the deck is the same whatever the number",
+    )
 
     strict = argparse.ArgumentParser(add_help=False)
     strict.add_argument(
@@ -84,9 +107,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
     strict.add_argument(
         "--check-budget",
         type=_seconds,
-        default=CHECK_BUDGET,
+        default=DEFAULT_CHECK_BUDGET,
         metavar="SECONDS",
-        help=f"seconds all checks of a build may take together (default {CHECK_BUDGET:g})",
+        help=f"seconds all checks of a build may take together (default {DEFAULT_CHECK_BUDGET:g})",
     )
     removals = argparse.ArgumentParser(add_help=False)
     removals.add_argument(
@@ -171,11 +194,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _diagnostic_lines(report: BuildReport) -> list[str]:
+    """What a build prints on stderr: its diagnostics, then the files without cards."""
+    lines = [str(diagnostic) for diagnostic in report.diagnostics]
+    return lines + [f"{shown}: {NO_CARDS}" for shown in report.without_cards]
+
+
 def _print_diagnostics(report: BuildReport) -> None:
-    for diagnostic in report.diagnostics:
-        print(diagnostic, file=sys.stderr, flush=True)
-    for shown in report.without_cards:
-        print(f"{shown}: {NO_CARDS}", file=sys.stderr, flush=True)
+    for line in _diagnostic_lines(report):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _print_stats(report: BuildReport) -> None:
@@ -286,6 +313,12 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return run_ledger_command(args)
     options = _options(args, config)
+    if args.command == "build" and _nothing_changed(args, options):
+        return EXIT_OK
+    from build_deck.verify.sandbox import check_mode
+
+    trust = getattr(args, "trust_checks", False)
+    options = replace(options, check_mode=check_mode(trust_checks=trust, strict=options.strict))
     if args.command == "watch":
         from build_deck.watch import watch
 
@@ -297,7 +330,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
     """The build's options: the command line's, else build-deck.toml's, else the defaults.
-    Sets ``args.strict`` the same way."""
+    Sets ``args.strict`` the same way. Not ``check_mode``: finding it imports the sandbox,
+    which a build with nothing changed does without."""
     if getattr(args, "strict", None) is None:
         args.strict = bool(config.strict)
     notes_dir = args.notes or config.notes or Path("notes")
@@ -309,17 +343,38 @@ def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
         cache_dir=None if args.no_cache else default_cache_dir(notes_dir),
-        check_mode=check_mode(
-            trust_checks=getattr(args, "trust_checks", False), strict=bool(args.strict)
-        ),
         tags=config.tags,
         strict=bool(args.strict),
+        jobs=getattr(args, "jobs", 0),
     )
+
+
+def _stamp_key(args: argparse.Namespace, options: BuildOptions) -> dict[str, Any]:
+    """What the up-to-date stamp is keyed by: the command line and the options it and
+    build-deck.toml resolve to (their files are part of the stamp)."""
+    resolved = replace(options, check_mode="", locked=False, allow_removals=False, jobs=0)
+    return {**vars(args), "options": resolved}
+
+
+def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
+    """When nothing changed since the last build, print what it printed and say so."""
+    from build_deck.freshness import unchanged_build
+
+    lines = unchanged_build(options, _stamp_key(args, options))
+    if lines is None:
+        return False
+    *printed, summary = lines
+    for line in printed:
+        print(line, file=sys.stderr, flush=True)
+    print(summary, flush=True)
+    return True
 
 
 def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
     """Read, check and maybe write, as the command asks; the report is not printed."""
+    from build_deck.pipeline import run
     from build_deck.typeset.texcheck import TexChecker
+    from build_deck.verify.sandbox import CHECK_BUDGET
 
     texcheck = None
     if args.command != "stats":  # start MathJax now: it loads while the notes are read
@@ -334,9 +389,29 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
         budget=getattr(args, "check_budget", CHECK_BUDGET),
         trust_checks=getattr(args, "trust_checks", False),
         strict=getattr(args, "strict", False),
+        workers=options.jobs or usable_cores(),
     )
+
+    def stamp(files: list[NotesFile], report: BuildReport) -> None:
+        from build_deck.config import find_config
+        from build_deck.freshness import save_stamp
+
+        assert texcheck is not None and texcheck.mathjax is not None
+        extra = [texcheck.mathjax / "package.json", *filter(None, [find_config()])]
+        key = _stamp_key(args, options)
+        save_stamp(options, key, files, report, _diagnostic_lines(report), extra)
+
+    validated = texcheck is not None and texcheck.fingerprint.startswith("mathjax:")
+    after_write = stamp if args.command in ("build", "watch") and validated else None
     try:
-        return run(options, write=write, verify=verify, progress=print_progress, texcheck=texcheck)
+        return run(
+            options,
+            write=write,
+            verify=verify,
+            progress=print_progress,
+            texcheck=texcheck,
+            after_write=after_write,
+        )
     finally:
         if texcheck is not None:
             texcheck.close()

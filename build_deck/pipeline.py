@@ -17,11 +17,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
 import multiprocessing
-import os
 import sqlite3
 import sys
 import zlib
@@ -36,6 +36,7 @@ from build_deck import cache as build_cache
 from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
 from build_deck.files import MIB, UnsafeFile, read_inside, size_text
+from build_deck.freshness import source_state
 from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
 from build_deck.identity.plan import (
@@ -60,6 +61,7 @@ from build_deck.report import (
     build_time,
     display_path,
     slugify,
+    usable_cores,
     without_cycle_collection,
 )
 from build_deck.storage import (
@@ -121,8 +123,7 @@ def read_notes(
 ) -> list[NotesFile]:
     """Read and extract every notes file, from the cache where it is still valid.
 
-    ``tex_state`` says how TeX is being validated; it is part of the cache key.
-    """
+    ``tex_state`` (how TeX is validated) is part of the cache key."""
     if not paths:
         return []
     files: list[NotesFile] = []
@@ -151,17 +152,18 @@ def read_notes(
                 data, shown, options.root_deck, tex_state, options.check_mode, found_by_name, *tags
             )
             hit = _cached_file(path, shown, key, options, report)
-            if hit is not None:
-                files.append(hit)
-                continue
-            files.append(NotesFile(path, shown, key, [], False))
-            to_parse.append((len(files) - 1, data, shown, path.parent))
+            if hit is None:
+                hit = NotesFile(path, shown, key, [], False)
+                to_parse.append((len(files), data, shown, path.parent))
+            hit.read = source_state(data) if options.cache_dir is not None else None
+            files.append(hit)
 
     jobs = [
         (data, shown, folder, options.root_deck, vault, options.tags)
         for _, data, shown, folder in to_parse
     ]
-    for (index, *_), (cards, diagnostics, text) in zip(to_parse, _parse_all(jobs), strict=True):
+    parsed = _parse_all(jobs, options.jobs or usable_cores())
+    for (index, *_), (cards, diagnostics, text) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
         files[index].source = text
@@ -186,13 +188,14 @@ def _cached_file(
 
 
 _ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...]]
+_Parsed = tuple[list[Card], list[Diagnostic], str]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
 
 
-def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic], str]:
-    """Decode and extract one notes file (in this process or a worker); its cards, its
+def _parse_one(job: _ParseJob) -> _Parsed:
+    """Decode and extract one notes file (in this process or a worker): its cards, its
     problems and its text."""
     data, shown, folder, root_deck, vault, tags = job
     text, problem = read_notes_file(data, shown)
@@ -208,9 +211,10 @@ def _parse_one(job: _ParseJob) -> tuple[list[Card], list[Diagnostic], str]:
     return cards, problems, text
 
 
-def _parse_all(jobs: list[_ParseJob]) -> list[tuple[list[Card], list[Diagnostic], str]]:
-    """Extract many files, on every core when there are enough of them."""
-    workers = min(os.cpu_count() or 1, 4)
+def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
+    """Extract many files, in ``workers`` processes when there are enough of them; the
+    results come back in order, the same as one process gives."""
+    workers = min(workers, len(jobs))
     if len(jobs) < _PARALLEL_FROM or workers < 2:
         return [_parse_one(job) for job in jobs]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -228,6 +232,12 @@ class TexHook(Protocol):
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Start typesetting; returns what waits for the diagnostics."""
         ...
+
+
+class VerifyHook(Protocol):
+    """What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
+
+    def __call__(self, cards: list[Card]) -> tuple[dict[SourceLoc, str], list[Diagnostic]]: ...
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
@@ -323,31 +333,33 @@ def run(
     options: BuildOptions,
     *,
     write: bool,
-    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None = None,
+    verify: VerifyHook | None = None,
     progress: Progress | None = None,
     texcheck: TexHook | None = None,
+    after_write: Callable[[list[NotesFile], BuildReport], object] | None = None,
 ) -> BuildReport:
     """Build (``write=True``) or only check the notes and the ledger; never raises on bad
     input. A build holds the ledger's lock from reading it to writing it.
 
     ``texcheck`` starts typesetting the cards' TeX and returns what waits for its
-    diagnostics, so that MathJax works while the checks are recomputed.
+    diagnostics, so that MathJax works while the checks are recomputed. ``after_write``
+    is called once the package is in place, still under the lock (the CLI records the
+    up-to-date stamp there).
     """
     report = BuildReport()
     report.diagnostics += options.folder_problems()
     if report.errors:
         return report
+    stages = functools.partial(
+        _run_stages, verify=verify, progress=progress, texcheck=texcheck, after_write=after_write
+    )
     if not write:
-        _run_stages(
-            options, report, write=False, verify=verify, progress=progress, texcheck=texcheck
-        )
+        stages(options, report, write=False)
         return report
     shown_cards = display_path(options.cards_dir)
     try:
         with build_lock(options.cards_dir, shown_cards):
-            _run_stages(
-                options, report, write=True, verify=verify, progress=progress, texcheck=texcheck
-            )
+            stages(options, report, write=True)
     except LockHeld as exc:
         report.diagnostics.append(Diagnostic(SourceLoc(shown_cards, 0), str(exc)))
     except OSError as exc:
@@ -367,9 +379,10 @@ def _run_stages(
     report: BuildReport,
     *,
     write: bool,
-    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
+    verify: VerifyHook | None,
     progress: Progress | None,
     texcheck: TexHook | None,
+    after_write: Callable[[list[NotesFile], BuildReport], object] | None,
 ) -> None:
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
@@ -386,6 +399,8 @@ def _run_stages(
         plan = identify(files, options, report, hashes, write=write)
         if plan is not None:
             write_outputs(plan, report, options)
+            if after_write is not None:
+                after_write(files, report)
 
 
 def identify(
@@ -427,23 +442,29 @@ def check_cards(
     files: list[NotesFile],
     report: BuildReport,
     options: BuildOptions,
-    verify: Callable[[list[Card]], tuple[dict[SourceLoc, str], list[Diagnostic]]] | None,
+    verify: VerifyHook | None,
     texcheck: TexHook | None,
 ) -> None:
     """Lint the cards of the fresh (uncached) files, recompute their checks and validate
-    their TeX; cache the results. The lint runs while MathJax typesets, in Node.js."""
+    their TeX; cache the results. The lint runs while MathJax typesets, in Node.js. Only
+    the checks of cards an edit changed run again (:func:`build_deck.cache.card_digest`)."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
     for notes_file in fresh:
         notes_file.diagnostics += lint_file(notes_file.cards, notes_file.source)
         notes_file.source = ""  # read once
+    known: dict[SourceLoc, str] = {}
+    for f in fresh:
+        known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
     problems: list[Diagnostic] = []
     if verify is not None:
-        verified, problems = verify(fresh_cards)
+        verified, problems = verify([card for card in fresh_cards if card.loc not in known])
+        verified |= {loc: what for loc, what in known.items() if what}
         for notes_file in fresh:
             locs = {card.loc for card in notes_file.cards}
             notes_file.verified = {loc: what for loc, what in verified.items() if loc in locs}
+    flagged = {(d.loc.path, d.loc.line) for d in problems}  # the checks' warnings: not kept
     problems += tex_problems()
     by_file = {f.shown: f for f in fresh}
     for problem in problems:
@@ -459,10 +480,6 @@ def check_cards(
                     notes_file.cards, dict(notes_file.verified), notes_file.diagnostics
                 )
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
-
-
-def print_progress(stage: str, done: int, total: int) -> None:
-    """Progress on one terminal line, only when stderr is a terminal."""
-    if sys.stderr.isatty():
-        end = "\n" if done == total else ""
-        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+                if verify is not None:
+                    cache_dir, mode = options.cache_dir, options.check_mode
+                    build_cache.store_card_results(cache_dir, mode, result, flagged)

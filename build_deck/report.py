@@ -13,14 +13,18 @@ import contextlib
 import gc
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from build_deck.anki.package import NoteRecord
 from build_deck.files import folder_problem
 from build_deck.model import Card, Diagnostic, Severity, SourceLoc
+
+if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
+    from build_deck.anki.package import NoteRecord
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -57,6 +61,9 @@ class BuildOptions:
     """Tags every card gets (``tags`` in build-deck.toml), besides its own."""
     strict: bool = False
     """Card-quality warnings (:mod:`build_deck.lint`) are errors (``--strict``)."""
+    jobs: int = 0
+    """Processes that parse the notes (and check workers): 0 for one per usable core.
+    The package is the same, byte for byte, whatever the number."""
 
     def folder_problems(self) -> list[Diagnostic]:
         """An error for each folder of the project that leads out of the folder holding
@@ -124,6 +131,21 @@ def display_path(path: Path) -> str:
     return path.as_posix()
 
 
+def print_progress(stage: str, done: int, total: int) -> None:
+    """Progress on one terminal line, only when stderr is a terminal."""
+    if sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        print(f"\r{stage}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def slugify(name: str) -> str:
     """``AI Study Notes`` -> ``ai-study-notes``."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "deck"
@@ -169,6 +191,18 @@ class NotesFile:
     """Its verified cards, with what was verified."""
     source: str = ""
     """Its text, from parsing until the card-quality lint has read it (fresh files)."""
+    read: SourceState | None = None
+    """The state of the bytes the build read (for the up-to-date stamp)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What a file held when the build read it: enough to tell later whether it changed."""
+
+    size: int
+    """Its size in bytes."""
+    sha256: str
+    """The SHA-256 of the bytes read."""
 
 
 @dataclass(frozen=True, slots=True)

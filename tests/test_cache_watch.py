@@ -7,13 +7,17 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 
 from build_deck.cache import default_cache_dir, entry_path
+from build_deck.pipeline import _parse_one as parse_one
 from build_deck.pipeline import run
-from build_deck.report import BuildOptions
+from build_deck.report import BuildOptions, BuildReport
 from build_deck.verify.checks import verify_cards
+from build_deck.verify.sandbox import run_checks
 from build_deck.watch import watch
 from tests.conftest import Project
 
@@ -23,17 +27,33 @@ B = "# B\n\nThe {{c1::chain rule}} multiplies derivatives.\n"
 
 def build(project: Project) -> tuple[list[str], object]:
     """Run a check build; returns the files that were parsed afresh, and the report."""
+    parsed, _, report = build_counting(project)
+    return parsed, report
+
+
+def build_counting(project: Project) -> tuple[list[str], list[str], BuildReport]:
+    """Run a check build; returns the files parsed afresh, the code of the checks that
+    ran, and the report."""
     options = BuildOptions(
         notes_dir=Path("notes"), cards_dir=Path("cards"), cache_dir=default_cache_dir(Path("notes"))
     )
     parsed: list[str] = []
+    checks: list[str] = []
 
-    def counting_verify(cards):  # type: ignore[no-untyped-def]
-        parsed.extend(sorted({c.loc.path for c in cards}))
-        return verify_cards(cards)
+    def counting_run_checks(codes: list[str], **kwargs: Any) -> Any:
+        checks.extend(code.strip() for code in codes)
+        return run_checks(codes, **kwargs)
 
-    report = run(options, write=False, verify=counting_verify)
-    return parsed, report
+    def counting_parse(job: Any) -> Any:
+        parsed.append(job[1])
+        return parse_one(job)
+
+    with (
+        mock.patch("build_deck.pipeline._parse_one", counting_parse),
+        mock.patch("build_deck.verify.checks.run_checks", counting_run_checks),
+    ):
+        report = run(options, write=False, verify=verify_cards)
+    return sorted(parsed), checks, report
 
 
 def test_unchanged_file_is_reused_and_edited_one_rebuilt(project: Project) -> None:
@@ -134,3 +154,65 @@ def test_watch_rebuilds_after_a_save_and_keeps_the_last_good_deck(
     out = capsys.readouterr()
     assert "notes/a.md:10: error: 'Q:' without 'A:'" in out.err
     assert "2 cards (2 Q/A, 0 cloze, 1 verified: 1 values, 0 formulas, 0 arithmetic; " in out.out
+
+
+CARDS = (
+    "# C\n\n"
+    "Q: What is 6 times 7?\nA: **42**\n\n```check\nanswer = 6 * 7\n```\n\n"
+    "Q: What is 2 to the 10th?\nA: **1024**\n\n```check\nanswer = 2 ** 10\n```\n\n"
+    "Q: What is 9 squared?\nA: **81**\n\n```check\nanswer = 9 ** 2\n```\n\n"
+    "The {{c1::chain rule}} multiplies derivatives.\n"
+)
+
+
+def test_editing_one_card_reverifies_only_that_cards_checks(project: Project) -> None:
+    project.write("c.md", CARDS)
+    _, checks, report = build_counting(project)
+    assert checks == ["answer = 6 * 7", "answer = 2 ** 10", "answer = 9 ** 2"]
+    assert len(report.verified) == 3 and not report.diagnostics
+
+    edited = CARDS.replace("**1024**", "**1,024**")
+    project.write("c.md", edited)
+    parsed, checks, report = build_counting(project)
+    assert parsed == ["notes/c.md"]
+    assert checks == ["answer = 2 ** 10"]  # the edited card's; the others from the cache
+    assert sorted(loc.line for loc in report.verified) == [3, 10, 17]
+    assert not report.diagnostics
+
+    project.write("c.md", edited.replace("**81**", "**82**"))  # wrong: checked, and caught
+    _, checks, report = build_counting(project)
+    assert checks == ["answer = 9 ** 2"]
+    assert [d.loc.line for d in report.errors] == [17]
+    assert sorted(loc.line for loc in report.verified) == [3, 10]
+
+
+def test_no_check_worker_starts_when_no_edited_card_has_a_check(project: Project) -> None:
+    project.write("c.md", CARDS)
+    build_counting(project)
+    edited = "Intro.\n\n" + CARDS.replace("chain rule", "product rule")  # lines move too
+    project.write("c.md", edited)
+    with mock.patch("build_deck.verify.sandbox.pool._spawn") as spawn:
+        _, checks, report = build_counting(project)
+    assert checks == []
+    spawn.assert_not_called()
+    assert sorted(loc.line for loc in report.verified) == [5, 12, 19]  # moved, kept
+    assert not report.diagnostics
+
+
+def test_what_verifying_a_card_said_is_said_again_after_an_edit_elsewhere(
+    project: Project,
+) -> None:
+    warned = (
+        "# C\n\nQ: What is 6 times 7?\nA: **42**, and $x^2 = 9$.\n\n"
+        "```check\nanswer = 6 * 7\n```\n\n"
+        "Q: What is 2 to the 10th?\nA: **1024**\n\n```check\nanswer = 2 ** 10\n```\n"
+    )
+    project.write("c.md", warned)
+    _, checks, report = build_counting(project)
+    first = [str(d) for d in report.diagnostics]
+    assert len(checks) == 2 and len(first) == 1 and "not marked verified: $x^2 = 9$" in first[0]
+
+    project.write("c.md", warned.replace("**1024**", "**1,024**"))
+    _, checks, report = build_counting(project)
+    assert checks == ["answer = 6 * 7", "answer = 2 ** 10"]  # the warned card runs again
+    assert [str(d) for d in report.diagnostics] == first

@@ -21,6 +21,7 @@ LAYERS = [
     "verify",
     "anki",
     "report",
+    "freshness",
     "gather",
     "identity",
     "pipeline",

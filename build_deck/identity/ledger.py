@@ -111,9 +111,10 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
             problems += read_problems
             if text is None:
                 continue
-            part, part_problems = parse_ledger(text, shown, seen)
+            digest = text_digest(text)
+            part, part_problems = _parse_remembered(text, digest, shown, seen)
             problems += part_problems
-            ledger.digests[name] = text_digest(text)
+            ledger.digests[name] = digest
             ledger.entries.update(part.entries)
             ledger.lines.update(part.lines)
             ledger.notetypes.update(part.notetypes)
@@ -168,6 +169,27 @@ def _taken_guid(guid: str, seen: dict[str, str]) -> str:
         "entry cannot give that card's identity and reviews to other content; delete "
         "this entry (or this file, if its cards are in the ledger already)"
     )
+
+
+_parsed: dict[str, tuple[str, Ledger, dict[str, str]]] = {}
+"""The last text of each ledger file this process parsed without a problem, by shown
+path: its digest, its entries and where each GUID was read. ``watch`` builds again and
+again in one process, and a save changes at most a few of the ledger's files."""
+
+
+def _parse_remembered(
+    text: str, digest: str, shown: str, seen: dict[str, str]
+) -> tuple[Ledger, list[Diagnostic]]:
+    """``parse_ledger(text, shown, seen)``, from memory when this text was parsed
+    before without a problem and none of its GUIDs was seen in the files before it."""
+    known = _parsed.get(shown)
+    if known is not None and known[0] == digest and seen.keys().isdisjoint(known[2]):
+        seen.update(known[2])
+        return known[1], []
+    part, problems = parse_ledger(text, shown, seen)
+    if not problems:
+        _parsed[shown] = (digest, part, {guid: seen[guid] for guid in part.entries})
+    return part, problems
 
 
 # -- merging -----------------------------------------------------------------------------

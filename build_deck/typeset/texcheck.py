@@ -269,6 +269,7 @@ class TexChecker:
         mathjax: Path | None,
         strict: bool = False,
         cache_dir: Path | None = None,
+        early: bool = True,
     ) -> None:
         self.notes_dir = notes_dir
         """Where the notes are: named by the 'not validated' diagnostic."""
@@ -280,9 +281,12 @@ class TexChecker:
         """Expressions found valid in the cache and not typeset again."""
         self.unavailable: str | None = None
         """Why the TeX cannot be validated, or None."""
+        self.mathjax = mathjax
+        """The ``mathjax-full`` folder used, if any."""
         self._cache_dir = cache_dir
         self._salt = ""
         self._process: subprocess.Popen[bytes] | None = None
+        self._command: list[str] = []
         self._used = False
         self._worker: threading.Thread | None = None
         if node is None:
@@ -292,21 +296,39 @@ class TexChecker:
         else:
             try:
                 self._salt = _cache_salt(mathjax)
-                self._process = subprocess.Popen(
-                    [node, str(SCRIPT), str(mathjax)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
             except OSError as exc:
-                self.unavailable = f"cannot start Node.js: {exc}"
+                self.unavailable = f"cannot read MathJax's package.json: {exc}"
+            self._command = [node, str(SCRIPT), str(mathjax)]
+            if early:
+                self._launch()
+
+    def _launch(self) -> None:
+        """Start Node.js loading MathJax, if it is not running yet and can be started."""
+        if self._process is not None or self.unavailable is not None:
+            return
+        try:
+            self._process = subprocess.Popen(
+                self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as exc:
+            self.unavailable = f"cannot start Node.js: {exc}"
 
     @classmethod
     def start(
-        cls, *, notes_dir: Path, strict: bool = False, cache_dir: Path | None = None
+        cls,
+        *,
+        notes_dir: Path,
+        strict: bool = False,
+        cache_dir: Path | None = None,
+        early: bool | None = None,
     ) -> TexChecker:
         """Find Node.js and MathJax (installing MathJax into the cache folder the first
-        time, see build_deck/typeset/mathjax.py) and start loading MathJax right away."""
+        time, see build_deck/typeset/mathjax.py), and start loading MathJax right away when
+        ``early``: by default when the cache knows no expression (a first build typesets all
+        of them; a later one only those its edits brought, often none, and starts Node.js
+        only then, sparing the build the CPU that loading MathJax takes)."""
+        if early is None:
+            early = cache_dir is None or not build_cache.entry_path(cache_dir, CACHE_NAME).is_file()
         mathjax, reason = ensure_mathjax(say=_say)
         checker = cls(
             notes_dir=notes_dir,
@@ -314,6 +336,7 @@ class TexChecker:
             mathjax=mathjax,
             strict=strict,
             cache_dir=cache_dir,
+            early=early,
         )
         if mathjax is None and reason is not None and checker.unavailable is not None:
             checker.unavailable = reason
@@ -324,7 +347,7 @@ class TexChecker:
         """What a verdict of this checker depends on (MathJax and the script), or why
         there is none: part of the build cache's key, so that files built without TeX
         validation are validated once it is possible."""
-        return f"mathjax:{self._salt}" if self._process is not None else "tex:unchecked"
+        return f"mathjax:{self._salt}" if self.unavailable is None else "tex:unchecked"
 
     def __call__(self, cards: list[Card]) -> Callable[[], list[Diagnostic]]:
         """Send the math of ``cards`` to MathJax; returns what waits for the diagnostics:
@@ -333,8 +356,8 @@ class TexChecker:
         if self._used:
             raise RuntimeError("a TexChecker checks one deck: start another")
         self._used = True
-        if self._process is None:
-            problem = self._not_validated(self.unavailable or "no MathJax process")
+        if self.unavailable is not None:
+            problem = self._not_validated(self.unavailable)
             return lambda: [problem]
         expressions = collect_math(cards)
         if not expressions:
@@ -354,6 +377,10 @@ class TexChecker:
         if not jobs:
             self.close()
             return list
+        self._launch()
+        if self._process is None:
+            problem = self._not_validated(self.unavailable or "no MathJax process")
+            return lambda: [problem]
 
         self._send(list(jobs))
         answer: list[tuple[list[str | None], str | None]] = []

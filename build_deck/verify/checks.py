@@ -153,9 +153,11 @@ def verify_cards(
     budget: float = CHECK_BUDGET,
     trust_checks: bool = False,
     strict: bool = False,
+    workers: int | None = None,
 ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
     """Run every check and compare every chain; returns the verified cards, each with
-    what was verified, and the failures.
+    what was verified, and the failures. ``workers``: at most that many check workers
+    (by default one per core).
 
     A card is verified only when everything it asks to recall is covered
     (:mod:`build_deck.verify.coverage`). All checks together may take ``budget``
@@ -172,7 +174,9 @@ def verify_cards(
     outcomes: list[Outcome] = []
     if jobs:
         try:
-            outcomes = run_checks(codes, formulas=formulas, members=members, budget=budget)
+            outcomes = run_checks(
+                codes, formulas=formulas, members=members, budget=budget, workers=workers
+            )
         except ConfinementUnavailable as exc:
             if not trust_checks:
                 diagnostics.append(_not_run([(c, k) for c, k, _ in jobs], str(exc), strict))
@@ -181,7 +185,12 @@ def verify_cards(
                 jobs = []
             else:
                 outcomes = run_checks(
-                    codes, formulas=formulas, members=members, budget=budget, confine=False
+                    codes,
+                    formulas=formulas,
+                    members=members,
+                    budget=budget,
+                    workers=workers,
+                    confine=False,
                 )
     earned: dict[SourceLoc, list[str]] = {}
     for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):

@@ -28,6 +28,7 @@ from build_deck.pipeline import run
 from build_deck.report import BuildOptions
 from build_deck.verify import formula as tex
 from build_deck.verify.checks import verify_cards
+from build_deck.verify.mutants import readable
 from build_deck.verify.shown import deletion_spans, recalled_pieces
 from build_deck.verify.values import parse_value
 from tests.conftest import REPO
@@ -139,17 +140,6 @@ VALUE_OPERATORS = ("last digit", "decimal shift", "doubled")
 """The operators that apply to a value shown outside math (a bold value, a deletion)."""
 
 
-def _readable(source: str) -> bool:
-    try:
-        parts, _ = tex.split_chain(source)
-        for tokens in parts:
-            if tokens:
-                tex.parse_tokens(tokens, source)
-    except tex.FormulaError:
-        return False
-    return True
-
-
 def _same(original: str, mutated: str) -> bool:
     """Whether every part of both chains agrees at two random values of their names."""
     import numpy as np
@@ -206,7 +196,7 @@ def mutants_of(card: Card) -> list[tuple[str, Card]]:
             for changed in OPERATORS[name](piece.text):
                 if changed == piece.text:
                     continue
-                if piece.kind == "math" and (not _readable(changed) or _same(piece.text, changed)):
+                if piece.kind == "math" and (not readable(changed) or _same(piece.text, changed)):
                     continue
                 if piece.kind == "value" and _same_value(piece.text, changed):
                     continue
