@@ -566,6 +566,33 @@ class TestFilesThatAreNotFiles:
         assert "cards/ledger/00.jsonl:1: error: cannot read: a symbolic link to a file" in out
         assert peak < 1 << 30
 
+    @pytest.mark.parametrize("where", ["notes/zero.bin", "cards/zero", "notes/pipe.bin"])
+    def test_the_up_to_date_stamp_hashes_only_regular_files(
+        self, project: Project, where: str
+    ) -> None:
+        """The stamp that lets a build with nothing changed stop early hashes the files of
+        notes/ and cards/: a link to /dev/zero or a FIFO there must not hang the build,
+        neither when the stamp is made nor when it is compared."""
+        project.write("a.md", TWO_PLUS_TWO)
+        (project.root / "cards").mkdir(exist_ok=True)
+        empty = project.root / "notes" / "empty.bin"
+        empty.write_bytes(b"")
+        assert project.run("build") == 0
+        if where.endswith("pipe.bin"):
+            os.mkfifo(project.root / where)
+        else:
+            (project.root / where).symlink_to("/dev/zero")
+        for _ in range(2):
+            code, out, _ = run_limited(project, "build", seconds=60)
+            assert code == 0, out
+            assert_one_line_errors(out)
+        (project.root / where).unlink()
+        empty.unlink()
+        empty.symlink_to("/dev/zero")  # the same size as the stamp recorded
+        code, out, _ = run_limited(project, "build", seconds=60)
+        assert code == 0, out
+        assert "nothing changed since the last build" not in out
+
     def test_sync_dry_run_copies_only_the_ledgers_own_files(
         self, project: Project, col_path: Path
     ) -> None:
