@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
+from build_deck import card_cache
 from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
 from build_deck.files import MIB, UnsafeFile, read_inside, size_text
@@ -447,7 +448,7 @@ def check_cards(
 ) -> None:
     """Lint the cards of the fresh (uncached) files, recompute their checks and validate
     their TeX; cache the results. The lint runs while MathJax typesets, in Node.js. Only
-    the checks of cards an edit changed run again (:func:`build_deck.cache.card_digest`)."""
+    the checks of cards an edit changed run again (:func:`build_deck.card_cache.card_digest`)."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
@@ -456,7 +457,7 @@ def check_cards(
         notes_file.source = ""  # read once
     known: dict[SourceLoc, str] = {}
     for f in fresh:
-        known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
+        known |= card_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
     problems: list[Diagnostic] = []
     if verify is not None:
         verified, problems = verify([card for card in fresh_cards if card.loc not in known])
@@ -482,4 +483,4 @@ def check_cards(
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
                 if verify is not None:
                     cache_dir, mode = options.cache_dir, options.check_mode
-                    build_cache.store_card_results(cache_dir, mode, result, flagged)
+                    card_cache.store_card_results(cache_dir, mode, result, flagged)

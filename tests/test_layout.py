@@ -16,6 +16,7 @@ LAYERS = [
     "config",
     "storage",
     "cache",
+    "card_cache",
     "parse",
     "lint",
     "verify",

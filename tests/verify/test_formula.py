@@ -82,6 +82,7 @@ def test_names_of_a_formula(source: str, names: set[str]) -> None:
         (r"\sum x_i y_j", r"\sum needs an index"),
         ("x" * 3000, "longer than 2000 characters"),
         ("(" * 200 + "x" + ")" * 200, "nests more than 60 deep"),
+        (r"0.92\,0.92", "0.92 0.92 reads as 0.920.92, which is not a number"),
     ],
 )
 def test_unreadable_tex_names_the_part(source: str, message: str | None) -> None:

@@ -78,7 +78,13 @@ def tokenize(tex: str) -> list[Token]:
             and _NUMERAL.match(tokens[-1].text)
             and (len(tokens) < 2 or tokens[-2].text not in ("^", "_"))  # x_2 3 is x₂·3
         ):
-            tokens[-1] = Token(tokens[-1].text + text, tokens[-1].start, match.end())
+            joined = tokens[-1].text + text
+            if joined.count(".") > 1:
+                raise FormulaError(
+                    f"{_clean(tex[tokens[-1].start : match.end()])} reads as "
+                    f"{joined}, which is not a number: write the operator"
+                )
+            tokens[-1] = Token(joined, tokens[-1].start, match.end())
             continue
         tokens.append(Token(text, match.start()))
     return tokens
