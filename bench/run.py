@@ -93,7 +93,11 @@ def _measure(mode: str, folder: Path, *, cores: int = 0) -> dict[str, float]:
     )
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", wrapper], capture_output=True, text=True, check=False
+        [sys.executable, "-c", wrapper],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": str(folder / ".cache")},  # goes with the folder
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:

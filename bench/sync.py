@@ -43,6 +43,7 @@ def _sync(folder: Path, collection: Path) -> tuple[float, float]:
         cwd=folder,
         capture_output=True,
         text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(folder / ".cache")},  # goes with the folder
     )
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from build_deck.files import printable
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, slugify, summary_line
 
@@ -98,7 +99,7 @@ def run_adopt(args: argparse.Namespace, options: BuildOptions, build: Build) -> 
             adoption = find_pairs(col, report)
             shown = display_path(path)
             for line in describe(adoption):
-                print(line, flush=True)
+                print(printable(line), flush=True)
             counts = _counts(adoption, report)
             if not args.apply or not adoption.pairs:
                 tail = "; 'build-deck adopt --apply' adopts them" if adoption.pairs else ""
@@ -206,6 +207,7 @@ def _apply(
             print(problem, file=sys.stderr, flush=True)
         return 1
     retype_notes(col, adoption.pairs)
+    _claim(col, options.root_deck, [p.note.guid for p in adoption.pairs])
     db = col.db
     assert db is not None
     ids = ",".join(str(int(p.note.note_id)) for p in adoption.pairs)
@@ -227,3 +229,16 @@ def _apply(
         flush=True,
     )
     return 0
+
+
+def _claim(col: Collection, root_deck: str, guids: list[str]) -> None:
+    """Record the adopted notes in this root deck's sync record. The student chose them
+    for this notes project; without the record, sync takes a note whose cards are
+    outside the root deck for another project's, and leaves it alone."""
+    from build_deck.anki.sync_state import NoteState, dump_state, load_state, state_key
+
+    key = state_key(root_deck)
+    record, _ = load_state(col.get_config(key, None))
+    for guid in guids:
+        record.notes.setdefault(guid, NoteState({}, ()))
+    col.set_config(key, dump_state(record))

@@ -10,7 +10,7 @@ notes (build_deck/anki/pull.py). A dry run or a pull builds into a scratch copy 
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -18,7 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from build_deck.model import Diagnostic, SourceLoc
+from build_deck.files import UnsafeFile, printable, read_inside
+from build_deck.model import Diagnostic, Severity, SourceLoc
 from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
 if TYPE_CHECKING:
@@ -114,7 +115,13 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
     try:
         scratch = args.command == "pull" or args.dry_run
         with tempfile.TemporaryDirectory(prefix="build-deck-") as folder:
-            build_options = _scratch_options(options, Path(folder)) if scratch else options
+            build_options, problems = (
+                _scratch_options(options, Path(folder)) if scratch else (options, [])
+            )
+            for problem in problems:
+                print(problem, file=sys.stderr, flush=True)
+            if any(p.severity is Severity.ERROR for p in problems):
+                return 1
             report = build(build_options)
             for diagnostic in report.diagnostics:
                 print(diagnostic, file=sys.stderr, flush=True)
@@ -136,12 +143,34 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
         col.close()
 
 
-def _scratch_options(options: BuildOptions, folder: Path) -> BuildOptions:
-    """The same build, writing its ledger and package under ``folder``."""
+def _scratch_options(options: BuildOptions, folder: Path) -> tuple[BuildOptions, list[Diagnostic]]:
+    """The same build, writing its ledger and package under ``folder``; and the problems
+    that stop it. Only the ledger's own files are copied, each only when it is a
+    regular file inside ``cards/`` (``cards/zero -> /dev/zero`` is never read)."""
+    from build_deck.identity.ledger import ledger_names, v1_files
+    from build_deck.identity.ledger_format import MAX_LEDGER_BYTES
+
     cards = folder / "cards"
-    if options.cards_dir.is_dir():
-        shutil.copytree(options.cards_dir, cards)
-    return replace(options, cards_dir=cards, out_dir=folder / "dist")
+    problems = options.folder_problems()
+    if problems or not options.cards_dir.is_dir():
+        return replace(options, cards_dir=cards, out_dir=folder / "dist"), problems
+    names = [
+        *ledger_names(),
+        *(p.relative_to(options.cards_dir).as_posix() for p in v1_files(options.cards_dir)),
+    ]
+    for name in names:
+        source = options.cards_dir / name
+        if not os.path.lexists(source):
+            continue
+        try:
+            data = read_inside(source, options.cards_dir, MAX_LEDGER_BYTES)
+        except UnsafeFile as exc:
+            message = f"cannot read: {exc}; a card ledger file must be a regular file inside cards/"
+            problems.append(Diagnostic(SourceLoc(display_path(source), 1), message))
+            continue
+        (cards / name).parent.mkdir(parents=True, exist_ok=True)
+        (cards / name).write_bytes(data)
+    return replace(options, cards_dir=cards, out_dir=folder / "dist"), problems
 
 
 def _ask(question: str) -> bool:
@@ -176,7 +205,8 @@ def _sync(
     outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
     shown = display_path(collection)
     for line in outcome.lines:
-        print(line, file=sys.stderr if ": error: " in line else sys.stdout, flush=True)
+        where = sys.stderr if ": error: " in line else sys.stdout
+        print(printable(line), file=where, flush=True)
     if outcome.error is not None:
         _error(shown, outcome.error)
         return 1

@@ -1,19 +1,28 @@
 """Per-file build cache: skip parsing and verifying a notes file that has not changed.
 
-An entry is keyed by the file's bytes, its shown path, the root deck and a fingerprint
-of the tool's own source, so a new version of build-deck never reuses old results.
-Entries are JSON with a checksum; one that cannot be read, fails its checksum, or
-names an image that changed is ignored (with a warning when it is corrupt) and the
-file is built again. Files with errors are never cached.
+The cache lives in the user's cache folder (:func:`default_cache_dir`: one folder per
+notes folder under ``$XDG_CACHE_HOME/build-deck``), never in the repository: a cache
+entry says a card was verified, so one written by someone else would be believed.
+Every entry is authenticated with an HMAC under a key made on this machine
+(:func:`secret_key`, kept beside the cache, never in the repository); an entry whose
+HMAC fails is ignored with a warning. An entry is keyed by the file's bytes, its shown
+path, the root deck and a fingerprint of the tool's own source, so a new version of
+build-deck never reuses old results. Even an authentic entry is read as if an attacker
+wrote it: every field is type-checked, each card must sit in the file the entry is for,
+each image must be a file inside the notes folder whose bytes give its name, and each
+mark must be one the checks give. Files with errors are never cached.
 """
 
 from __future__ import annotations
 
-import bisect
+import contextlib
 import hashlib
+import hmac
 import json
-import math
 import os
+import re
+import secrets
+import sys
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -21,10 +30,117 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
-from build_deck.model import Card, CardKind, Check, Diagnostic, Severity, SourceLoc
+from build_deck.files import MIB, UnsafeFile, inside, read_inside
+from build_deck.model import (
+    MAX_CLOZE_NUMBER,
+    Card,
+    CardKind,
+    Check,
+    Diagnostic,
+    Severity,
+    SourceLoc,
+    is_reserved_tag,
+)
 
-FORMAT = 1
-"""Version of the entry layout."""
+FORMAT = 2
+"""Version of the entry layout (2: authenticated with an HMAC)."""
+MAX_ENTRY_BYTES = 64 * MIB
+"""A larger entry is not read."""
+MAX_IMAGE_BYTES = 32 * MIB
+"""A larger image is not read (by the parser, or to check a cached card's image)."""
+KEY_NAME = "secret.key"
+"""The file, in the user's build-deck cache folder, that holds the key of the HMACs."""
+MARKS = ("value recomputed", "arithmetic checked")
+"""What a verified card's mark may say, besides ``formula checked at N points``."""
+
+
+def user_cache_root() -> Path:
+    """build-deck's folder in the user's cache folder: ``$XDG_CACHE_HOME/build-deck``
+    (``~/.cache/build-deck``), ``~/Library/Caches/build-deck`` on macOS,
+    ``%LOCALAPPDATA%\\build-deck`` on Windows."""
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "build-deck"
+
+
+def default_cache_dir(notes_dir: Path) -> Path:
+    """The build cache of one notes folder: under :func:`user_cache_root`, named by a
+    hash of the folder's real path, so that two projects never share entries (an entry
+    names image files by their path)."""
+    digest = hashlib.sha256(os.path.realpath(notes_dir).encode()).hexdigest()[:20]
+    return user_cache_root() / "projects" / digest
+
+
+LEGACY_CACHE = Path(".cache") / "build-deck"
+"""Where the cache used to live, inside the project: never read now."""
+
+
+def legacy_cache_warnings(notes_dir: Path) -> list[Diagnostic]:
+    """A warning about a build cache inside the project (``.cache/build-deck``, where it
+    used to be, perhaps committed by someone else): it is never read."""
+    legacy = Path(os.path.abspath(notes_dir)).parent / LEGACY_CACHE
+    if not os.path.lexists(legacy):
+        return []
+    shown = os.path.relpath(legacy) if inside(legacy, os.getcwd()) else str(legacy)
+    message = (
+        "ignored: a build cache inside the project is never read, since it may come from "
+        "someone else; the cache is in your user cache folder now: delete this folder "
+        "('git rm -r --cached' it if it is committed)"
+    )
+    return [Diagnostic(SourceLoc(Path(shown).as_posix(), 0), message, Severity.WARNING)]
+
+
+@cache
+def secret_key() -> bytes:
+    """The key of the cache's HMACs: 32 random bytes made once on this machine and kept
+    in :func:`user_cache_root` (mode 0600). When it cannot be kept, a key for this
+    process only: the cache then helps within one run, and nothing is trusted across."""
+    folder = user_cache_root()
+    path = folder / KEY_NAME
+    for _ in range(3):
+        try:
+            key = read_inside(path, folder, 1024)
+        except UnsafeFile:
+            if os.path.lexists(path):
+                break  # there, but not a file of ours: never trusted, never replaced
+            try:
+                _make_key(folder, path)
+            except OSError:
+                break
+            continue
+        if len(key) == 32:
+            return key
+        try:
+            path.unlink()  # damaged: a new one is made, and old entries fail their HMAC
+        except OSError:
+            break
+    return secrets.token_bytes(32)
+
+
+def _make_key(folder: Path, path: Path) -> None:
+    """Write a new key, readable by the user only, linked into place in one step (a
+    process that made one first wins: its key is kept)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+    finally:
+        os.unlink(temp)
+
+
+def _mac(name: str, key: str, payload: str) -> str:
+    """The HMAC of an entry: its name, its key and its payload, under :func:`secret_key`."""
+    message = "\x1f".join((name, key, payload)).encode("utf-8", "surrogatepass")
+    return hmac.new(secret_key(), message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +181,6 @@ def entry_path(cache_dir: Path, name: str) -> Path:
     return cache_dir / f"{digest}.json"
 
 
-def _loc(data: list[Any]) -> SourceLoc:
-    return SourceLoc(str(data[0]), int(data[1]))
-
-
 def _card_to_json(card: Card) -> dict[str, Any]:
     return {
         "kind": card.kind.value,
@@ -92,81 +204,190 @@ def _card_to_json(card: Card) -> dict[str, Any]:
     }
 
 
-def _card_from_json(data: dict[str, Any]) -> Card:
+# -- reading an entry as an attacker may have written it ---------------------------------
+
+MAX_LINE = 100_000_000
+"""The highest line number an entry may name."""
+_MEDIA_NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,254}")
+_MARK = re.compile(
+    r"value recomputed|arithmetic checked|formula checked at (?:0|[1-9][0-9]{0,5}) points"
+)
+
+
+_UNSAFE_IN_NAME = re.compile(r"[\s%#?\"'<>\[\]&]+")
+
+
+def deck_media_name(path: Path, data: bytes) -> str:
+    """A media file's name in the deck: its own, made safe, and a hash of its bytes."""
+    digest = hashlib.sha1(data).hexdigest()[:10]
+    stem = _UNSAFE_IN_NAME.sub("_", path.stem)
+    return f"{stem}-{digest}{path.suffix}"
+
+
+class _Stale(Exception):
+    """An entry that is sound but out of date (an image changed): built again, no warning."""
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not text")
+    return value
+
+
+def _items(value: Any, what: str, size: int | None = None) -> list[Any]:
+    if not isinstance(value, list) or (size is not None and len(value) != size):
+        raise ValueError(f"{what} is not a list" + (f" of {size}" if size else ""))
+    return value
+
+
+def _texts(value: Any, what: str) -> tuple[str, ...]:
+    return tuple(_text(item, what) for item in _items(value, what))
+
+
+def _number(value: Any, what: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError(f"{what} is not a number from {low} to {high}")
+    return value
+
+
+def _loc(value: Any, shown: str) -> SourceLoc:
+    """A location, which must be in the file the entry is for."""
+    path, line = _items(value, "a location", 2)
+    if path != shown:
+        raise ValueError(f"a location outside {shown} ({_text(path, 'a path')[:60]!r})")
+    return SourceLoc(shown, _number(line, "a line", 0, MAX_LINE))
+
+
+def checked_mark(value: Any) -> str:
+    """What a verified card's mark says, from an entry: only what the checks say
+    (ValueError for anything else)."""
+    parts = _text(value, "a mark").split("; ")
+    if not all(_MARK.fullmatch(part) for part in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"a mark the checks do not give ({value[:60]!r})")
+    return "; ".join(parts)
+
+
+def _media(value: Any, notes_dir: Path) -> tuple[tuple[str, str], ...]:
+    """Images: each a file inside the notes folder whose bytes give its name."""
+    media = []
+    for item in _items(value, "the images"):
+        name, path = (_text(x, "an image") for x in _items(item, "an image", 2))
+        if not _MEDIA_NAME.fullmatch(name) or not os.path.isabs(path):
+            raise ValueError(f"an image name that is not a plain file name ({name[:60]!r})")
+        if not inside(path, notes_dir):
+            raise ValueError("an image outside the notes folder")
+        try:
+            data = read_inside(Path(path), notes_dir, MAX_IMAGE_BYTES)
+        except UnsafeFile:
+            raise _Stale from None
+        if name != deck_media_name(Path(path), data):
+            raise _Stale  # the image changed since
+        media.append((name, path))
+    return tuple(media)
+
+
+def _checks(value: Any, shown: str) -> tuple[Check, ...]:
+    checks = []
+    for item in _items(value, "the checks"):
+        path, line, code, target = _items(item, "a check", 4)
+        if target is not None:
+            _text(target, "a check's target")
+        checks.append(Check(_loc([path, line], shown), _text(code, "a check"), target))
+    return tuple(checks)
+
+
+def _card_from_json(data: Any, shown: str, notes_dir: Path) -> Card:
+    """A card from an entry, every field checked."""
+    if not isinstance(data, dict):
+        raise ValueError("a card is not an object")
+    deletions = tuple(
+        (_number(n, "a cloze number", 1, MAX_CLOZE_NUMBER), _text(body, "a deletion"))
+        for n, body in (_items(d, "a deletion", 2) for d in _items(data["deletions"], "deletions"))
+    )
+    tags = _texts(data["tags"], "a tag")
+    if any(is_reserved_tag(tag) or not tag or any(c.isspace() for c in tag) for tag in tags):
+        raise ValueError("a tag the notes may not set")
     return Card(
         kind=CardKind(data["kind"]),
-        loc=_loc(data["loc"]),
-        deck=data["deck"],
-        section=tuple(data["section"]),
-        tags=tuple(data["tags"]),
-        content=data["content"],
-        back=data["back"],
-        extra=data["extra"],
-        context=data["context"],
-        prompt_text=data["prompt_text"],
-        value_source=data["value_source"],
-        cloze_numbers=tuple(data["cloze_numbers"]),
-        deletions=tuple((int(n), str(body)) for n, body in data["deletions"]),
-        shorthand=tuple(int(k) for k in data["shorthand"]),
-        checks=tuple(
-            Check(SourceLoc(p, int(line)), code, t) for p, line, code, t in data["checks"]
+        loc=_loc(data["loc"], shown),
+        deck=_text(data["deck"], "a deck"),
+        section=_texts(data["section"], "a section"),
+        tags=tags,
+        content=_text(data["content"], "a field"),
+        back=_text(data["back"], "a field"),
+        extra=_text(data["extra"], "a field"),
+        context=_text(data["context"], "a field"),
+        prompt_text=_text(data["prompt_text"], "a prompt"),
+        value_source=_text(data["value_source"], "an answer"),
+        cloze_numbers=tuple(
+            _number(n, "a cloze number", 1, MAX_CLOZE_NUMBER)
+            for n in _items(data["cloze_numbers"], "cloze numbers")
         ),
-        media=tuple((str(name), str(path)) for name, path in data["media"]),
-        answer_lines=tuple((int(a), int(b)) for a, b in data["answer_lines"]),
-        value_line=int(data["value_line"]),
+        deletions=deletions,
+        shorthand=tuple(
+            _number(k, "a shorthand deletion", 0, max(len(deletions) - 1, 0))
+            for k in _items(data["shorthand"], "shorthand deletions")
+        ),
+        checks=_checks(data["checks"], shown),
+        media=_media(data["media"], notes_dir),
+        answer_lines=tuple(
+            (_number(a, "a line", 0, MAX_LINE), _number(b, "a line", 0, MAX_LINE))
+            for a, b in (
+                _items(x, "answer lines", 2) for x in _items(data["answer_lines"], "answer lines")
+            )
+        ),
+        value_line=_number(data["value_line"], "a line", 0, MAX_LINE),
     )
 
 
-def _media_unchanged(cards: list[Card]) -> bool:
-    for card in cards:
-        for name, path in card.media:
-            file = Path(path)
-            if not file.is_file():
-                return False
-            digest = hashlib.sha1(file.read_bytes()).hexdigest()[:10]
-            if f"-{digest}" not in name:
-                return False
-    return True
+# -- entries ---------------------------------------------------------------------------
 
 
 def load_json(cache_dir: Path, name: str, key: str) -> tuple[Any, str | None]:
     """The payload stored under ``name`` for ``key``, or None; and a warning if the
-    entry was corrupt."""
+    entry was corrupt or not written by build-deck on this machine (its HMAC fails)."""
     path = entry_path(cache_dir, name)
     try:
-        raw = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None, None
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_inside(path, cache_dir, MAX_ENTRY_BYTES).decode("utf-8")
+    except UnsafeFile as exc:
+        if not os.path.lexists(path):
+            return None, None
+        return None, f"ignoring unreadable build cache entry {path} ({exc})"
+    except UnicodeDecodeError as exc:
         return None, f"ignoring unreadable build cache entry {path} ({exc})"
     try:
         envelope = json.loads(raw)
-        payload = envelope["payload"]
-        if hashlib.sha256(payload.encode()).hexdigest() != envelope["sha256"]:
-            raise ValueError("checksum mismatch")
-        if envelope["format"] != FORMAT or envelope["key"] != key:
+        if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+            return None, None  # written by another version: stale
+        payload = _text(envelope["payload"], "the payload")
+        stored_key = _text(envelope["key"], "the key")
+        if not hmac.compare_digest(
+            _text(envelope["mac"], "the HMAC"), _mac(name, stored_key, payload)
+        ):
+            raise ValueError("its HMAC does not hold: it was changed, or not written here")
+        if stored_key != key:
             return None, None  # stale: the source or the tool changed
         return json.loads(payload), None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         return None, f"ignoring corrupt build cache entry {path} ({exc})"
 
 
 def store_json(cache_dir: Path, name: str, key: str, data: Any) -> None:
     """Save ``data`` under ``name`` and ``key`` atomically; a failure only costs speed."""
-    payload = json.dumps(data, ensure_ascii=False)
-    envelope = {
-        "format": FORMAT,
-        "key": key,
-        "sha256": hashlib.sha256(payload.encode()).hexdigest(),
-        "payload": payload,
-    }
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(data, ensure_ascii=False)
+        envelope = {
+            "format": FORMAT,
+            "key": key,
+            "mac": _mac(name, key, payload),
+            "payload": payload,
+        }
+        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, temp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(envelope, out, ensure_ascii=False)
         os.replace(temp, entry_path(cache_dir, name))
-    except OSError:
+    except (OSError, ValueError):
         pass
 
 
@@ -195,27 +416,49 @@ def _copy(result: FileResult) -> FileResult:
     return FileResult(list(result.cards), dict(result.verified), list(result.diagnostics))
 
 
-def load(cache_dir: Path, shown_path: str, key: str) -> tuple[FileResult | None, str | None]:
+def _media_unchanged(cards: list[Card], notes_dir: Path) -> bool:
+    try:
+        _media([[name, path] for card in cards for name, path in card.media], notes_dir)
+    except (_Stale, ValueError):
+        return False
+    return True
+
+
+def load(
+    cache_dir: Path, shown_path: str, key: str, notes_dir: Path
+) -> tuple[FileResult | None, str | None]:
     """The cached result of a notes file for this key, if any; and a warning if the
-    entry was corrupt."""
+    entry was corrupt, forged, or holds what this file's build could not have made."""
     path = entry_path(cache_dir, shown_path)
     identity = _identity(path)  # before reading: a later change gives another identity
     known = _remembered.get(str(path))
     if known is not None and identity is not None and known[:2] == (identity, key):
-        return (_copy(known[2]) if _media_unchanged(known[2].cards) else None), None
+        return (_copy(known[2]) if _media_unchanged(known[2].cards, notes_dir) else None), None
     data, warning = load_json(cache_dir, shown_path, key)
     if data is None:
         return None, warning
     try:
-        cards = [_card_from_json(c) for c in data["cards"]]
-        verified = {_loc(item[:2]): str(item[2]) for item in data["verified"]}
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        cards = [_card_from_json(c, shown_path, notes_dir) for c in _items(data["cards"], "cards")]
+        locs = {card.loc for card in cards}
+        verified = {}
+        for item in _items(data["verified"], "the verified cards"):
+            where, line, what = _items(item, "a verified card", 3)
+            loc = _loc([where, line], shown_path)
+            if loc not in locs:
+                raise ValueError("a mark for no card")
+            verified[loc] = checked_mark(what)
         warnings = [
-            Diagnostic(_loc(d["loc"]), d["message"], Severity.WARNING) for d in data["warnings"]
+            Diagnostic(
+                _loc(d["loc"], shown_path), _text(d["message"], "a warning"), Severity.WARNING
+            )
+            for d in _items(data["warnings"], "the warnings")
         ]
+    except _Stale:
+        return None, None
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return None, f"ignoring corrupt build cache entry for {shown_path} ({exc})"
-    if not _media_unchanged(cards):
-        return None, None
     result = FileResult(cards, verified, warnings)
     _remember(path, identity, key, result)
     return _copy(result), None
@@ -235,70 +478,3 @@ def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> Non
     store_json(cache_dir, shown_path, key, data)
     path = entry_path(cache_dir, shown_path)
     _remember(path, _identity(path), key, _copy(result))
-
-
-def card_digest(card: Card) -> str:
-    """A hash of everything a card's verification reads: all of the card but where it
-    is, so that a card that only moved within its file keeps its digest."""
-    data = (
-        *(card.kind.value, card.deck, card.section, card.tags, card.content, card.back),
-        *(card.extra, card.context, card.prompt_text, card.value_source, card.cloze_numbers),
-        *(card.deletions, card.shorthand, [(c.code, c.target) for c in card.checks]),
-        card.media,
-    )  # the repr of strings, numbers and tuples of them tells them apart
-    return hashlib.sha256(repr(data).encode()).hexdigest()
-
-
-NOT_RUN = "checks:not-run"
-"""The check mode (``BuildOptions.check_mode``, ``:strict`` may follow) where checks
-cannot run."""
-
-
-def _card_results_name(shown_path: str) -> str:
-    return f"cards:{shown_path}"
-
-
-def load_card_results(
-    cache_dir: Path | None, check_mode: str, cards: list[Card]
-) -> dict[SourceLoc, str]:
-    """The ``cards`` with checks of a notes file that its last error-free build verified
-    as they are now (same :func:`card_digest`), with what was verified of each (``""``:
-    its checks passed, verifying nothing it shows). None without a cache or where checks
-    do not run. (A card without checks costs less to verify than to look up.)"""
-    if cache_dir is None or check_mode.startswith(NOT_RUN) or not cards:
-        return {}
-    shown_path = cards[0].loc.path
-    key = cache_key(b"", shown_path, check_mode)
-    data, _ = load_json(cache_dir, _card_results_name(shown_path), key)
-    if not isinstance(data, dict) or not data:
-        return {}
-    known = {}
-    for card in cards:
-        what = data.get(card_digest(card)) if card.checks else None
-        if isinstance(what, str):
-            known[card.loc] = what
-    return known
-
-
-def store_card_results(
-    cache_dir: Path, check_mode: str, result: FileResult, flagged: set[tuple[str, int]]
-) -> None:
-    """Save what was verified of each card of an error-free notes file (unless checks
-    do not run: its cards are then unverified for want of it, not for what they hold).
-    A card is left out when verifying it said something (``flagged``: path and line of
-    each diagnostic, which falls between the card's first line and the next card's):
-    it is verified again next time, and says it again."""
-    if check_mode.startswith(NOT_RUN) or not result.cards:
-        return
-    shown_path = result.cards[0].loc.path
-    starts = sorted(card.loc.line for card in result.cards)
-    lines = sorted(line for path, line in flagged if path == shown_path)
-    results = {}
-    for card in result.cards:
-        following = bisect.bisect_right(starts, card.loc.line)
-        end = starts[following] if following < len(starts) else math.inf
-        said = bisect.bisect_left(lines, card.loc.line)
-        if card.checks and not (said < len(lines) and lines[said] < end):
-            results[card_digest(card)] = result.verified.get(card.loc, "")
-    key = cache_key(b"", shown_path, check_mode)
-    store_json(cache_dir, _card_results_name(shown_path), key, results)

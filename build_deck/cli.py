@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import __version__
+from build_deck.cache import default_cache_dir, user_cache_root
 from build_deck.config import ConfigError, ProjectConfig, read_project_config
+from build_deck.files import UnsafeFile, printable
 from build_deck.gather import NO_CARDS
-from build_deck.model import SourceLoc
+from build_deck.model import Diagnostic, SourceLoc
 from build_deck.report import (
-    DEFAULT_CACHE,
     DEFAULT_ROOT_DECK,
     BuildOptions,
     BuildReport,
@@ -76,7 +77,9 @@ def _option_parsers() -> tuple[argparse.ArgumentParser, ...]:
         help=f"name of the root deck (default: build-deck.toml's, else {DEFAULT_ROOT_DECK!r})",
     )
     common.add_argument(
-        "--no-cache", action="store_true", help=f"ignore the build cache in {DEFAULT_CACHE}"
+        "--no-cache",
+        action="store_true",
+        help=f"build every file afresh, without the build cache in {user_cache_root()}",
     )
     common.add_argument(
         "-j",
@@ -212,7 +215,7 @@ def _print_stats(report: BuildReport) -> None:
         print(f"cards per {title}:")
         width = max((len(name) for name in counts), default=0)
         for name, count in sorted(counts.items()):
-            print(f"  {name:<{width}}  {count:>5}")
+            print(printable(f"  {name:<{width}}  {count:>5}"))
 
 
 LIST_AT_MOST = 20
@@ -224,7 +227,7 @@ def _print_changes(report: BuildReport, *, verbose: bool) -> None:
     listed = [*report.changes, *report.removed]
     if verbose or len(listed) <= LIST_AT_MOST:
         for change in listed:
-            print(f"{change.what}: {change.where}: {change.text}")
+            print(printable(f"{change.what}: {change.where}: {change.text}"))
     elif listed:
         print(f"{len(listed)} cards new, changed, moved or removed: 'build -v' lists them")
     if report.removed:
@@ -261,14 +264,19 @@ def _write_preview(
     for diagnostic in report.diagnostics:
         if kind_of(diagnostic):
             warnings.setdefault(diagnostic.loc, []).append(diagnostic.message)
-    page = write_preview(
-        report.cards,
-        verified,
-        options.out_dir / "preview",
-        mathjax,
-        title=options.root_deck,
-        warnings=warnings,
-    )
+    try:
+        page = write_preview(
+            report.cards,
+            verified,
+            options.out_dir / "preview",
+            mathjax,
+            title=options.root_deck,
+            warnings=warnings,
+        )
+    except (UnsafeFile, OSError) as exc:
+        where = display_path(options.out_dir / "preview")
+        print(Diagnostic(SourceLoc(where, 0), f"no preview: {exc}"), file=sys.stderr)
+        return EXIT_ERRORS
     problems = f"; {plural(len(report.errors), 'error')}" if report.errors else ""
     shown = f"{plural(len(report.cards), 'card')} from {plural(report.files, 'file')}"
     print(f"{shown} -> {display_path(page)}{problems}")
@@ -326,16 +334,15 @@ def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
     which a build with nothing changed does without."""
     if getattr(args, "strict", None) is None:
         args.strict = bool(config.strict)
-    root = config.root
-    cache = root / DEFAULT_CACHE if root is not None and root != Path() else DEFAULT_CACHE
+    notes_dir = args.notes or config.notes or Path("notes")
     return BuildOptions(
-        notes_dir=args.notes or config.notes or Path("notes"),
+        notes_dir=notes_dir,
         cards_dir=args.cards,
         out_dir=args.out or config.out or Path("dist"),
         root_deck=args.deck or config.deck or DEFAULT_ROOT_DECK,
         locked=getattr(args, "locked", False),
         allow_removals=getattr(args, "allow_removals", False),
-        cache_dir=None if args.no_cache else cache,
+        cache_dir=None if args.no_cache else default_cache_dir(notes_dir),
         tags=config.tags,
         strict=bool(args.strict),
         jobs=getattr(args, "jobs", 0),

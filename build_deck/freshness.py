@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -115,16 +116,28 @@ def _walk(folder: Path, *, hidden: bool = True) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
+STAMP_FILE_CAP = 256 * 1024 * 1024
+"""The largest file a stamp hashes; a larger one (or one that is not a regular file)
+means no stamp, and every build runs."""
+
+
 def _file_digest(path: str) -> str:
+    """The sha256 of a regular file; OSError for anything else (``/dev/zero``, a FIFO,
+    which a notes repository may link to) or a file past :data:`STAMP_FILE_CAP`."""
+    status = os.stat(path)
+    if not stat.S_ISREG(status.st_mode) or status.st_size > STAMP_FILE_CAP:
+        raise OSError(f"{path}: not a regular file within {STAMP_FILE_CAP} bytes")
     with open(path, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(f"{path}: not a regular file")  # replaced since
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _current(path: str, *, written: bool = False) -> list[Any]:
     """[size, mtime_ns, sha256, written] of a file now; ``written``: by the build, under
     its lock (its time may then spare hashing it)."""
-    stat = os.stat(path)
-    return [stat.st_size, stat.st_mtime_ns, _file_digest(path), written]
+    status = os.stat(path)
+    return [status.st_size, status.st_mtime_ns, _file_digest(path), written]
 
 
 def _stamp_files(
@@ -221,16 +234,16 @@ def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[s
         old_enough = int(stamp["time_ns"]) - RACY_SECONDS * 1e9
         refresh = False
         for path, (size, mtime_ns, digest, written) in files.items():
-            stat = os.stat(path)
-            if stat.st_size != size:
+            status = os.stat(path)
+            if status.st_size != size or not stat.S_ISREG(status.st_mode):
                 return None
-            if written and stat.st_mtime_ns == mtime_ns and mtime_ns < old_enough:
+            if written and status.st_mtime_ns == mtime_ns and mtime_ns < old_enough:
                 continue
             if _file_digest(path) != digest:
                 return None
             if written:
                 refresh = True
-                files[path] = [size, stat.st_mtime_ns, digest, written]
+                files[path] = [size, status.st_mtime_ns, digest, written]
         lines = [*stamp["warnings"], stamp["summary"]]
     except (OSError, KeyError, TypeError, ValueError):
         return None  # a file removed, or no stamp

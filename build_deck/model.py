@@ -9,6 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from build_deck.files import printable
+
+MAX_CLOZE_NUMBER = 999
+"""The highest cloze number a deletion may have (``{{c999::..}}``); each number is a
+card of its own."""
+VERIFIED_TAG = "verified"
+"""The tag of verified cards: build-deck gives it, the notes may not."""
+RESERVED_TAGS = (VERIFIED_TAG, "build-deck")
+"""Tags the build gives (with those under them, ``build-deck::removed``): a notes file
+may not set them, so that no card carries them that did not earn them."""
+
+
+def is_reserved_tag(tag: str) -> bool:
+    """True for a tag of :data:`RESERVED_TAGS` or one under it, in any case (Anki
+    compares tags without case)."""
+    lower = tag.lower()
+    return any(lower == name or lower.startswith(f"{name}::") for name in RESERVED_TAGS)
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class SourceLoc:
@@ -42,7 +60,8 @@ class Diagnostic:
     """Errors fail the build; warnings are printed only."""
 
     def __str__(self) -> str:
-        return f"{self.loc}: {self.severity.value}: {self.message}"
+        # One line, whatever the notes hold: escape sequences and line breaks escaped.
+        return printable(f"{self.loc}: {self.severity.value}: {self.message}")
 
 
 class CardKind(Enum):

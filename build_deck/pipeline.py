@@ -33,8 +33,10 @@ from typing import Any, Protocol
 from markdown_it import MarkdownIt
 
 from build_deck import cache as build_cache
+from build_deck import card_cache
 from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import write_package
+from build_deck.files import MIB, UnsafeFile, read_inside, size_text
 from build_deck.freshness import source_state
 from build_deck.gather import files_without_cards, gather_notes
 from build_deck.identity.ledger import LEDGER_DIR, load_ledger, v1_files
@@ -70,6 +72,9 @@ from build_deck.storage import (
     fsync_dir,
     remove_leftovers,
 )
+
+MAX_NOTES_BYTES = 8 * MIB
+"""A larger notes file is refused (the shipped notes are 80 KiB at most)."""
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -131,13 +136,13 @@ def read_notes(
                 progress("reading notes", number, len(paths))
             shown = display_path(path)
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                why = "a broken symbolic link" if path.is_symlink() and not path.exists() else None
+                data = read_inside(path, options.notes_dir, MAX_NOTES_BYTES)
+            except UnsafeFile as exc:
                 report.diagnostics.append(
                     Diagnostic(
                         SourceLoc(shown, 0),
-                        f"cannot read: {why or exc.strerror or exc}; fix or remove the file",
+                        f"cannot read: {exc}; a notes file must be a regular file inside the "
+                        f"notes folder, of at most {size_text(MAX_NOTES_BYTES)}: fix or remove it",
                     )
                 )
                 continue
@@ -175,7 +180,7 @@ def _cached_file(
     """A notes file as the build cache holds it under ``key``, if it does."""
     if options.cache_dir is None:
         return None
-    hit, warning = build_cache.load(options.cache_dir, shown, key)
+    hit, warning = build_cache.load(options.cache_dir, shown, key, options.notes_dir)
     if warning:
         report.diagnostics.append(Diagnostic(SourceLoc(shown, 1), warning, Severity.WARNING))
     if hit is None:
@@ -343,6 +348,9 @@ def run(
     up-to-date stamp there).
     """
     report = BuildReport()
+    report.diagnostics += options.folder_problems()
+    if report.errors:
+        return report
     stages = functools.partial(
         _run_stages, verify=verify, progress=progress, texcheck=texcheck, after_write=after_write
     )
@@ -379,6 +387,7 @@ def _run_stages(
 ) -> None:
     """The stages of the module docstring, in order; stops before writing on any error."""
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
+    report.diagnostics += build_cache.legacy_cache_warnings(options.notes_dir)
     paths = gather_notes(options, report)
     files = read_notes(paths, options, report, progress, tex_state)
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
@@ -439,7 +448,7 @@ def check_cards(
 ) -> None:
     """Lint the cards of the fresh (uncached) files, recompute their checks and validate
     their TeX; cache the results. The lint runs while MathJax typesets, in Node.js. Only
-    the checks of cards an edit changed run again (:func:`build_deck.cache.card_digest`)."""
+    the checks of cards an edit changed run again (:func:`build_deck.card_cache.card_digest`)."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
@@ -448,7 +457,7 @@ def check_cards(
         notes_file.source = ""  # read once
     known: dict[SourceLoc, str] = {}
     for f in fresh:
-        known |= build_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
+        known |= card_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
     problems: list[Diagnostic] = []
     if verify is not None:
         verified, problems = verify([card for card in fresh_cards if card.loc not in known])
@@ -474,4 +483,4 @@ def check_cards(
                 build_cache.store(options.cache_dir, notes_file.shown, notes_file.key, result)
                 if verify is not None:
                     cache_dir, mode = options.cache_dir, options.check_mode
-                    build_cache.store_card_results(cache_dir, mode, result, flagged)
+                    card_cache.store_card_results(cache_dir, mode, result, flagged)

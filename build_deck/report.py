@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from build_deck.files import folder_problem
 from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
@@ -27,10 +28,6 @@ if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
-
-
-DEFAULT_CACHE = Path(".cache/build-deck")
-"""Where the per-file build cache lives."""
 
 
 Progress = Callable[[str, int, int], None]
@@ -50,8 +47,10 @@ class BuildOptions:
     """Name of the root deck."""
     locked: bool = False
     """Fail instead of changing the ledger."""
-    cache_dir: Path | None = DEFAULT_CACHE
-    """The per-file build cache, or None to build every file afresh."""
+    cache_dir: Path | None = None
+    """The per-file build cache, or None to build every file afresh. The command line
+    uses ``cache.default_cache_dir(notes_dir)``, in the user's cache folder: never one
+    inside the project, which someone else may have written."""
     check_mode: str = "checks:confined"
     """How checks are run (confined, trusted, or not at all) and whether strictly; part of
     the cache key, so that cards left unverified for want of confinement are checked once
@@ -65,6 +64,17 @@ class BuildOptions:
     jobs: int = 0
     """Processes that parse the notes (and check workers): 0 for one per usable core.
     The package is the same, byte for byte, whatever the number."""
+
+    def folder_problems(self) -> list[Diagnostic]:
+        """An error for each folder of the project that leads out of the folder holding
+        it (a link such as ``cards -> ../outside``): nothing is read or written then."""
+        folders = [self.notes_dir, self.cards_dir, self.cards_dir / "ledger", self.out_dir]
+        problems = []
+        for folder in folders:
+            problem = folder_problem(folder)
+            if problem is not None:
+                problems.append(Diagnostic(SourceLoc(display_path(folder), 0), problem))
+        return problems
 
 
 @dataclass(slots=True)

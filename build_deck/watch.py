@@ -10,6 +10,7 @@ ledger. A failed build prints its errors and leaves the previous deck as it was.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +30,11 @@ def snapshot(folder: Path) -> Snapshot:
                 continue
             path = Path(root, name)
             try:
-                stat = path.stat()
+                status = path.stat()
             except OSError:
-                continue  # removed while we looked
-            state[path] = (stat.st_mtime_ns, stat.st_size)
+                continue  # removed while we looked, a broken link, a link to itself
+            if stat.S_ISREG(status.st_mode):
+                state[path] = (status.st_mtime_ns, status.st_size)
     return state
 
 

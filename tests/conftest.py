@@ -60,6 +60,18 @@ class Project:
         )
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user cache folder of the test's own (``$XDG_CACHE_HOME``), with its own key:
+    the build cache of a test starts empty and never touches the real one."""
+    import build_deck.cache
+
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    build_deck.cache.secret_key.cache_clear()
+    return folder / "build-deck"
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     """An empty notes project in a temporary folder, which is also the working directory,

@@ -12,10 +12,10 @@ from unittest import mock
 
 import pytest
 
-from build_deck.cache import entry_path
+from build_deck.cache import default_cache_dir, entry_path
 from build_deck.pipeline import _parse_one as parse_one
 from build_deck.pipeline import run
-from build_deck.report import DEFAULT_CACHE, BuildOptions, BuildReport
+from build_deck.report import BuildOptions, BuildReport
 from build_deck.verify.checks import verify_cards
 from build_deck.verify.sandbox import run_checks
 from build_deck.watch import watch
@@ -34,7 +34,9 @@ def build(project: Project) -> tuple[list[str], object]:
 def build_counting(project: Project) -> tuple[list[str], list[str], BuildReport]:
     """Run a check build; returns the files parsed afresh, the code of the checks that
     ran, and the report."""
-    options = BuildOptions(notes_dir=Path("notes"), cards_dir=Path("cards"))
+    options = BuildOptions(
+        notes_dir=Path("notes"), cards_dir=Path("cards"), cache_dir=default_cache_dir(Path("notes"))
+    )
     parsed: list[str] = []
     checks: list[str] = []
 
@@ -77,22 +79,22 @@ def test_a_file_with_errors_is_never_served_from_the_cache(project: Project) -> 
     assert report.errors  # type: ignore[attr-defined]
     _, report = build(project)
     assert report.errors  # type: ignore[attr-defined]
-    assert not any(DEFAULT_CACHE.glob("*.json"))
+    assert not any(default_cache_dir(Path("notes")).glob("*.json"))
 
 
 def test_corrupt_cache_entry_is_ignored_with_a_warning(project: Project) -> None:
     project.write("a.md", A)
     build(project)
-    entry = entry_path(DEFAULT_CACHE, "notes/a.md")
+    entry = entry_path(default_cache_dir(Path("notes")), "notes/a.md")
     envelope = json.loads(entry.read_text())
-    envelope["payload"] = envelope["payload"].replace("42", "41")  # checksum now wrong
+    envelope["payload"] = envelope["payload"].replace("42", "41")  # HMAC now wrong
     entry.write_text(json.dumps(envelope))
     parsed, report = build(project)
     assert parsed == ["notes/a.md"]
     warnings = [str(d) for d in report.diagnostics]  # type: ignore[attr-defined]
     assert len(warnings) == 1
     assert warnings[0].startswith("notes/a.md:1: warning: ignoring corrupt build cache entry")
-    assert "checksum mismatch" in warnings[0]
+    assert "HMAC does not hold" in warnings[0]
     assert "**42**" in report.cards[0].value_source  # type: ignore[attr-defined]
 
     entry.write_text("{ not json")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from anki.collection import Collection
 
+from build_deck.cache import default_cache_dir
 from build_deck.cli import main
 from build_deck.config import config_text, load_config
 from tests.conftest import REPO, Project, import_package, ledger_snapshot
@@ -65,7 +66,10 @@ def test_the_settings_are_found_from_a_folder_below(
     monkeypatch.chdir(project.notes)
     assert main(["build"]) == 0
     assert (project.root / "dist" / "ml-notes.apkg").is_file()
-    assert (project.root / ".cache" / "build-deck").is_dir()
+    # The build cache lives in the user's cache folder (safety round 3), one per notes
+    # folder: the one build-deck.toml names, found from below; none inside the project.
+    assert default_cache_dir(project.root / "notes").is_dir()
+    assert not (project.root / ".cache" / "build-deck").exists()
     assert not (project.notes / "dist").exists()
 
 

@@ -377,6 +377,6 @@ def test_duplicate_guids_across_version_1_files_are_an_error(
     for name in ("a.yaml", "b.yaml"):
         (project / "cards" / name).write_text(f"version: 1\ncards:\n{entry}")
     assert main(["build"]) == 1
-    assert "cards/b.yaml:1: error: duplicate GUID 'abc' (also in cards/a.yaml)" in (
+    assert "cards/b.yaml:3: error: duplicate GUID 'abc' (also in cards/a.yaml)" in (
         capsys.readouterr().err
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import build_deck.cache
+from build_deck import freshness
 from build_deck.freshness import RACY_SECONDS, UP_TO_DATE
 from build_deck.typeset.texcheck import find_mathjax
 from tests.conftest import Project
@@ -164,9 +165,11 @@ def test_warnings_kept_with_the_notes_are_printed_again(
 
 
 def test_a_package_written_just_now_is_compared_by_hash_then_trusted(
-    built: Project, capsys: pytest.CaptureFixture[str]
+    built: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Written by the build a moment ago: its time could hide a change in the same tick.
+    # (A window wider than a slow build's gap from writing the package to its stamp.)
+    monkeypatch.setattr(freshness, "RACY_SECONDS", 60.0)
     data = bytearray(built.apkg.read_bytes())
     stat = built.apkg.stat()
     data[-1] ^= 1
@@ -175,6 +178,7 @@ def test_a_package_written_just_now_is_compared_by_hash_then_trusted(
     assert not _up_to_date(built, capsys)
     good = built.apkg.read_bytes()
     assert good != bytes(data)
+    monkeypatch.setattr(freshness, "RACY_SECONDS", RACY_SECONDS)
     time.sleep(RACY_SECONDS + 0.1)
     assert _up_to_date(built, capsys)  # compared by hash, the stamp refreshed
     assert _up_to_date(built, capsys)  # now its size and time tell

@@ -11,10 +11,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "build_deck"
 
 LAYERS = [
     "__init__",
+    "files",
     "model",
     "config",
     "storage",
     "cache",
+    "card_cache",
     "parse",
     "lint",
     "verify",

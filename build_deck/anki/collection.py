@@ -149,6 +149,7 @@ def read_collection(col: Collection, root_deck: str) -> CollectionView:
     view.bases = load_bases(col.get_config(NOTETYPES_KEY, None))
     if warning:
         view.warnings.append(warning)
+    view.other_projects = _other_projects(col, key)
     return view
 
 
@@ -207,6 +208,21 @@ def _find_record(col: Collection, root_deck: str, deck_ids: dict[str, int]) -> t
         if other.startswith(STATE_KEY + "::") and root_deck_id(value) == root_id:
             return other, value
     return key, None
+
+
+def _other_projects(col: Collection, own_key: str) -> dict[str, str]:
+    """The GUIDs other root decks' syncs wrote, by GUID -> that root deck."""
+    db = col.db
+    assert db is not None
+    owners: dict[str, str] = {}
+    prefix = state_key("")
+    for key in db.list("SELECT key FROM config WHERE key LIKE ?", prefix + "%"):
+        if key == own_key or not str(key).startswith(prefix):
+            continue
+        record, _ = load_state(col.get_config(str(key), None))
+        for guid in record.notes:
+            owners.setdefault(guid, str(key)[len(prefix) :])
+    return owners
 
 
 def media_hashes(col: Collection, names: Iterable[str]) -> dict[str, bytes]:

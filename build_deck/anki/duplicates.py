@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from build_deck.anki.note_text import MAX_COMPARED
 from build_deck.anki.pairing import note_text, retyped_since_sync
 
 if TYPE_CHECKING:
@@ -97,7 +98,10 @@ def _twin(
         ):
             continue
         ratio = difflib.SequenceMatcher(
-            None, note_text(note.fields), note_text(old.fields), autojunk=False
+            None,
+            note_text(note.fields)[:MAX_COMPARED],
+            note_text(old.fields)[:MAX_COMPARED],
+            autojunk=False,
         ).ratio()
         if best is None or ratio > best[0]:
             best = (ratio, want, note)

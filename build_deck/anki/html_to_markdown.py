@@ -19,7 +19,11 @@ _IGNORED = {"span"}  # a bare <span> (no attributes) carries nothing
 _MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _ESCAPE = re.compile(r"([*_`$\\<~])")
 _ENTITY = re.compile(r"&(?=#?\w+;)")
-_LINE_START = re.compile(r"^(\s*)([#>]|[-+](?=\s)|\d+(?=[.)]\s))")
+# Also the notes' own line starts: "Q:", "A:" and "Extra:" (a card or a field of its
+# own), "---" and "===" (a thematic break or a heading's underline), "%%" (a comment).
+_LINE_START = re.compile(
+    r"^(\s*)([#>]|[-+](?=\s)|\d+(?=[.)]\s)|(?:Q|A|Extra)(?=:)|-(?=-)|=|%(?=%))", re.MULTILINE
+)
 # The build writes a literal "{" as an entity so that Anki sees no cloze; the notes
 # write it "\{". The placeholder keeps it apart from a real "{" through the parser.
 _LITERAL_BRACE = re.compile(r"&#123;|&#x7[bB];|&lbrace;|&lcub;")
@@ -139,7 +143,7 @@ def _escape(text: str) -> str:
 def _escape_marker(match: re.Match[str]) -> str:
     """A heading, quote or list marker at the start of a line, escaped."""
     indent, marker = match.group(1), match.group(2)
-    return f"{indent}{marker}\\" if marker[0].isdigit() else f"{indent}\\{marker}"
+    return f"{indent}{marker}\\" if marker[0].isalnum() else f"{indent}\\{marker}"
 
 
 def html_to_markdown(field_html: str) -> Converted:

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 
+from build_deck.model import VERIFIED_TAG as _VERIFIED_TAG
 from build_deck.model import Card, CardKind
 from build_deck.parse.highlight import pygments_css
 
@@ -108,8 +109,8 @@ TYPED = NoteType(
 
 VERIFIED_TEXT = "verified"
 """The Verified field of a verified card starts so; what was verified follows."""
-VERIFIED_TAG = "verified"
-"""The tag of a card whose check passed."""
+VERIFIED_TAG = _VERIFIED_TAG
+"""The tag of a card whose check passed (reserved: a notes file may not set it)."""
 
 _CARD_CSS = """
 .card {

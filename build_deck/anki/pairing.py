@@ -11,47 +11,27 @@ change of note type cut short before its fields were written).
 from __future__ import annotations
 
 import difflib
-import html
 import math
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from build_deck.anki.note_text import MAX_COMPARED, first_words, note_text, plain_text, source_place
 from build_deck.anki.notetypes import NOTE_TYPES
 from build_deck.anki.sync_state import NoteState
 
 if TYPE_CHECKING:
     from build_deck.anki.sync_model import Desired, Existing
 
+__all__ = [
+    "first_words",
+    "note_text",
+    "pair_retyped",
+    "plain_text",
+    "retyped_since_sync",
+    "source_place",
+]
+
 _FIELDS = {nt.model_id: frozenset(nt.fields) for nt in NOTE_TYPES}
-
-
-def plain(html_text: str) -> str:
-    """Text of an HTML field, for comparing and naming notes."""
-    text = re.sub(r"<[^>]+>", " ", html_text)
-    text = re.sub(r"\{\{c\d+::(.*?)(::[^}]*)?\}\}", r"\1", text)
-    return " ".join(html.unescape(text).split())
-
-
-def first_words(fields: dict[str, str]) -> str:
-    """The first words of a note's Front or Text, to name it in reports."""
-    return plain(fields.get("Front") or fields.get("Text") or "")[:60]
-
-
-def source_place(source: str) -> tuple[str, int]:
-    """The file and line of a Source field: ``notes/f.md:LINE``, or ``notes/f.md ›
-    Heading`` (line 0: the field names no line)."""
-    if " › " in source:
-        return source.partition(" › ")[0], 0
-    path, _, line = source.rpartition(":")
-    return (path, int(line)) if line.isdigit() else (source, 0)
-
-
-def note_text(fields: dict[str, str]) -> str:
-    """The plain text of a note's question and answer, or of its cloze text."""
-    if "Text" in fields:
-        return plain(fields["Text"])
-    return plain(fields.get("Front", "") + " " + fields.get("Back", ""))
 
 
 def retyped_since_sync(note: Existing, last: NoteState | None) -> bool:
@@ -69,10 +49,12 @@ def pair_retyped(
     """New build notes (GUID -> orphan) that are an orphan note under another type."""
     if not new:
         return {}
-    places = [(old, *source_place(old.source), note_text(old.fields)) for old in orphans]
+    places = [
+        (old, *source_place(old.source), note_text(old.fields)[:MAX_COMPARED]) for old in orphans
+    ]
     pairs = []
     for want in new:
-        text = note_text(want.fields)
+        text = note_text(want.fields)[:MAX_COMPARED]
         # Both Source fields are written by the build, whatever the working directory.
         path = source_place(want.fields["Source"])[0]
         for old, old_path, old_line, old_text in places:

@@ -30,6 +30,8 @@ from build_deck.anki.notes_file import NotesFile, Span
 from build_deck.anki.package import NoteRecord
 from build_deck.anki.sync_model import CollectionView, Desired
 from build_deck.anki.sync_state import NoteState, dump_state, field_hash
+from build_deck.model import Card
+from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
 from build_deck.storage import atomic_write
 
@@ -126,7 +128,34 @@ def _problem(edit: Edit, markdown: str) -> str | None:
         )
     if html_to_markdown(render_field(markdown)).markdown != markdown:
         return "its Markdown would not build back to the same text: not applied"
+    blocks = [t.type for t in make_parser().parse(markdown, {}) if t.nesting >= 0 and t.level == 0]
+    if blocks != ["paragraph_open"]:
+        return (
+            "it is more than one paragraph, and pull writes one paragraph of the notes: "
+            "not applied; copy it in by hand"
+        )
     return None
+
+
+def _shape(cards: Sequence[Card], edited: int | None) -> list[tuple[object, ...]]:
+    """What of each card an edit of one field must leave as it was: all of it but where
+    it is, and of the edited card (its line, 1-based) all but its text."""
+    shape: list[tuple[object, ...]] = []
+    for card in cards:
+        common = (card.kind, card.deck, card.section, card.tags, [c.code for c in card.checks])
+        text = (card.content, card.back, card.extra, card.context, card.cloze_numbers)
+        shape.append(common if card.loc.line == edited else (*common, *text))
+    return shape
+
+
+def _moves_other_text(file: NotesFile, span: Span, replacement: Sequence[str], line: int) -> bool:
+    """True when writing ``replacement`` at ``span`` would change the notes file anywhere
+    but in the one field: a new card, heading, check or comment, another card's text."""
+    new = file.text_lines[: span.start] + list(replacement) + file.text_lines[span.end :]
+    md = make_parser()
+    before, _ = extract_cards(md, "\n".join(file.text_lines), "f", file.path.parent, "d")
+    after, _ = extract_cards(md, "\n".join(new), "f", file.path.parent, "d")
+    return _shape(before, line) != _shape(after, line)
 
 
 def propose(edits: Sequence[Edit], files: dict[str, NotesFile] | None = None) -> list[Proposal]:
@@ -145,6 +174,9 @@ def propose(edits: Sequence[Edit], files: dict[str, NotesFile] | None = None) ->
             span = files[path].span(edit.desired.record.card, edit.field)
         if span is not None:
             replacement = tuple(files[path].replacement(span, converted.markdown))
+            line = edit.desired.loc.line
+            if problem is None and _moves_other_text(files[path], span, replacement, line):
+                problem = "it would change the notes outside this field: not applied"
         proposals.append(
             Proposal(edit, converted.markdown, converted.unknown, span, replacement, problem)
         )

@@ -79,7 +79,11 @@ def plan_sync(
     vocabulary = {t for d in desired for t in d.tags} | {VERIFIED_TAG, REMOVED_TAG}
     known = set(last.notes) | set(removed_guids)
     notes = dict(view.notes)
-    orphans = {g: n for g, n in notes.items() if g not in build_guids and g in known}
+    orphans = {
+        guid: note
+        for guid, note in notes.items()
+        if guid not in build_guids and guid in known and view.owner(note) is None
+    }
     retyped = pair_retyped(
         [d for d in desired if d.guid not in notes and d.guid not in view.foreign_guids],
         list(orphans.values()),
@@ -99,7 +103,12 @@ def plan_sync(
             orphans[merge.guid] = merge.keep
         notes[merge.guid] = merge.keep
     for want in desired:
-        existing = retyped.get(want.guid) or notes.get(want.guid)
+        old = notes.get(want.guid)
+        owner = view.owner(old) if old is not None else None
+        if owner is not None:
+            plan.foreign.append((want, owner))
+            continue
+        existing = retyped.get(want.guid) or old
         if existing is None:
             _plan_add(plan, view, want)
         else:
@@ -152,7 +161,7 @@ def _remembered_decks(view: CollectionView, desired: list[Desired]) -> dict[str,
 
 def _plan_add(plan: Plan, view: CollectionView, want: Desired) -> None:
     if want.guid in view.foreign_guids:
-        plan.foreign.append((want, view.foreign_guids[want.guid]))
+        plan.foreign.append((want, f"a note of type '{view.foreign_guids[want.guid]}'"))
         return
     plan.adds.append(want)
     if want.guid in view.record.notes:

@@ -142,6 +142,30 @@ class CollectionView:
     """What build-deck last wrote to its note types' styling."""
     warnings: list[str] = field(default_factory=list)
     """Problems found while reading (e.g. an unreadable sync record)."""
+    other_projects: dict[str, str] = field(default_factory=dict)
+    """GUIDs in the sync record of another root deck -> that root deck."""
+
+    def owner(self, note: Existing) -> str | None:
+        """None when ``note`` is this project's to change; else whose it is.
+
+        The sync record knows which notes this project's syncs wrote. A note it does not
+        hold is another project's when that project's sync record holds it, or when a
+        card of it lives outside this root deck: such a note is never updated, moved,
+        tagged or deleted, whatever GUID a ledger claims (a ledger is shared data).
+        """
+        if note.guid in self.record.notes:
+            return None
+        other = self.other_projects.get(note.guid)
+        if other is not None:
+            return f"a note of the notes project with root deck '{other}'"
+        if not self.root_deck:
+            return None
+        names = {deck_id: name for name, deck_id in self.deck_ids.items()}
+        for _, deck in note.card_decks:
+            name = names.get(deck, "")
+            if name != self.root_deck and not name.startswith(f"{self.root_deck}::"):
+                return f"a note in the deck '{name}', outside '{self.root_deck}'"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ printed before the plan is applied; :func:`summary` counts them for the last lin
 
 from __future__ import annotations
 
-from build_deck.anki.pairing import first_words
+from build_deck.anki.note_text import first_words
 from build_deck.anki.styling import PART_NAMES
 from build_deck.anki.sync_model import OUR_NOTETYPES, REMOVED_TAG, Conflict, Plan
 
@@ -50,8 +50,10 @@ def describe(plan: Plan, *, verbose_adds: int = 20) -> list[str]:
     ]
     lines += [_conflict_line(c) for c in plan.conflicts]
     lines += [
-        f"{d.loc}: error: its GUID belongs to a note of type '{name}' in the collection; left alone"
-        for d, name in plan.foreign
+        f"{d.loc}: error: its GUID belongs to {owner} in the collection; left alone (if the "
+        "card ledger came from someone else, delete the card's line there to give it a "
+        "new identity)"
+        for d, owner in plan.foreign
     ]
     lines += [f"removed: {n.source}: {n.summary} (tagged {REMOVED_TAG})" for n in plan.removed]
     lines += [f"delete: {n.source}: {n.summary}" for n in plan.prune]

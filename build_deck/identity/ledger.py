@@ -90,12 +90,14 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
 
     A missing folder is an empty ledger. Version 1 files (``cards/*.yaml``) are read
     when present, also next to a v2 ledger (a merge of an older branch may bring them
-    back); their entries are added, and replace a known GUID's entry when newer.
+    back); their entries are added. An entry whose GUID the ledger holds already must
+    name the same card: one that gives a GUID to other content is an error at its line
+    (it would hand that card's reviews to another card).
     """
     ledger = Ledger()
     problems: list[Diagnostic] = []
+    seen: dict[str, str] = {}
     if is_v2(cards_dir):
-        seen: dict[str, str] = {}
         for name in ledger_names():
             path, shown = cards_dir / name, f"{shown_dir}/{name}"
             if not path.exists():
@@ -105,7 +107,7 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
                 )
                 problems.append(Diagnostic(SourceLoc(shown, 1), message))
                 continue
-            text, read_problems = read_text_limited(path, shown)
+            text, read_problems = read_text_limited(path, shown, cards_dir)
             problems += read_problems
             if text is None:
                 continue
@@ -130,27 +132,43 @@ def load_ledger(cards_dir: Path, shown_dir: str) -> tuple[Ledger, list[Diagnosti
         relative = old.relative_to(cards_dir)
         note = relative.with_suffix(".md").as_posix()
         shown_old = f"{shown_dir}/{relative.as_posix()}"
-        v1, v1_problems = load_v1(old, shown_old, note)
+        v1, v1_problems, lines = load_v1(old, shown_old, note, cards_dir)
         problems += v1_problems
         for entry in v1.entries.values():
+            where = SourceLoc(shown_old, lines.get(entry.guid, 1))
             if entry.guid in v1_seen:
                 message = (
                     f"duplicate GUID {entry.guid!r} (also in {v1_seen[entry.guid]}): two "
                     "cards cannot share one identity; remove the entry that does not belong"
                 )
-                problems.append(Diagnostic(SourceLoc(shown_old, 1), message))
+                problems.append(Diagnostic(where, message))
                 continue
             v1_seen[entry.guid] = shown_old
             known = ledger.entries.get(entry.guid)
             if known is None:
                 ledger.entries[entry.guid] = entry
-            elif entry.mtime > known.mtime:  # edited since on a branch still on version 1
-                ledger.entries[entry.guid] = replace(
-                    entry, deck=known.deck, clozes=known.clozes, cloze_max=known.cloze_max
-                )
+            elif not _same_card(known, entry):
+                problems.append(Diagnostic(where, _taken_guid(entry.guid, seen)))
         for name, notetype in v1.notetypes.items():
             ledger.notetypes.setdefault(name, notetype)
     return ledger, problems
+
+
+def _same_card(known: Entry, old: Entry) -> bool:
+    """True when a version 1 entry names the card the ledger holds under its GUID."""
+    return known.kind == old.kind and (
+        known.content_hash == old.content_hash or known.text == old.text
+    )
+
+
+def _taken_guid(guid: str, seen: dict[str, str]) -> str:
+    """The error for a version 1 entry whose GUID the ledger holds for another card."""
+    where = f" ({seen[guid]})" if guid in seen else ""
+    return (
+        f"GUID {guid!r} belongs to another card in the card ledger{where}: a version 1 "
+        "entry cannot give that card's identity and reviews to other content; delete "
+        "this entry (or this file, if its cards are in the ledger already)"
+    )
 
 
 _parsed: dict[str, tuple[str, Ledger, dict[str, str]]] = {}

@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from build_deck.files import MIB, UnsafeFile, read_inside
 from build_deck.identity.ledger_model import Entry, Ledger, NoteTypeEntry
-from build_deck.model import CardKind, Diagnostic, SourceLoc
+from build_deck.model import MAX_CLOZE_NUMBER, CardKind, Diagnostic, SourceLoc
 
 LEDGER_DIR = "ledger"
 """The folder under ``cards/`` that holds the card entries."""
@@ -32,10 +33,13 @@ NOTETYPES_NAME = "notetypes.jsonl"
 """The file under ``cards/`` that records when the note types last changed."""
 LEDGER_VERSION = 2
 """Format version, in the header line."""
-MAX_LEDGER_BYTES = 1 << 30
-"""A larger ledger is refused: it was not written by build-deck."""
+MAX_LEDGER_BYTES = 64 * MIB
+"""A larger ledger file is refused: it was not written by build-deck (a bucket of a
+ledger of 100,000 cards holds about 200 KiB)."""
 MAX_LINE_CHARS = 1 << 16
 """A longer line is refused."""
+MAX_PROBLEMS = 20
+"""Problems reported per ledger file; after them one line says that more follow."""
 
 _HEADER = {"build-deck ledger": LEDGER_VERSION, "about": "card identities: commit with notes/"}
 _END = {"end": "build-deck ledger"}
@@ -56,6 +60,10 @@ _ENTRY_KEYS = {
     "removed": int,
 }
 _NOTETYPE_KEYS = {"notetype": str, "id": int, "fingerprint": str, "mtime": int}
+MAX_TIMESTAMP = 253_402_300_799
+"""The last second of the year 9999: the latest mtime or removal time a ledger may hold."""
+MAX_NOTETYPE_ID = (1 << 63) - 1
+"""The largest note type id Anki (SQLite) can store."""
 RESOLVE_HINT = (
     "run 'build-deck ledger resolve' to keep both sides' cards (or run 'make' once: it "
     "installs a git merge driver that does this during 'git merge')"
@@ -108,7 +116,7 @@ def _check_clozes(value: list[Any]) -> bool:
         and isinstance(item[0], str)
         and isinstance(item[1], int)
         and not isinstance(item[1], bool)
-        and item[1] > 0
+        and 0 < item[1] <= MAX_CLOZE_NUMBER
         for item in value
     )
 
@@ -136,7 +144,10 @@ def parse_ledger(
     problems: list[Diagnostic] = []
 
     def bad(line: int, message: str) -> None:
-        problems.append(Diagnostic(SourceLoc(shown, line), message))
+        if len(problems) == MAX_PROBLEMS:
+            message = "more malformed lines follow: not a build-deck ledger; restore it from git"
+        if len(problems) <= MAX_PROBLEMS:
+            problems.append(Diagnostic(SourceLoc(shown, line), message))
 
     whole = _text_problem(text)
     if whole is not None:
@@ -144,10 +155,13 @@ def parse_ledger(
         return ledger, problems
     lines = text.split("\n")
     seen_end = False
+    check_text = _SURROGATE_ESCAPE.search(text) is not None  # rare: only then look closer
     parsed = _parse_all_lines(lines[:-1])
     for number, line in enumerate(lines[:-1], 1):
         if seen_end:
             bad(number, "text after the ledger's end line: restore it from git")
+            break
+        if len(problems) > MAX_PROBLEMS:
             break
         if parsed is not None:
             data = parsed[number - 1]
@@ -168,7 +182,9 @@ def parse_ledger(
             seen_end = True
             continue
         if "notetype" in data:
-            problem = _check_types(data, _NOTETYPE_KEYS)
+            problem = _check_types(data, _NOTETYPE_KEYS) or _range_problem(data, _NOTETYPE_RANGES)
+            if problem is None and check_text:
+                problem = _text_fields_problem(data)
             if problem:
                 bad(number, f"malformed note type entry: {problem}")
                 continue
@@ -176,7 +192,7 @@ def parse_ledger(
                 data["notetype"], data["id"], data["fingerprint"], data["mtime"]
             )
             continue
-        problem = _entry_problem(data)
+        problem = _entry_problem(data, check_text)
         if problem:
             bad(number, f"malformed card entry: {problem}; restore the line from git")
             continue
@@ -223,16 +239,70 @@ def _parse_line(line: str) -> tuple[Any, str | None]:
 _KINDS = tuple(kind.value for kind in CardKind)
 
 
-def _entry_problem(data: dict[str, Any]) -> str | None:
-    """What is wrong with one card entry's object, or None."""
+def _entry_problem(data: dict[str, Any], check_text: bool) -> str | None:
+    """What is wrong with one card entry's object, or None. ``check_text``: the line
+    may hold a lone surrogate (``\\ud800``), which no file can hold: look for one."""
     problem = _check_types(data, _ENTRY_KEYS)
     if problem is None and not _check_clozes(data["clozes"]):
-        problem = "'clozes' must be a list of [text, number] pairs"
+        problem = (
+            f"'clozes' must be a list of [text, number] pairs, numbers 1 to {MAX_CLOZE_NUMBER}"
+        )
     if problem is None and data["kind"] not in _KINDS:
         problem = f"'kind' must be one of {', '.join(repr(k) for k in _KINDS)}"
-    if problem is None and not data["guid"]:
-        problem = "empty 'guid'"
+    if problem is None:
+        problem = guid_problem(data["guid"])
+    if problem is None:
+        problem = _range_problem(data, _ENTRY_RANGES)
+    if problem is None and check_text:
+        problem = _text_fields_problem(data)
     return problem
+
+
+MAX_GUID_CHARS = 100
+"""A longer GUID is refused (build-deck's hold 10 to 12 characters)."""
+_ENTRY_RANGES = {"mtime": MAX_TIMESTAMP, "removed": MAX_TIMESTAMP, "cloze_max": MAX_CLOZE_NUMBER}
+_NOTETYPE_RANGES = {"mtime": MAX_TIMESTAMP, "id": MAX_NOTETYPE_ID}
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def guid_problem(guid: str) -> str | None:
+    """What is wrong with a GUID from a ledger, or None: it must be 1 to 100 characters,
+    no control characters, text that can be written (no lone surrogate)."""
+    if not guid:
+        return "empty 'guid'"
+    if len(guid) > MAX_GUID_CHARS:
+        return f"'guid' longer than {MAX_GUID_CHARS} characters"
+    if _CONTROL_CHARS.search(guid):
+        return "'guid' holds a control character"
+    if not _encodes(guid):
+        return "'guid' holds a lone surrogate, which no file can hold"
+    return None
+
+
+def _range_problem(data: dict[str, Any], ranges: dict[str, int]) -> str | None:
+    """The first integer of ``data`` outside 0..its maximum, as a message."""
+    for key, most in ranges.items():
+        if not 0 <= data[key] <= most:
+            return f"{key!r} must be between 0 and {most}, not {data[key]}"
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text_fields_problem(data: dict[str, Any]) -> str | None:
+    """The first text of an entry that holds a lone surrogate, as a message."""
+    for key, value in data.items():
+        texts = [item[0] for item in value] if key == "clozes" else [value]
+        if any(isinstance(text, str) and not _encodes(text) for text in texts):
+            return f"{key!r} holds a lone surrogate, which no file can hold"
+    return None
 
 
 def _parse_all_lines(lines: list[str]) -> list[Any] | None:
@@ -246,18 +316,22 @@ def _parse_all_lines(lines: list[str]) -> list[Any] | None:
     return values if isinstance(values, list) and len(values) == len(lines) else None
 
 
-def read_text_limited(path: Path, shown: str) -> tuple[str | None, list[Diagnostic]]:
-    """A file's text, or a diagnostic when it cannot be read or is too large."""
+def read_text_limited(
+    path: Path, shown: str, folder: Path | None = None
+) -> tuple[str | None, list[Diagnostic]]:
+    """A file's text, or a diagnostic when it cannot be read or is too large.
+
+    Only a regular file inside ``folder`` (by default its own folder) is read: a
+    ledger file that is a link to ``/dev/zero`` or out of ``cards/`` is refused.
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_LEDGER_BYTES:
-            message = f"larger than {MAX_LEDGER_BYTES >> 20} MiB: not a build-deck ledger"
-            return None, [Diagnostic(SourceLoc(shown, 1), message)]
-        return path.read_bytes().decode("utf-8"), []
+        data = read_inside(path, path.parent if folder is None else folder, MAX_LEDGER_BYTES)
+        return data.decode("utf-8"), []
     except UnicodeDecodeError:
         return None, [Diagnostic(SourceLoc(shown, 1), "not UTF-8: restore it from git")]
-    except OSError as exc:
-        return None, [Diagnostic(SourceLoc(shown, 1), f"cannot read: {exc.strerror}")]
+    except UnsafeFile as exc:
+        message = f"cannot read: {exc}; a card ledger file must be a regular file inside cards/"
+        return None, [Diagnostic(SourceLoc(shown, 1), message)]
 
 
 def text_digest(text: str) -> str:

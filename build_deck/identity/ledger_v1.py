@@ -13,11 +13,20 @@ from typing import Any
 
 import yaml
 
-from build_deck.identity.ledger_format import conflict_line, read_text_limited
+from build_deck.identity.ledger_format import (
+    MAX_NOTETYPE_ID,
+    MAX_TIMESTAMP,
+    conflict_line,
+    guid_problem,
+    read_text_limited,
+)
 from build_deck.identity.ledger_model import Entry, Ledger, NoteTypeEntry
 from build_deck.model import Diagnostic, SourceLoc
 
 V1_NOTETYPES = "_notetypes.yaml"
+MAX_YAML_DEPTH = 8
+"""A version 1 ledger nests three levels; deeper YAML is refused before it is loaded
+(loading it recurses once per level)."""
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -25,13 +34,20 @@ def v1_files(cards_dir: Path) -> list[Path]:
     """The version 1 ledger files under ``cards_dir``."""
     if not cards_dir.is_dir():
         return []
-    return sorted(p for p in cards_dir.rglob("*.yaml") if p.is_file())
+    return sorted(p for p in cards_dir.rglob("*.yaml") if p.is_file() or p.is_symlink())
 
 
 def _safe_yaml(text: str, shown: str) -> tuple[Any, Diagnostic | None]:
     """YAML without aliases, anchors or tags (no alias bombs), or a diagnostic."""
     try:
+        depth = 0
         for event in yaml.parse(text, Loader=_Loader):
+            depth += isinstance(event, yaml.CollectionStartEvent)
+            depth -= isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                message = f"nested deeper than {MAX_YAML_DEPTH} levels: not a card ledger"
+                return None, Diagnostic(SourceLoc(shown, line), message)
             anchor = getattr(event, "anchor", None)
             tag = getattr(event, "tag", None)
             implicit = getattr(event, "implicit", (True, True))
@@ -49,57 +65,47 @@ def _safe_yaml(text: str, shown: str) -> tuple[Any, Diagnostic | None]:
         return None, Diagnostic(SourceLoc(shown, line), f"cannot read the card ledger: {exc}")
 
 
-def load_v1(path: Path, shown: str, note: str) -> tuple[Ledger, list[Diagnostic]]:
-    """Read one version 1 YAML ledger file (of notes file ``note``) into version 2 entries."""
+def load_v1(
+    path: Path, shown: str, note: str, cards_dir: Path | None = None
+) -> tuple[Ledger, list[Diagnostic], dict[str, int]]:
+    """Read one version 1 YAML ledger file (of notes file ``note``) into version 2
+    entries; it must be a regular file inside ``cards_dir``. Also returns the line of
+    each entry, by GUID."""
     ledger = Ledger()
-    text, problems = read_text_limited(path, shown)
+    text, problems = read_text_limited(path, shown, cards_dir)
     if text is None:
-        return ledger, problems
+        return ledger, problems, {}
     conflict = conflict_line(text)
     if conflict is not None:
-        return ledger, [
-            Diagnostic(
-                SourceLoc(shown, conflict),
-                "the card ledger holds a git merge conflict: keep both sides' entries "
-                "(delete only the marker lines), then build",
-            )
-        ]
+        message = (
+            "the card ledger holds a git merge conflict: keep both sides' entries "
+            "(delete only the marker lines), then build"
+        )
+        return ledger, [Diagnostic(SourceLoc(shown, conflict), message)], {}
     data, problem = _safe_yaml(text, shown)
     if problem is not None:
-        return ledger, [problem]
+        return ledger, [problem], {}
     if path.name == V1_NOTETYPES:
-        if not isinstance(data, dict):
-            return ledger, [Diagnostic(SourceLoc(shown, 1), "malformed note type ledger")]
-        for name, item in data.items():
-            if isinstance(item, dict) and isinstance(item.get("mtime"), int):
-                ledger.notetypes[str(name)] = NoteTypeEntry(
-                    str(name),
-                    int(item.get("id", 0)),
-                    str(item.get("fingerprint", "")),
-                    item["mtime"],
-                )
-        return ledger, []
+        return ledger, _read_notetypes(ledger, data, shown), {}
     if data is None:
-        return ledger, [
-            Diagnostic(SourceLoc(shown, 1), "the card ledger is empty: restore it from git")
-        ]
+        message = "the card ledger is empty: restore it from git"
+        return ledger, [Diagnostic(SourceLoc(shown, 1), message)], {}
     cards = data.get("cards") if isinstance(data, dict) else None
     if not isinstance(cards, list):
-        return ledger, [Diagnostic(SourceLoc(shown, 1), "malformed card ledger: no 'cards' list")]
-    lines = text.split("\n")
-    guid_lines = [i for i, t in enumerate(lines, 1) if t.startswith("- guid:")]
+        message = "malformed card ledger: no 'cards' list"
+        return ledger, [Diagnostic(SourceLoc(shown, 1), message)], {}
+    guid_lines = [i for i, t in enumerate(text.split("\n"), 1) if t.startswith("- guid:")]
+    lines: dict[str, int] = {}
     for index, item in enumerate(cards):
         line = guid_lines[index] if index < len(guid_lines) else 1
-        ok = isinstance(item, dict) and all(
-            isinstance(item.get(k), str) for k in ("guid", "kind", "section", "text")
-        )
-        ok = ok and isinstance(item.get("mtime"), int) and item.get("kind") in ("qa", "cloze")
-        if not ok:
-            problems.append(Diagnostic(SourceLoc(shown, line), "malformed card entry"))
+        why = _entry_problem(item)
+        if why is not None:
+            problems.append(Diagnostic(SourceLoc(shown, line), f"malformed card entry: {why}"))
             continue
         if item["guid"] in ledger.entries:
             problems.append(Diagnostic(SourceLoc(shown, line), f"duplicate GUID {item['guid']!r}"))
             continue
+        lines[item["guid"]] = line
         ledger.entries[item["guid"]] = Entry(
             guid=item["guid"],
             file=note,
@@ -112,4 +118,60 @@ def load_v1(path: Path, shown: str, note: str) -> tuple[Ledger, list[Diagnostic]
             text=item["text"],
             answer=str(item.get("answer", "")),
         )
-    return ledger, problems
+    return ledger, problems, lines
+
+
+def _is_count(value: Any, most: int) -> bool:
+    """An integer (not a bool) from 0 to ``most``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _read_notetypes(ledger: Ledger, data: Any, shown: str) -> list[Diagnostic]:
+    """The note types of ``_notetypes.yaml`` into ``ledger``; every value checked."""
+    if not isinstance(data, dict):
+        return [Diagnostic(SourceLoc(shown, 1), "malformed note type ledger")]
+    for name, item in data.items():
+        if not (isinstance(item, dict) and _is_count(item.get("mtime"), MAX_TIMESTAMP)):
+            continue
+        model_id = item.get("id", 0)
+        fingerprint = item.get("fingerprint", "")
+        if not _is_count(model_id, MAX_NOTETYPE_ID) or not isinstance(fingerprint, str | int):
+            message = (
+                f"malformed note type entry {str(name)!r}: 'id' must be a number from 0 "
+                f"to {MAX_NOTETYPE_ID}, 'fingerprint' text"
+            )
+            return [Diagnostic(SourceLoc(shown, 1), message)]
+        ledger.notetypes[str(name)] = NoteTypeEntry(
+            str(name), model_id, str(fingerprint), item["mtime"]
+        )
+    return []
+
+
+_V1_TEXTS = ("guid", "kind", "section", "text")
+
+
+def _entry_problem(item: Any) -> str | None:
+    """What is wrong with one version 1 entry, or None."""
+    if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in _V1_TEXTS):
+        return f"it needs {', '.join(_V1_TEXTS)} as text"
+    if item["kind"] not in ("qa", "cloze"):
+        return "'kind' must be 'qa' or 'cloze'"
+    if not _is_count(item.get("mtime"), MAX_TIMESTAMP):
+        return f"'mtime' must be a number from 0 to {MAX_TIMESTAMP}"
+    problem = guid_problem(item["guid"])
+    if problem is not None:
+        return problem
+    texts = [item[k] for k in _V1_TEXTS] + [
+        str(item.get(k, "")) for k in ("content_hash", "note_hash", "answer")
+    ]
+    if not all(_encodes(text) for text in texts):
+        return "it holds a lone surrogate, which no file can hold"
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

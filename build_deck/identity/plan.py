@@ -36,6 +36,7 @@ from build_deck.identity.ledger import (
     tombstone,
     updated_entry,
 )
+from build_deck.identity.ledger_format import MAX_TIMESTAMP
 from build_deck.model import Card, CardKind, Diagnostic, Severity, SourceLoc
 from build_deck.parse.cloze import count_openings, renumber_clozes
 from build_deck.report import (
@@ -241,7 +242,7 @@ def plan_identities(
             and len(shown) == 2
             and shown[0] != digest
             and isinstance(shown[1], int)
-            and shown[1] >= mtime
+            and mtime <= shown[1] < MAX_TIMESTAMP
         ):
             mtime = max(now, shown[1] + 1)  # e.g. a revert: Anki holds a newer note
         records.append(replace(record, mtime=mtime))

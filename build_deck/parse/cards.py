@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -167,6 +168,13 @@ def finish_card(
         tags.update(clean_tag(t) for t in heading.tags)
     if section:
         tags.add("::".join(clean_tag(s) for s in section))
+    context = " › ".join(h.html for h in draft.headings)
+    if any(imitates_mark(field) for field in (draft.content, back, extra, context)):
+        ctx.error(
+            draft.line,
+            "the card imitates the verified mark ('✓ verified', or raw HTML of class "
+            "'verified'): only a passing check gives it; remove it",
+        )
     names = {_media_name(t) for t in walk(draft.tokens)}
     card_media = sorted((name, media[name]) for name in names if name in media)
     value_source = draft.value_source or _answer_source(draft)
@@ -179,7 +187,7 @@ def finish_card(
         content=draft.content,
         back=back,
         extra=extra,
-        context=" › ".join(h.html for h in draft.headings),
+        context=context,
         prompt_text=draft.prompt_text,
         value_source=value_source,
         cloze_numbers=draft.cloze_numbers,
@@ -232,6 +240,34 @@ def _answer_source(draft: Draft) -> str:
         parts.append(source)
         line = start + source.count("\n")
     return "".join(parts)
+
+
+_CLASS = re.compile(r"""\bclass\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+)""", re.IGNORECASE)
+_MARK_TEXT = re.compile(r"(?:\u2713|\u2714|&#0*1000[34];|&#x0*271[34];|&check;)\s*verified", re.I)
+
+
+def imitates_mark(html: str) -> bool:
+    """True when a field's HTML looks like the verified mark: an element of class
+    ``verified`` (raw HTML; the mark's own markup) or the text ``✓ verified``.
+
+    Tags are read one after the other, each from its ``<`` to the next ``>``, as a
+    browser reads them: linear in the field.
+    """
+    if _MARK_TEXT.search(html):
+        return True
+    if "verified" not in html.lower():
+        return False
+    at = html.find("<")
+    while at >= 0:
+        end = html.find(">", at)
+        tag = html[at : end if end >= 0 else len(html)]
+        for match in _CLASS.finditer(tag):
+            if "verified" in match.group(1).strip("\"'").lower().split():
+                return True
+        if end < 0:
+            break
+        at = html.find("<", end)
+    return False
 
 
 def collect_footnotes(tokens: list[Token]) -> dict[str, list[Token]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from build_deck.model import MAX_CLOZE_NUMBER
+
 _NUMBERED = re.compile(r"\{\{c(\d+)::")
 
 
@@ -66,7 +68,14 @@ def match_cloze(
         return None
     numbered = _NUMBERED.match(text, pos)
     if numbered:
-        number: int | None = int(numbered.group(1))
+        digits = numbered.group(1)
+        if len(digits) > len(str(MAX_CLOZE_NUMBER)) or int(digits) > MAX_CLOZE_NUMBER:
+            return ClozeProblem(
+                pos,
+                f"cloze number c{digits[:12]}{'…' if len(digits) > 12 else ''} is "
+                f"too large: numbers go from c1 to c{MAX_CLOZE_NUMBER}",
+            )
+        number: int | None = int(digits)
         body_start = numbered.end()
         if number == 0:
             return ClozeProblem(pos, "cloze numbers start at c1, not c0")

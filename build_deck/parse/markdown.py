@@ -34,6 +34,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 
 from build_deck.parse.cloze import (
     ClozeProblem,
+    ClozeSpan,
     find_clozes,
     guard_math_cloze_body,
     match_cloze,
@@ -79,9 +80,16 @@ def _bracket_math(state: StateInline, silent: bool) -> bool:
     if src[pos] != "\\" or pos + 1 >= state.posMax or src[pos + 1] not in _BRACKETS:
         return False
     opener = src[pos + 1]
-    close = src.find("\\" + _BRACKETS[opener], pos + 2, state.posMax)
-    if close < 0:
+    closer = "\\" + _BRACKETS[opener]
+    # Where the last closer is, is found once: a run of '\(' with none after it would
+    # otherwise look for it once per '\(' (quadratic).
+    last: dict[tuple[int, int, str], int] = state.env.setdefault("last_math_close", {})
+    key = (id(src), state.posMax, closer)
+    if key not in last:
+        last[key] = src.rfind(closer, 0, state.posMax)
+    if last[key] < pos + 2:
         return False
+    close = src.find(closer, pos + 2, state.posMax)
     if not silent:
         token = state.push("math_inline" if opener == "(" else "math_inline_double", "math", 0)
         token.content = src[pos + 2 : close]
@@ -90,13 +98,68 @@ def _bracket_math(state: StateInline, silent: bool) -> bool:
     return True
 
 
+def _unclosed_bracket(state: StateInline, silent: bool) -> bool:
+    """Inline rule (before links): a ``[`` or ``![`` with no ``]`` after it is text.
+
+    No link, image or footnote can start there, and markdown-it would look for one's
+    end across the rest of the paragraph at every such bracket: a run of ``![``
+    without a ``]`` took minutes per megabyte. Where the last ``]`` of each stretch
+    of text is, is found once (``env["last_close"]``).
+    """
+    src, pos = state.src, state.pos
+    width = 2 if src.startswith("![", pos) else 1 if src[pos] == "[" else 0
+    if not width:
+        return False
+    cache: dict[tuple[int, int], int] = state.env.setdefault("last_close", {})
+    key = (id(src), state.posMax)
+    if key not in cache:
+        cache[key] = src.rfind("]", 0, state.posMax)
+    if cache[key] > pos:
+        return False
+    # From here to the end no bracket can open anything: take the run of plain text
+    # and brackets in one step.
+    end = _PLAIN_RUN.match(src, pos + width, state.posMax)
+    stop = end.end() if end else pos + width
+    if not silent:
+        state.append_pending(src[pos:stop])
+    state.pos = stop
+    return True
+
+
+_PLAIN_RUN = re.compile(
+    r"[^\n!#$%&*+\-:<=>@\\^_`{}~\[\]]*(?:!?\[[^\n!#$%&*+\-:<=>@\\^_`{}~\[\]]*)*"
+)
+
+
+MAX_CLOZE_SCAN = 4_000_000
+"""Characters the cloze rule may read of one notes file while looking for the ends of
+deletions: an unclosed ``{{`` is read to the end of its paragraph, so a paragraph of
+them would be read once per ``{{`` (quadratic)."""
+MAX_PROBLEMS_PER_BLOCK = 20
+"""Malformed deletions reported per paragraph; the rest are counted."""
+
+
 def _cloze(state: StateInline, silent: bool) -> bool:
     """Inline rule: a cloze deletion, its content parsed as Markdown."""
     if not state.src.startswith("{{", state.pos):
         return False
     if state.pos > 0 and state.src[state.pos - 1] == "\\":
         return False
+    budget = state.env.get("cloze_scan_left", MAX_CLOZE_SCAN)
+    if budget <= 0:
+        if not silent and not state.env.get("cloze_scan_spent"):
+            state.env["cloze_scan_spent"] = True
+            message = (
+                "too many unclosed '{{' to read them all (each is read to the end of its "
+                "paragraph): close the deletions, or write '\\{{' for literal braces"
+            )
+            state.env.setdefault("cloze_problems", []).append(
+                (state.src, ClozeProblem(state.pos, message))
+            )
+        return False
     found = match_cloze(state.src, state.pos, shorthand=True, code_spans=True, limit=state.posMax)
+    end = found.end if isinstance(found, ClozeSpan) else state.posMax
+    state.env["cloze_scan_left"] = budget - (end - state.pos)
     if found is None:
         return False
     if isinstance(found, ClozeProblem):
@@ -107,9 +170,10 @@ def _cloze(state: StateInline, silent: bool) -> bool:
         state.pos = found.end
         return True
     number = found.number
+    numbers: dict[int, int] = state.env.setdefault("cloze_numbers", {})
     if number is None:
-        used = [t.meta["number"] for t in state.tokens if t.type == "cloze_open"]
-        number = max(used, default=0) + 1
+        number = numbers.get(id(state.tokens), 0) + 1  # the next after those used so far
+    numbers[id(state.tokens)] = max(numbers.get(id(state.tokens), 0), number)
     opening = state.push("cloze_open", "", 1)
     opening.meta = {"number": number, "shorthand": found.number is None}
     opening.content = state.src[found.body_start : found.body_end]
@@ -180,15 +244,23 @@ _MATH_OPENER = re.compile(r"(?<![\\$])\$(\$?)(?=[^\s\d$])")
 
 def _collect_problems(state: StateCore) -> None:
     """Core rule: turn what the inline rules met into located problems."""
-    cloze_problems: list[tuple[str, ClozeProblem]] = state.env.pop("cloze_problems", [])
+    by_source: dict[int, list[ClozeProblem]] = {}
+    for src, problem in state.env.pop("cloze_problems", []):
+        by_source.setdefault(id(src), []).append(problem)
     problems: list[tuple[int, str]] = state.env.setdefault("problems", [])
     for token in state.tokens:
         if token.type != "inline" or token.map is None:
             continue
         first_line = token.map[0] + 1
-        for src, problem in cloze_problems:
-            if src is token.content:
-                problems.append((first_line + src.count("\n", 0, problem.offset), problem.message))
+        found = sorted(by_source.get(id(token.content), []), key=lambda p: p.offset)
+        line, counted = first_line, 0
+        for problem in found[:MAX_PROBLEMS_PER_BLOCK]:
+            line += token.content.count("\n", counted, problem.offset)
+            counted = problem.offset
+            problems.append((line, problem.message))
+        if len(found) > MAX_PROBLEMS_PER_BLOCK:
+            more = len(found) - MAX_PROBLEMS_PER_BLOCK
+            problems.append((line, f"and {more} more malformed deletions in this paragraph"))
         for breaks, text in _prose_runs(token.children or ()):
             for opener in _MATH_OPENER.finditer(text):
                 delimiter = "$$" if opener.group(1) else "$"
@@ -306,6 +378,7 @@ def make_parser() -> MarkdownIt:
     )
     md.inline.ruler.before("escape", "bracket_math", _bracket_math)
     md.inline.ruler.before("escape", "cloze", _cloze)
+    md.inline.ruler.before("link", "unclosed_bracket", _unclosed_bracket)
     md.core.ruler.after("inline", "collect_problems", _collect_problems)
     md.use(id_comments_plugin)  # note ids written by other tools: never on a card
     md.core.ruler.after("collect_problems", "unclosed_fences", _unclosed_fences)

@@ -22,11 +22,12 @@ from urllib.parse import unquote
 
 from markdown_it.token import Token
 
+from build_deck.cache import MAX_IMAGE_BYTES, deck_media_name
+from build_deck.files import UnsafeFile, read_inside, size_text
 from build_deck.parse.context import FileContext
 from build_deck.parse.obsidian import SOUND_SUFFIXES
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
-_UNSAFE_IN_NAME = re.compile(r"[\s%#?\"'<>\[\]&]+")
 
 
 class VaultIndex:
@@ -81,7 +82,7 @@ def resolve_media(
             kind = "sound"
         embed = child.type == "sound" or bool(child.meta.get("embed"))
         path = _find(ctx, line, src, kind, base_dir, vault, embed=embed)
-        name = _media_name(ctx, line, src, path, kind) if path is not None else None
+        name = _media_name(ctx, line, src, path, kind, vault) if path is not None else None
         if path is None or name is None:
             continue
         media[name] = str(path)
@@ -143,13 +144,13 @@ def _find(
     target = src.partition("#")[0].strip("/") if embed else src
     candidates = [base_dir / target, vault.root / target] if embed else [base_dir / target]
     for candidate in candidates:
-        path = candidate.resolve()
-        if path.is_relative_to(vault.root) and path.is_file():
+        path = Path(os.path.realpath(candidate))  # never raises, even on a link loop
+        if path.is_relative_to(vault.root) and os.path.lexists(path):
             return path
-    first = candidates[0].resolve()
+    first = Path(os.path.realpath(candidates[0]))
     found = vault.by_name().get(PurePosixPath(target).name, []) if embed else []
     found = [p for p in found if p == target or p.endswith("/" + target)]
-    by_name = (vault.root / found[0]).resolve() if len(found) == 1 else None
+    by_name = Path(os.path.realpath(vault.root / found[0])) if len(found) == 1 else None
     if not first.is_relative_to(vault.root) or (by_name and not by_name.is_relative_to(vault.root)):
         # Checked first: whether a file outside exists is none of the notes' business.
         ctx.error(
@@ -183,10 +184,20 @@ def _find(
     return None
 
 
-def _media_name(ctx: FileContext, line: int, src: str, path: Path, kind: str) -> str | None:
+def _media_name(
+    ctx: FileContext, line: int, src: str, path: Path, kind: str, vault: VaultIndex
+) -> str | None:
     """The file's name in the deck: its own, made safe, and a hash of its bytes; None
     (with an error) when its content is not of its ``kind``."""
-    data = path.read_bytes()
+    try:
+        data = read_inside(path, vault.root, MAX_IMAGE_BYTES)
+    except UnsafeFile as exc:
+        ctx.error(
+            line,
+            f"{kind} not read: {src}: {exc}; {kind}s must be regular files inside the notes "
+            f"folder, of at most {size_text(MAX_IMAGE_BYTES)}",
+        )
+        return None
     if kind == "image" and image_type(data) is None:
         ctx.error(
             line,
@@ -201,9 +212,7 @@ def _media_name(ctx: FileContext, line: int, src: str, path: Path, kind: str) ->
             "WebM/Matroska file (its content is checked, not its name)",
         )
         return None
-    digest = hashlib.sha1(data).hexdigest()[:10]
-    stem = _UNSAFE_IN_NAME.sub("_", path.stem)
-    return f"{stem}-{digest}{path.suffix}"
+    return deck_media_name(path, data)
 
 
 _SVG_START = re.compile(

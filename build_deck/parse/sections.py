@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import yaml
 from markdown_it.token import Token
 
+from build_deck.model import is_reserved_tag
 from build_deck.parse.context import FileContext
 from build_deck.parse.tokens import plain_text
 
@@ -35,7 +36,10 @@ OBSIDIAN_KEYS = frozenset(
 """Keys that Obsidian, its publishing and its common templates write: read as notes
 about the file, not as settings. ``tag`` is Obsidian's old spelling of ``tags``."""
 
-_SECTION_TAGS = re.compile(r"(?:\s+#[\w][\w:-]*)+\s*$")
+_TAG_WORD = re.compile(r"#[\w][\w:-]*")
+_WORD = re.compile(r"\S+")
+MAX_TAGS = 50
+"""Tags a heading, or a file's front matter, may set."""
 
 INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 """Characters that show as nothing: soft hyphen, zero-width space, non-joiner and joiner,
@@ -88,6 +92,10 @@ def read_front_matter(ctx: FileContext, tokens: list[Token]) -> FileSettings:
     token = tokens[0]
     first = (token.map[0] if token.map else 0) + 2  # the line after the opening ---
     try:
+        deep = _too_deep(token.content)
+        if deep is not None:
+            ctx.error(first + deep, f"front matter nested deeper than {MAX_YAML_DEPTH} levels")
+            return FileSettings()
         data = yaml.safe_load(token.content)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -123,7 +131,14 @@ def read_front_matter(ctx: FileContext, tokens: list[Token]) -> FileSettings:
         warn_invisible(ctx, first + offset, shown, "the front matter", "its deck and tags")
         deck = INVISIBLE.sub("", deck) if deck is not None else None
         tags = [INVISIBLE.sub("", t) for t in tags]
-    return FileSettings(deck, tuple(clean_tag(t.lstrip("#").replace("/", "::")) for t in tags))
+    if len(tags) > MAX_TAGS:
+        ctx.error(first, f"more than {MAX_TAGS} tags in the front matter: keep the few that help")
+        tags = tags[:MAX_TAGS]
+    cleaned = tuple(clean_tag(t.lstrip("#").replace("/", "::")) for t in tags)
+    for tag, clean in zip(tags, cleaned, strict=True):
+        if is_reserved_tag(clean):
+            ctx.error(first, _reserved(tag))
+    return FileSettings(deck, cleaned)
 
 
 def _unknown_key(key: str) -> str:
@@ -137,6 +152,27 @@ def _unknown_key(key: str) -> str:
     )
 
 
+MAX_YAML_DEPTH = 4
+"""How deeply front matter may nest (``tags: [a, b]`` is two levels)."""
+
+
+def _too_deep(text: str) -> int | None:
+    """The line (from 0) where YAML nests deeper than :data:`MAX_YAML_DEPTH`, or None.
+
+    Read as a stream of events, which does not recurse: loading such YAML would.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            depth += isinstance(event, yaml.CollectionStartEvent)
+            depth -= isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_YAML_DEPTH:
+                return event.start_mark.line if event.start_mark else 0
+    except yaml.YAMLError:
+        return None  # loading it reports the error, at no greater depth than read here
+    return None
+
+
 def enter_heading(ctx: FileContext, headings: list[Heading], block: list[Token]) -> None:
     """Make the heading ``block`` the last of the path ``headings``, below its parents."""
     level = int(block[0].tag[1:])
@@ -148,18 +184,51 @@ def enter_heading(ctx: FileContext, headings: list[Heading], block: list[Token])
         warn_invisible(ctx, line, content, "a heading", "its deck, tags and breadcrumb")
         content = INVISIBLE.sub("", content)
         children = [_without_invisible(child) for child in children]
-    match = _SECTION_TAGS.search(content)
-    tags: tuple[str, ...] = ()
-    if match:
-        tags = tuple(t.lstrip("#") for t in match.group(0).split())
-        if children and children[-1].type == "text":
-            last = children[-1].copy()
-            last.content = _SECTION_TAGS.sub("", last.content)
-            children[-1] = last
+    line = (block[0].map[0] if block[0].map else 0) + 1
+    tags, _ = trailing_tags(content)
+    if tags and children and children[-1].type == "text":
+        last = children[-1].copy()
+        last.content = last.content[: trailing_tags(last.content)[1]]
+        children[-1] = last
+    if len(tags) > MAX_TAGS:
+        ctx.error(line, f"more than {MAX_TAGS} section tags on one heading: keep the few that help")
+        tags = tags[:MAX_TAGS]
+    for tag in tags:
+        if is_reserved_tag(clean_tag(tag)):
+            ctx.error(line, _reserved(tag))
     heading = Heading(level, plain_text(children), ctx.render_inline(children), tags)
     while headings and headings[-1].level >= level:
         headings.pop()
     headings.append(heading)
+    if is_reserved_tag(clean_tag(headings[0].text)):
+        ctx.error(
+            line,
+            f"the heading '{headings[0].text}' would give its cards the tag "
+            f"'{clean_tag(headings[0].text)}', which build-deck reserves: rename the heading",
+        )
+
+
+def trailing_tags(text: str) -> tuple[tuple[str, ...], int]:
+    """The section tags at the end of a heading's text (``# Heading #tag #other``),
+    without their ``#``, and where the text before them ends. Linear in the text."""
+    words = [(m.start(), m.group()) for m in _WORD.finditer(text)]
+    first = len(words)
+    while first and words[first - 1][0] and _TAG_WORD.fullmatch(words[first - 1][1]):
+        first -= 1
+    if first == len(words):
+        return (), len(text)
+    end = words[first][0]
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    return tuple(word[1:] for _, word in words[first:]), end
+
+
+def _reserved(tag: str) -> str:
+    """The error for a tag the notes may not set."""
+    return (
+        f"the tag '{tag}' is reserved: build-deck gives it (verified to cards whose "
+        "checks verified them, build-deck::… to notes sync manages); rename the tag"
+    )
 
 
 def _without_invisible(token: Token) -> Token:

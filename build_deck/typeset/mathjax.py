@@ -42,7 +42,9 @@ INSTALL_TIMEOUT = 600
 
 def find_mathjax(start: Path | None = None) -> Path | None:
     """The ``mathjax-full`` folder: ``$BUILD_DECK_MATHJAX``, else ``node_modules/`` in the
-    working directory, the package's repository or one of their parents."""
+    package's repository or one of its parents, else in the working directory or one of
+    its parents. The package's own comes first: Node.js runs what it finds, and a notes
+    repository someone else wrote may hold a ``node_modules/`` of its own."""
     override = os.environ.get(MATHJAX_ENV)
     candidates: Iterable[Path]
     if override:
@@ -50,7 +52,7 @@ def find_mathjax(start: Path | None = None) -> Path | None:
     else:
         here = (start or Path.cwd()).resolve()
         package = Path(__file__).resolve().parent.parent
-        folders = dict.fromkeys([here, *here.parents, package, *package.parents])
+        folders = dict.fromkeys([package, *package.parents, here, *here.parents])
         candidates = (folder / "node_modules" / MATHJAX_PACKAGE for folder in folders)
     for candidate in candidates:
         if _is_mathjax(candidate):

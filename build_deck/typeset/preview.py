@@ -14,16 +14,17 @@ the cards whose math MathJax could not typeset.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from build_deck.anki.notetypes import card_css, note_type_of
 from build_deck.anki.package import NoteRecord, note_fields
+from build_deck.files import UnsafeFile, inside
 from build_deck.model import Card, CardKind, SourceLoc
 from build_deck.report import slugify
 
@@ -39,8 +40,9 @@ _ASSETS = Path(__file__).resolve().parent.parent / "js"
 
 _TAG = re.compile(r"\{\{\s*([#^/]?)\s*([^}]*?)\s*\}\}")
 _FIELD_EMPTY = re.compile(r"^(?:\s|</?(?:br|div) ?/?>)*$", re.IGNORECASE | re.DOTALL)
-_CLOZE_MARKER = re.compile(r"\{\{c(\d+)::|\}\}")
-_MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[)\]])", re.DOTALL)
+_CLOZE_MARKER = re.compile(r"\{\{c(\d{1,9})::|\}\}")
+_MATH_OPEN = re.compile(r"\\[(\[]")
+_MATH_CLOSE = re.compile(r"\\[)\]]")
 _HTML_TAG = re.compile(
     r"(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)",
     re.IGNORECASE | re.DOTALL,
@@ -155,9 +157,23 @@ def cloze_filter(text: str, ordinal: int, *, question: bool) -> str:
             found |= _reveal(node, ordinal, question, buf)
     if not found:
         return ""
-    return _MATHJAX.sub(
-        lambda m: m.group(1) + _HTML_TAG.sub("", m.group(2)) + m.group(3), "".join(buf)
-    )
+    return _without_tags_in_math("".join(buf))
+
+
+def _without_tags_in_math(text: str) -> str:
+    """``text`` with the HTML tags inside each ``\\(..\\)`` and ``\\[..\\]`` removed, as
+    Anki does. One pass: once no closer is left, no later opener can close."""
+    parts: list[str] = []
+    pos = 0
+    while (opener := _MATH_OPEN.search(text, pos)) is not None:
+        closer = _MATH_CLOSE.search(text, opener.end())
+        if closer is None:
+            break
+        inner = _HTML_TAG.sub("", text[opener.end() : closer.start()])
+        parts += [text[pos : opener.start()], opener.group(), inner, closer.group()]
+        pos = closer.end()
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def render_template(
@@ -388,14 +404,35 @@ def _lint_filter(kinds: Mapping[str, int]) -> str:
     return '<select id="lint" aria-label="Card-quality warnings">' + "".join(options) + "</select>"
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` under a temporary name, then rename it into place: a link left
+    at ``path`` (say in a ``dist/`` someone committed) is replaced, never followed."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    with open(temporary, "xb") as out:
+        out.write(data)
+    os.replace(temporary, path)
+
+
+def _safe_folder(folder: Path, out_dir: Path) -> Path:
+    """``folder``, made, once it is known to lie inside ``out_dir`` (links followed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not inside(folder, out_dir):
+        raise UnsafeFile(f"{folder} leads out of {out_dir} (a symbolic link): remove it")
+    return folder
+
+
+_MEDIA_NAME = re.compile(r"[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,254}")
+
+
 def copy_mathjax(mathjax: Path, out_dir: Path) -> None:
     """Copy MathJax's full TeX/CommonHTML component and its fonts next to the page."""
-    target = out_dir / "mathjax"
-    fonts = target / MATHJAX_FONTS
-    fonts.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(mathjax / "es5" / MATHJAX_SCRIPT, target / MATHJAX_SCRIPT)
+    target = _safe_folder(out_dir / "mathjax", out_dir)
+    fonts = _safe_folder(target / MATHJAX_FONTS, out_dir)
+    _write_file(target / MATHJAX_SCRIPT, (mathjax / "es5" / MATHJAX_SCRIPT).read_bytes())
     for font in sorted((mathjax / "es5" / MATHJAX_FONTS).iterdir()):
-        shutil.copyfile(font, fonts / font.name)
+        _write_file(fonts / font.name, font.read_bytes())
 
 
 def write_preview(
@@ -407,15 +444,17 @@ def write_preview(
     title: str,
     warnings: Mapping[SourceLoc, Sequence[str]] | None = None,
 ) -> Path:
-    """Write ``index.html``, MathJax and the cards' images to ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``index.html``, MathJax and the cards' images to ``out_dir``.
+
+    Raises :class:`~build_deck.files.UnsafeFile` when a folder it writes to leads out
+    of ``out_dir``, or an image is not a plain file name of the notes folder.
+    """
+    _safe_folder(out_dir, out_dir.parent)
     copy_mathjax(mathjax, out_dir)
     for name, path in sorted({m for card in cards for m in card.media}):
-        shutil.copyfile(path, out_dir / name)
+        if not _MEDIA_NAME.fullmatch(name):
+            raise UnsafeFile(f"an image named {name!r}: not a plain file name")
+        _write_file(out_dir / name, Path(path).read_bytes())
     page = out_dir / "index.html"
-    temporary = out_dir / f".index.html.{os.getpid()}.tmp"
-    temporary.write_text(
-        preview_page(cards, verified, title=title, warnings=warnings), encoding="utf-8"
-    )
-    os.replace(temporary, page)
+    _write_file(page, preview_page(cards, verified, title=title, warnings=warnings).encode("utf-8"))
     return page

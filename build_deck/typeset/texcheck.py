@@ -57,9 +57,9 @@ INSTALL_HINT = (
 TIMEOUT_SECONDS = 300
 """How long MathJax may take for one deck before the check gives up."""
 
-_SKIPPED_ELEMENTS = re.compile(
-    r"<(pre|code|script|style|textarea)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE
-)
+_SKIPPED = ("pre", "code", "script", "style", "textarea")
+_SKIPPED_OPEN = re.compile(rf"<({'|'.join(_SKIPPED)})\b", re.IGNORECASE)
+_SKIPPED_CLOSE = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in _SKIPPED}
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 _DEFINES = re.compile(r"\\(?:newcommand|renewcommand|def|let|require|newenvironment|Declare)")
 _SHOWN_LENGTH = 60
@@ -97,22 +97,57 @@ def math_in_html(field: str) -> list[tuple[str, bool]]:
     other elements MathJax skips are skipped; a backslash escapes the next character;
     HTML entities are decoded, since MathJax reads the text of the page.
     """
-    text = _SKIPPED_ELEMENTS.sub(" ", field)
+    text = _without_skipped(field)
     found: list[tuple[str, bool]] = []
     pos = 0
+    unclosed: set[str] = set()  # delimiters with no closing one left: linear, not quadratic
     while (opener := _ESCAPED.search(text, pos)) is not None:
         pos = opener.end()
         if opener.group(1) not in "([":
             continue
         close = ")" if opener.group(1) == "(" else "]"
+        if close in unclosed:
+            continue
         end = _ESCAPED.search(text, pos)
         while end is not None and end.group(1) != close:
             end = _ESCAPED.search(text, end.end())
         if end is None:
+            unclosed.add(close)
             continue
         found.append((html.unescape(text[pos : end.start()]), opener.group(1) == "["))
         pos = end.end()
     return found
+
+
+def _without_skipped(field: str) -> str:
+    """``field`` with each element MathJax skips (``<pre>..</pre>``, code, scripts,
+    styles, text areas) replaced by a space. One pass: the end of a tag and each
+    element's closing tag are looked for once, not once per opening tag."""
+    parts: list[str] = []
+    kept = at = 0
+    tag_end = -1
+    closings: dict[str, re.Match[str]] = {}
+    dead: set[str] = set()  # elements with no closing tag left
+    while (opening := _SKIPPED_OPEN.search(field, at)) is not None:
+        name = opening.group(1).lower()
+        at = opening.end()
+        if name in dead:
+            continue
+        if tag_end < at:
+            tag_end = field.find(">", at)
+            if tag_end < 0:
+                break
+        closing = closings.get(name)
+        if closing is None or closing.start() <= tag_end:
+            closing = _SKIPPED_CLOSE[name].search(field, tag_end + 1)
+            if closing is None:
+                dead.add(name)
+                continue
+            closings[name] = closing
+        parts += [field[kept : opening.start()], " "]
+        kept = at = closing.end()
+    parts.append(field[kept:])
+    return "".join(parts)
 
 
 def strip_cloze_markup(tex: str) -> str:
@@ -284,7 +319,7 @@ class TexChecker:
         *,
         notes_dir: Path,
         strict: bool = False,
-        cache_dir: Path | None = Path(".cache"),
+        cache_dir: Path | None = None,
         early: bool | None = None,
     ) -> TexChecker:
         """Find Node.js and MathJax (installing MathJax into the cache folder the first

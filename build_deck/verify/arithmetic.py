@@ -74,7 +74,7 @@ class Chain:
 
 def _member(source: str, tokens: list[tex.Token], line: int) -> Member:
     text = tex.part_text(tokens, source)
-    span = (tokens[0].start, tokens[-1].start + len(tokens[-1].text))
+    span = (tokens[0].start, tokens[-1].end)
     line += source.count("\n", 0, span[0])
     written = parse_value(text) if not text.startswith("(") else None
     try:

@@ -19,10 +19,10 @@ from typing import Any
 from build_deck.model import Card, CardKind, Check
 from build_deck.verify import formula as tex
 from build_deck.verify.sandbox import Outcome
-from build_deck.verify.shown import shown_pieces, strip_cloze
+from build_deck.verify.shown import answer_pieces, shown_pieces, strip_cloze
 from build_deck.verify.values import format_value
 
-_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*formula\b[ \t]*(?::[ \t]*(.*?))?[ \t]*$", re.MULTILINE)
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*formula\b[ \t]*(?::(.*))?$", re.MULTILINE)
 _FORMULA_RTOL = 1e-6
 _FORMULA_ATOL = 1e-9
 
@@ -73,7 +73,7 @@ def _formula_tex(card: Card, check: Check, named: str) -> str:
             if target is not None:
                 raise tex.FormulaError(f"deletion c{number} holds no math")
         raise tex.FormulaError("no deletion of the card holds math; name one with ```check c2")
-    maths = [p.text for p in shown_pieces(card.value_source) if p.kind == "math"]
+    maths = [p.text for p in answer_pieces(card) if p.kind == "math"]
     if not maths:
         raise tex.FormulaError("the answer shows no formula")
     return strip_cloze(maths[-1])
@@ -109,6 +109,16 @@ def _format_point(bindings: dict[str, Any]) -> str:
     return ", ".join(f"{name}={format_value(value)}" for name, value in bindings.items())
 
 
+def _array(value: Any) -> Any:
+    """``value`` as an array of floats, or None when it is ragged or not numbers."""
+    import numpy as np
+
+    try:
+        return np.asarray(value, dtype=float)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
 def compare_formula(
     formula: Formula, outcome: Outcome, tol: float | None, rtol: float | None
 ) -> str | None:
@@ -117,12 +127,19 @@ def compare_formula(
 
     compared = 0
     for point in outcome.formula:
-        reference = np.asarray(point.reference, dtype=float)
+        reference = _array(point.reference)
+        if reference is None:
+            return (
+                f"formula {formula.source}: the check's reference gives "
+                f"{format_value(point.reference)}, which is not a number or a regular array"
+            )
         if not np.all(np.isfinite(reference)):
             continue
         compared += 1
         for text, value in zip(formula.texts, point.shown, strict=True):
-            shown = np.asarray(value, dtype=float)
+            shown = _array(value)
+            if shown is None:
+                return f"formula {text} gives {format_value(value)}: not a regular array"
             same = shown.shape == reference.shape or shown.size == reference.size == 1
             if same:
                 same = bool(

@@ -1,7 +1,9 @@
 """Verification: what a card's Markdown shows, as the Markdown parser reads it.
 
-- :func:`shown_pieces`: the math, **bold** and plain text of Markdown, in reading
-  order (:class:`Shown`), where formula checks and displayed arithmetic find their TeX;
+- :func:`shown_pieces` (and :func:`answer_pieces`, of a card): the math, **bold** and
+  plain text a reader sees of Markdown, in reading order (:class:`Shown`), where values,
+  formula checks and displayed arithmetic are read; :func:`visible_deletions` says
+  which deletions a reader sees;
 - :func:`strip_cloze`: TeX with cloze markup ``{{c1::x::hint}}`` replaced by what it
   hides;
 - :func:`recalled_pieces`: the math and values of what a card asks to recall (a Q/A
@@ -17,9 +19,12 @@ import re
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from build_deck.model import Card, CardKind
+from build_deck.parse.cloze import find_clozes
 from build_deck.parse.markdown import make_parser
+from build_deck.parse.tokens import MATH_TYPES, is_check, walk
 
 _CLOZE_OPEN = re.compile(r"\{\{c\d+::")
 
@@ -40,31 +45,113 @@ def _parser() -> MarkdownIt:
 
 
 def shown_pieces(markdown: str) -> list[Shown]:
-    """The math, bold and plain text of Markdown, in order, as the parser reads it."""
+    """The math, bold and plain text of Markdown that a reader sees, in order, as the
+    parser reads it.
+
+    What a reader does not see is left out: raw HTML (a comment, a tag, and the text
+    inside an element written in raw HTML, which CSS may hide), and struck-through
+    text. Line breaks and the ends of blocks are a space of plain text.
+    """
     pieces: list[Shown] = []
-    if "$" not in markdown and "*" not in markdown and "_" not in markdown:
+    if not any(mark in markdown for mark in "$*_<~&\\"):
         return [Shown("text", markdown)]
     for token in _parser().parse(markdown):
         if token.type == "math_block":
             pieces.append(Shown("math", token.content))
-        bold: list[str] | None = None
-        for child in token.children or []:
-            if child.type == "strong_open":
-                bold = []
-            elif child.type == "strong_close" and bold is not None:
-                pieces.append(Shown("bold", "".join(bold)))
-                bold = None
-            elif child.type in ("math_inline", "math_inline_double"):
-                if bold is not None:
-                    bold.append(f"${child.content}$")
-                else:
-                    pieces.append(Shown("math", child.content))
-            elif child.type in ("text", "code_inline"):
-                if bold is not None:
-                    bold.append(child.content)
-                else:
-                    pieces.append(Shown("text", child.content))
+        if token.children is not None:
+            _inline_pieces(token.children, pieces)
+            pieces.append(Shown("text", " "))
     return pieces
+
+
+MAX_READ_SOURCE = 64 * 1024
+"""Characters of a card's answer or cloze text that are read for values and chains:
+a longer one shows none (its checks cannot compare it)."""
+
+
+def answer_pieces(card: Card) -> list[Shown]:
+    """What a card's value source shows (:func:`shown_pieces`), read where it was
+    written: a Q/A answer's first paragraph followed ``A:`` on its line, so that a line
+    such as ``A: <!-- x --> **2**`` is read as a paragraph, not as an HTML block.
+    Nothing, when the source is longer than :data:`MAX_READ_SOURCE`."""
+    if len(card.value_source) > MAX_READ_SOURCE:
+        return []
+    if card.kind is CardKind.QA:
+        return shown_pieces(f"A: {card.value_source}")
+    return shown_pieces(card.value_source)
+
+
+def _inline_pieces(children: list[Token], pieces: list[Shown]) -> None:
+    """The pieces of one inline token's children, hidden ones left out."""
+    bold: list[str] | None = None
+    hidden = 0  # open raw HTML elements and strikethroughs
+    for child in children:
+        kind = child.type
+        if kind == "html_inline":
+            hidden = html_depth(child.content, hidden)
+        elif kind in ("s_open", "s_close"):
+            hidden = max(hidden + (1 if kind == "s_open" else -1), 0)
+        elif hidden:
+            continue
+        elif kind == "strong_open":
+            bold = []
+        elif kind == "strong_close" and bold is not None:
+            pieces.append(Shown("bold", "".join(bold)))
+            bold = None
+        elif kind in ("math_inline", "math_inline_double"):
+            if bold is not None:
+                bold.append(f"${child.content}$")
+            else:
+                pieces.append(Shown("math", child.content))
+        elif kind in ("text", "code_inline", "softbreak", "hardbreak"):
+            text = child.content if kind in ("text", "code_inline") else " "
+            if bold is not None:
+                bold.append(text)
+            else:
+                pieces.append(Shown("text", text))
+
+
+_VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+
+
+def html_depth(tag: str, depth: int) -> int:
+    """How many raw HTML elements are open after ``tag``, with ``depth`` open before it.
+
+    A comment or a declaration changes nothing; a void element (``<br>``) or a
+    self-closing tag neither; a closing tag closes one; any other tag opens one.
+    """
+    match = _TAG_NAME.match(tag)
+    if match is None:
+        return depth
+    if match.group(1):
+        return max(depth - 1, 0)
+    if match.group(2).lower() in _VOID or tag.rstrip().endswith("/>"):
+        return depth
+    return depth + 1
+
+
+def visible_deletions(markdown: str) -> list[bool]:
+    """For each cloze deletion of Markdown, in the order the parser finds them
+    (``parse.tokens.cloze_deletions``), whether a reader sees it: one inside raw HTML
+    or struck through is hidden."""
+    flags: list[bool] = []
+    hidden = 0
+    if len(markdown) > MAX_READ_SOURCE:
+        return flags  # none is known to be seen
+    for token in walk(_parser().parse(markdown)):
+        kind = token.type
+        if token.block:
+            hidden = 0  # raw HTML inside a paragraph ends with it
+        if kind == "html_inline":
+            hidden = html_depth(token.content, hidden)
+        elif kind in ("s_open", "s_close"):
+            hidden = max(hidden + (1 if kind == "s_open" else -1), 0)
+        elif kind == "cloze_open":
+            flags.append(not hidden)
+        elif kind in (*MATH_TYPES, "code_inline") or (kind == "fence" and not is_check(token)):
+            flags += [not hidden] * len(find_clozes(token.content, shorthand=False)[0])
+    return flags
 
 
 def strip_cloze(tex: str) -> str:
@@ -124,11 +211,14 @@ def deletion_spans(source: str) -> list[tuple[int, int, int | None, str]]:
     return spans
 
 
-def _math_spans(source: str) -> list[tuple[int, int, str]]:
-    """Each math span of Markdown as the parser reads it: start, end, and its TeX."""
-    spans = []
+def _math_spans(source: str, *, qa: bool = False) -> list[tuple[int, int, str]]:
+    """Each math span of Markdown that a reader sees, as the parser reads it: start,
+    end, and its TeX. ``qa``: a Q/A answer, read where it was written (after ``A:``)."""
+    spans: list[tuple[int, int, str]] = []
+    if len(source) > MAX_READ_SOURCE:
+        return spans
     at = 0
-    for piece in shown_pieces(source):
+    for piece in shown_pieces(f"A: {source}" if qa else source):
         if piece.kind == "bold":
             inner = re.findall(r"\$([^$]+)\$", piece.text)
         elif piece.kind == "math":
@@ -151,13 +241,15 @@ def _line_of(card_line: int, source: str, offset: int) -> int:
 def recalled_pieces(card: Card) -> list[Piece]:
     """The math and the values of what a card asks to recall, in reading order: all of a
     Q/A answer; of a cloze, the deletions and the math that holds one."""
-    from build_deck.verify.values import _BOLD, parse_value
+    from build_deck.verify.values import parse_value, visible_bolds
 
     source = card.value_source
     first = card.value_line or card.loc.line
-    pieces = []
-    deletions = deletion_spans(source) if card.kind is CardKind.CLOZE else []
-    for start, end, tex in _math_spans(source):
+    pieces: list[Piece] = []
+    if len(source) > MAX_READ_SOURCE:
+        return pieces
+    deletions = _visible_deletion_spans(card) if card.kind is CardKind.CLOZE else []
+    for start, end, tex in _math_spans(source, qa=card.kind.is_qa):
         if deletions and not any(s < end and start < e for s, e, _, _ in deletions):
             continue  # math of the cloze's prompt
         pieces.append(Piece("math", strip_cloze(tex), start, end, _line_of(first, source, start)))
@@ -166,12 +258,31 @@ def recalled_pieces(card: Card) -> list[Piece]:
             if "$" not in body and parse_value(body) is not None:
                 pieces.append(Piece("value", body, start, end, _line_of(first, source, start)))
     else:
-        for match in _BOLD.finditer(source):
-            text = match.group(1) or match.group(2)
+        for text, start, end in visible_bolds(card):
             if "$" not in text and parse_value(text) is not None:
-                line = _line_of(first, source, match.start())
-                pieces.append(Piece("value", text, match.start(), match.end(), line))
+                line = _line_of(first, source, start)
+                pieces.append(Piece("value", text, start, end, line))
     return sorted(pieces, key=lambda p: p.start)
+
+
+def _visible_deletion_spans(card: Card) -> list[tuple[int, int, int | None, str]]:
+    """The deletions of a cloze (:func:`deletion_spans`) that a reader sees: one inside
+    raw HTML or struck through is left out (:func:`visible_deletions`)."""
+    spans = deletion_spans(card.value_source)
+    visible = visible_deletions(card.value_source)
+    if len(visible) != len(card.deletions):
+        return []  # cannot tell which is shown: none is
+    hidden: dict[str, int] = {}
+    for (_, body), seen in zip(card.deletions, visible, strict=True):
+        if not seen:
+            hidden[body] = hidden.get(body, 0) + 1
+    kept = []
+    for span in spans:
+        if hidden.get(span[3], 0):
+            hidden[span[3]] -= 1
+            continue
+        kept.append(span)
+    return kept
 
 
 def prompt_math(card: Card) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from build_deck.model import Card, CardKind, Check
 from build_deck.verify.sandbox import MAX_ANSWER_NUMBERS, Outcome
+from build_deck.verify.shown import MAX_READ_SOURCE, Shown, answer_pieces, visible_deletions
 
 _NUMBER = (
     r"[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+\u2212]?\d+)?"
@@ -238,37 +239,76 @@ def _card_value(card: Card, check: Check) -> tuple[CardValue, int] | str:
     if card.kind.is_qa and check.target is not None:
         return f"a Q/A card has no deletion {check.target}: write the info string as just 'check'"
     if card.kind is CardKind.CLOZE:
-        if check.target is not None:
-            digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
-            number = int(digits.group(1)) if digits else None
-            bodies = [body for n, body in card.deletions if n == number]
-            if not bodies:
-                return f"the check names {check.target}, but the card has no such deletion"
-            value = parse_value(bodies[0])
-            if value is None:
-                return f"deletion {check.target} ({bodies[0]!r}) is not a value"
-            return value, _deletion_at(card, number, bodies[0])
-        for deleted, body in card.deletions:
-            value = parse_value(body)
-            if value:
-                return value, _deletion_at(card, deleted, body)
-        return "no deletion of the card is a value; name one with ```check c2"
+        return _deletion_value(card, check)
+    # The value is read from what the student sees: not from a comment, raw HTML or
+    # struck-through text, which may hold another number than the one shown.
     source = card.value_source
+    if len(source) > MAX_READ_SOURCE:
+        return f"the answer is longer than {MAX_READ_SOURCE // 1024} KiB: no value is read from it"
+    pieces = answer_pieces(card)
     first_bold = None
-    for match in itertools.islice(_BOLD.finditer(source), MAX_BOLD_TRIED):
-        text = match.group(1) or match.group(2)
+    bolds = visible_bolds(card, pieces)
+    for text, start, _ in itertools.islice(bolds, MAX_BOLD_TRIED):
         value = parse_value(text)
         if value:
-            return value, match.start()
+            return value, start
         first_bold = text if first_bold is None else first_bold
     if first_bold is not None:
         return f"no bold text of the answer is a value ({first_bold!r}); write the value in bold"
-    scanned = source[-MAX_SCANNED_ANSWER:]
-    for start, text in reversed(_value_spans(scanned)):
+    shown = "".join(f"${p.text}$" if p.kind == "math" else p.text for p in pieces)
+    scanned = shown[-MAX_SCANNED_ANSWER:]
+    for _, text in reversed(_value_spans(scanned)):
         value = parse_value(text)
         if value:
-            return value, len(source) - len(scanned) + start
+            return value, max(source.rfind(text), 0)
     return "the answer shows no value: write it in bold, e.g. **-0.2494**"
+
+
+def _deletion_value(card: Card, check: Check) -> tuple[CardValue, int] | str:
+    """The deletion a check of a cloze card compares against: the one it names, else
+    the first that is a value. A deletion the student does not see (inside raw HTML,
+    struck through) is never one."""
+    visible = visible_deletions(card.value_source)
+    if len(visible) != len(card.deletions):
+        visible = [False] * len(card.deletions)  # cannot tell which is shown: none is
+    shown = [(n, body) for (n, body), seen in zip(card.deletions, visible, strict=True) if seen]
+    if check.target is not None:
+        digits = re.fullmatch(r"[cC]([0-9]{1,6})", check.target)
+        number = int(digits.group(1)) if digits else None
+        if not any(n == number for n, _ in card.deletions):
+            return f"the check names {check.target}, but the card has no such deletion"
+        bodies = [body for n, body in shown if n == number]
+        if not bodies:
+            return f"deletion {check.target} is not shown (it is inside raw HTML or struck through)"
+        value = parse_value(bodies[0])
+        if value is None:
+            return f"deletion {check.target} ({bodies[0]!r}) is not a value"
+        return value, _deletion_at(card, number, bodies[0])
+    for deleted, body in shown:
+        value = parse_value(body)
+        if value:
+            return value, _deletion_at(card, deleted, body)
+    return "no deletion of the card is a value; name one with ```check c2"
+
+
+def visible_bolds(card: Card, pieces: list[Shown] | None = None) -> list[tuple[str, int, int]]:
+    """The bold texts of a Q/A answer that the student sees (:func:`answer_pieces`), each
+    with where its ``**`` starts and ends in ``value_source``: a bold text in a comment,
+    raw HTML or struck-through text is not one."""
+    source = card.value_source
+    if pieces is None:
+        pieces = answer_pieces(card)
+    shown = [piece.text for piece in pieces if piece.kind == "bold"]
+    found: list[tuple[str, int, int]] = []
+    matches = _BOLD.finditer(source)
+    for text in shown:
+        for match in matches:
+            if (match.group(1) or match.group(2)) == text:
+                found.append((text, match.start(), match.end()))
+                break
+        else:
+            break  # a bold text not written as such (escaped): the rest cannot be placed
+    return found
 
 
 def _value_candidates(source: str) -> list[str]:

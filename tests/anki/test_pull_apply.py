@@ -86,3 +86,64 @@ def test_apply_keeps_crlf_endings_and_refuses_an_emptied_field(
     ), out
     assert "applied 1 of 2 fields edited in Anki to notes/losses.md" in out
     assert path.read_bytes() == text.replace("Cross-entropy.", "Cross-entropy (log loss).").encode()
+
+
+BLOCKS = """\
+# Losses
+
+Q: Which loss for classes?
+A: Cross-entropy.
+
+Q: Which loss for values?
+A: Squared error.
+
+Q: Which loss for ranks?
+A: Hinge.
+"""
+
+
+def test_apply_writes_block_markup_of_an_anki_field_only_as_text(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A field holding the notes' own block syntax (a card, a heading, a check fence,
+    a comment, a thematic break) never adds blocks to the notes: several paragraphs are
+    refused, and one paragraph is written with its line starts escaped."""
+    path = project.notes / "losses.md"
+    path.write_text(BLOCKS, encoding="utf-8")
+    sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        classes = col.get_note(note_by_front(col, "for classes"))  # type: ignore[arg-type]
+        classes["Back"] = "<p>Fine.</p><p>Q: injected?</p><p># Heading</p><p>~~~check</p>"
+        col.update_note(classes)
+        values = col.get_note(note_by_front(col, "for values"))  # type: ignore[arg-type]
+        values["Back"] = "Squared error.<br>Q: injected?<br>A: yes<br>---<br>%% hidden"
+        col.update_note(values)
+
+    out = pull(project, col_path, capsys, "--apply")
+    assert "notes/losses.md:3: Back edited in Anki\n  it is more than one paragraph" in out, out
+    assert "applied 1 of 2 fields edited in Anki to notes/losses.md" in out, out
+    assert path.read_text(encoding="utf-8") == BLOCKS.replace(
+        "A: Squared error.\n",
+        "A: Squared error.\\\nQ\\: injected?\\\nA\\: yes\\\n\\---\\\n\\%% hidden\n",
+    )
+    out = sync_ok(project, col_path, capsys)
+    with opened(col_path) as col:
+        assert len(col.find_notes("")) == 3  # no card was injected
+        values = col.get_note(note_by_front(col, "for values"))  # type: ignore[arg-type]
+        lines = ["Squared error.", "Q: injected?", "A: yes", "---", "%% hidden"]
+        assert values["Back"] == "<br />\n".join(lines)
+
+
+def test_a_replacement_that_would_change_another_card_is_recognised(tmp_path: Path) -> None:
+    """The last guard of ``--apply``: whatever got past the escaping, a write that would
+    change the notes outside its field (here a line read as a new card) is refused."""
+    from build_deck.anki.notes_file import NotesFile, Span
+    from build_deck.anki.pull import _moves_other_text
+
+    path = tmp_path / "losses.md"
+    path.write_text(BLOCKS, encoding="utf-8")
+    file = NotesFile(path)
+    answer = Span(3, 4, "A: ")
+    assert not _moves_other_text(file, answer, ["A: Cross-entropy, or log loss."], 3)
+    assert _moves_other_text(file, answer, ["A: Cross-entropy.", "", "Q: New?", "A: Yes."], 3)
+    assert _moves_other_text(file, answer, ["A: Cross-entropy.", "# Heading"], 3)

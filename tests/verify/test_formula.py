@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from build_deck.cache import entry_path
-from build_deck.report import DEFAULT_CACHE
+from build_deck.cache import default_cache_dir, entry_path
 from build_deck.verify import formula as tex
 from build_deck.verify.mutants import formula_mutants, same_meaning
 from tests.conftest import Project
@@ -82,6 +82,7 @@ def test_names_of_a_formula(source: str, names: set[str]) -> None:
         (r"\sum x_i y_j", r"\sum needs an index"),
         ("x" * 3000, "longer than 2000 characters"),
         ("(" * 200 + "x" + ")" * 200, "nests more than 60 deep"),
+        (r"0.92\,0.92", "0.92 0.92 reads as 0.920.92, which is not a number"),
     ],
 )
 def test_unreadable_tex_names_the_part(source: str, message: str | None) -> None:
@@ -262,7 +263,7 @@ def test_check_mutate_reports_checks_that_do_not_test_the_formula(
     assert caught == total - len(warnings) and caught >= len(warnings)
 
     # The results are kept in the build cache; a second run reports the same.
-    cache_dir = DEFAULT_CACHE
+    cache_dir = default_cache_dir(Path("notes"))
     assert entry_path(cache_dir, "mutate:notes/m.md:8").is_file()
     assert entry_path(cache_dir, "mutate:notes/m.md:1").is_file()
     assert project.run("check", "--mutate") == 0

@@ -115,7 +115,7 @@ class Reader(Commands):
         if token.isdigit() and len(token) > 1:
             # \frac12: TeX takes one digit as the argument; the rest stays.
             rest = self.tokens[self.at - 1]
-            self.tokens[self.at - 1] = Token(token[1:], rest.start + 1)
+            self.tokens[self.at - 1] = Token(token[1:], rest.start + 1, rest.stop)
             self.at -= 1
             return ("num", float(token[0]))
         self.at -= 1

@@ -44,19 +44,48 @@ class Token:
     """The token as written (``\\frac``, ``x``, ``2.5``)."""
     start: int
     """Its offset in the TeX."""
+    stop: int = -1
+    """The offset after it, when that is not ``start + len(text)`` (a number written
+    with spaces, ``5 2``); see :attr:`end`."""
+
+    @property
+    def end(self) -> int:
+        """The offset after the token in the TeX."""
+        return self.stop if self.stop >= 0 else self.start + len(self.text)
+
+
+_NUMERAL = re.compile(r"\d|\.\d")
 
 
 def tokenize(tex: str) -> list[Token]:
-    """Split TeX into tokens, dropping spaces and spacing commands."""
+    """Split TeX into tokens, dropping spaces and spacing commands.
+
+    Digits with only spaces or spacing between them are one number, as MathJax shows
+    them: ``5 2`` and ``5\\,2`` are 52, never 5 times 2.
+    """
     if len(tex) > MAX_TEX_LENGTH:
         raise FormulaError(f"the formula is longer than {MAX_TEX_LENGTH} characters")
-    tokens = []
+    tokens: list[Token] = []
     for match in _TOKEN.finditer(tex):
         text = match.group()
         if text.isspace() or (text.startswith("\\") and text[1:] in SPACING):
             continue
         if text in ("\\left", "\\right") or text[1:] in SIZES:
             continue  # \left( is just (
+        if (
+            tokens
+            and _NUMERAL.match(text)
+            and _NUMERAL.match(tokens[-1].text)
+            and (len(tokens) < 2 or tokens[-2].text not in ("^", "_"))  # x_2 3 is x₂·3
+        ):
+            joined = tokens[-1].text + text
+            if joined.count(".") > 1:
+                raise FormulaError(
+                    f"{_clean(tex[tokens[-1].start : match.end()])} reads as "
+                    f"{joined}, which is not a number: write the operator"
+                )
+            tokens[-1] = Token(joined, tokens[-1].start, match.end())
+            continue
         tokens.append(Token(text, match.start()))
     return tokens
 
@@ -101,8 +130,7 @@ def part_text(tokens: list[Token], tex: str) -> str:
     """The TeX of one part of a chain, as written."""
     if not tokens:
         return ""
-    last = tokens[-1]
-    return _clean(tex[tokens[0].start : last.start + len(last.text)])
+    return _clean(tex[tokens[0].start : tokens[-1].end])
 
 
 class Cursor:
