@@ -158,6 +158,8 @@ def source_of(children: Sequence[Token]) -> str:
             parts.append("\n")
         elif token.type == "math_inline":
             parts.append(f"${token.content}$")
+        elif token.type == "math_inline_double":
+            parts.append(f"$${token.content}$$")
         elif token.type == "code_inline":
             parts.append(f"`{token.content}`")
         else:
