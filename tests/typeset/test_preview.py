@@ -112,7 +112,7 @@ def open_preview(browser: Browser, preview: Preview, width: int = 1200) -> Opene
     failed: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(folder) else outside.append(r.url))
     page.on("requestfailed", lambda r: failed.append(r.url))
-    page.goto(preview.page.resolve().as_uri())
+    page.goto(preview.page.resolve().as_uri(), timeout=TYPESET_TIMEOUT_MS)
     page.wait_for_selector("html[data-typeset=done]", timeout=TYPESET_TIMEOUT_MS)
     return Opened(page, outside, failed)
 
