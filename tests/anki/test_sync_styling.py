@@ -11,7 +11,7 @@ import pytest
 from build_deck.anki import notetypes, styling
 from build_deck.anki.notetypes import card_css
 from build_deck.anki.styling import Styling, dump_bases, load_bases, merge_lines
-from tests.anki.syncing import NOTES, note_by_front, opened, sync, sync_ok
+from tests.anki.syncing import NOTES, edit_in_anki, note_by_front, opened, sync, sync_ok
 from tests.conftest import Project
 
 MINE = ".card { font-size: 28px; }\n"
@@ -55,9 +55,7 @@ def test_the_students_css_templates_and_field_are_kept_and_merged(
         qa["tmpls"][0]["qfmt"] += '\n<div class="mine">{{Mnemonic}}</div>'
         models.add_field(qa, models.new_field("Mnemonic"))
         models.update_dict(qa)
-        note = col.get_note(note_by_front(col, "optimizer.step()"))  # type: ignore[arg-type]
-        note["Mnemonic"] = "step = stride"
-        col.update_note(note)
+        edit_in_anki(col, "optimizer.step()", "Mnemonic", "step = stride")
         mine = col.models.by_name("build_deck Q/A")
         assert mine is not None
         student_css, student_front = mine["css"], mine["tmpls"][0]["qfmt"]
@@ -124,9 +122,7 @@ def test_a_field_of_the_students_that_a_change_of_note_type_would_drop_is_a_conf
         assert qa is not None
         col.models.add_field(qa, col.models.new_field("Mnemonic"))
         col.models.update_dict(qa)
-        note = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
-        note["Mnemonic"] = "rate = pace"
-        col.update_note(note)
+        edit_in_anki(col, "Which rate", "Mnemonic", "rate = pace")
     project.write(
         "ml.md",
         NOTES.replace(
