@@ -1,7 +1,8 @@
 """Benchmark ``build-deck sync`` on the shipped deck: ``python bench/sync.py [RUNS]``.
 
-Copies ``notes/`` and ``cards/`` to ``build/bench/sync`` and measures, each in a fresh
-process as a user runs it (``python -m build_deck sync --collection ...``):
+Copies ``notes/``, ``cards/`` and ``build-deck.toml`` to ``build/bench/sync`` and
+measures, each in a fresh process as a user runs it (``python -m build_deck sync
+--collection ...``):
 
 - ``cold``: no build cache, no TeX cache, an empty collection: every note is added
   (the note types too) and Anki's backup is written;
@@ -63,6 +64,9 @@ def one_run(index: int) -> tuple[Timing, Timing, Timing, Timing, str]:
     folder.mkdir(parents=True)
     shutil.copytree(REPO / "notes", folder / "notes")
     shutil.copytree(REPO / "cards", folder / "cards")
+    # A notes project of its own: without its own build-deck.toml, sync would take the
+    # repository's, found above, and build the repository's notes with its cache.
+    shutil.copy(REPO / "build-deck.toml", folder / "build-deck.toml")
     collection = folder / "profile" / "collection.anki2"
     collection.parent.mkdir()
     Collection(str(collection)).close()
@@ -78,6 +82,8 @@ def one_run(index: int) -> tuple[Timing, Timing, Timing, Timing, str]:
     col = Collection(str(collection))
     try:
         summary = f"{col.note_count()} notes, {col.card_count()} cards"
+        if not col.find_notes('"(edited) *"'):
+            raise SystemExit(f"the one-card sync did not write the answer edited in {notes}")
     finally:
         col.close()
     return cold, first_unchanged, unchanged, one, summary

@@ -8,7 +8,11 @@ base, and then merges line by line, as ``git merge`` does (:func:`merge_lines`):
 only build-deck changed are taken, lines only the student changed are kept, and lines
 both changed are a conflict, reported in one line; the note type is then left as it is,
 unless ``--ours`` (build-deck's lines) or ``--theirs`` (the student's) settles it.
-Fields the student added are kept; build-deck's own fields must stay.
+Every card template is merged so, matched by its position (Anki's ``ord``; a template
+the student renamed is still the same one). A template of build-deck's that the student
+deleted stays deleted, one the student added stays as they wrote it, and one build-deck
+adds to a note type is added. Fields the student added are kept; build-deck's own fields
+must stay.
 """
 
 from __future__ import annotations
@@ -21,10 +25,8 @@ from build_deck.anki.notetypes import NOTE_TYPES, NoteType, card_css
 
 NOTETYPES_KEY = "buildDeckNoteTypes"
 """Config key of what build-deck last wrote to its note types."""
-PARTS = ("css", "front", "back")
-"""The parts of a note type's styling, as :class:`Styling` names them."""
-PART_NAMES = {"css": "CSS", "front": "front template", "back": "back template"}
-"""How reports name the parts."""
+SIDES = {"front": "front template", "back": "back template"}
+"""The two sides of a card template, and how reports name them."""
 
 
 class StylingError(Exception):
@@ -33,29 +35,50 @@ class StylingError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Styling:
-    """The CSS and the (first) card template of a note type."""
+    """The CSS and the card templates of a note type."""
 
     css: str
     """The note type's CSS."""
-    front: str
-    """The front template (``qfmt``)."""
-    back: str
-    """The back template (``afmt``)."""
+    templates: tuple[tuple[str, str], ...]
+    """Each card template as (front, back), that is (``qfmt``, ``afmt``), in Anki's order."""
 
     @classmethod
     def of(cls, note_type: NoteType) -> Styling:
         """build-deck's own styling of ``note_type``."""
-        return cls(card_css(), note_type.front, note_type.back)
+        return cls(card_css(), tuple((front, back) for _, front, back in note_type.templates))
 
     @classmethod
     def present(cls, notetype: dict[str, Any]) -> Styling:
         """The styling of a note type as the collection holds it."""
-        template = notetype["tmpls"][0] if notetype.get("tmpls") else {}
-        return cls(notetype.get("css", ""), template.get("qfmt", ""), template.get("afmt", ""))
+        return cls(
+            notetype.get("css", ""),
+            tuple((t.get("qfmt", ""), t.get("afmt", "")) for t in notetype.get("tmpls", [])),
+        )
 
-    def part(self, name: str) -> str:
-        """One part by name (``css``, ``front`` or ``back``)."""
-        return str(getattr(self, name))
+    def parts(self) -> dict[str, str]:
+        """Every part by its key: ``css``, then ``front`` and ``back`` of the first
+        template, ``front:1`` and ``back:1`` of the second, and so on."""
+        result = {"css": self.css}
+        for index, (front, back) in enumerate(self.templates):
+            result[part_key("front", index)], result[part_key("back", index)] = front, back
+        return result
+
+
+def part_key(side: str, index: int) -> str:
+    """The key of one side (``front`` or ``back``) of the template at ``index``."""
+    return f"{side}:{index}" if index else side
+
+
+def part_name(note_type: NoteType, key: str) -> str:
+    """How reports name a part of ``note_type`` (its key as :meth:`Styling.parts` has it):
+    ``CSS``, ``front template``, or ``back template of Card 2`` where there are several."""
+    if key == "css":
+        return "CSS"
+    side, _, index = key.partition(":")
+    names = [name for name, _, _ in note_type.templates]
+    if len(names) == 1:
+        return SIDES[side]
+    return f"{SIDES[side]} of {names[int(index or 0)]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +90,7 @@ class StylingUpdate:
     styling: Styling
     """What to write: build-deck's new version, merged with the student's edits."""
     kept: tuple[str, ...]
-    """The parts where the student's edits were kept (``css``, ``front``, ``back``)."""
+    """The parts where the student's edits were kept, by key (see :meth:`Styling.parts`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +100,7 @@ class StylingConflict:
     note_type: NoteType
     """The note type."""
     parts: tuple[str, ...]
-    """The parts in conflict."""
+    """The parts in conflict, by key (see :meth:`Styling.parts`)."""
 
 
 @dataclass(slots=True)
@@ -201,39 +224,95 @@ def plan_styling(
             continue
         if ours == base:
             continue
-        merged = {p: merge_lines(base.part(p), ours.part(p), theirs.part(p)) for p in PARTS}
-        conflicted = tuple(p for p in PARTS if merged[p][2])
+        merged = _merge_styling(base, ours, theirs)
+        conflicted = tuple(key for key, (_, _, conflict) in merged.items() if conflict)
         if conflicted and prefer is None:
             plan.conflicts.append(StylingConflict(note_type, conflicted))
             continue
-        pick = [merged[p][1] if prefer == "theirs" else merged[p][0] for p in PARTS]
-        result = Styling(*pick)
+        picked = {
+            key: texts[1] if prefer == "theirs" else texts[0] for key, texts in merged.items()
+        }
+        result = _styling_of_parts(picked, theirs, ours, base)
         plan.bases[note_type.model_id] = ours
         if result != theirs:
-            kept = tuple(p for p in PARTS if theirs.part(p) != base.part(p))
-            plan.updates.append(StylingUpdate(note_type, result, kept))
+            plan.updates.append(StylingUpdate(note_type, result, _kept(base, ours, theirs)))
     plan.bases_changed = plan.bases != bases
     return plan
 
 
+def _merge_styling(
+    base: Styling, ours: Styling, theirs: Styling
+) -> dict[str, tuple[str, str, bool]]:
+    """:func:`merge_lines` of every part that both build-deck and the collection have; a
+    part missing from the base (a base written before build-deck kept that template) is
+    taken as build-deck's, unchanged since it wrote it."""
+    base_parts, theirs_parts = base.parts(), theirs.parts()
+    return {
+        key: merge_lines(base_parts.get(key, text), text, theirs_parts[key])
+        for key, text in ours.parts().items()
+        if key in theirs_parts
+    }
+
+
+def _kept(base: Styling, ours: Styling, theirs: Styling) -> tuple[str, ...]:
+    """The keys of build-deck's parts that the student changed since the base."""
+    base_parts, theirs_parts = base.parts(), theirs.parts()
+    return tuple(
+        key
+        for key, text in ours.parts().items()
+        if key in theirs_parts and theirs_parts[key] != base_parts.get(key, text)
+    )
+
+
+def _styling_of_parts(
+    picked: dict[str, str], theirs: Styling, ours: Styling, base: Styling
+) -> Styling:
+    """The styling to write: the collection's, with the merged parts put in, and the
+    templates build-deck added since the base appended (one it had in the base and the
+    collection lacks was deleted by the student, and stays deleted)."""
+    templates = [
+        (picked.get(part_key("front", i), front), picked.get(part_key("back", i), back))
+        for i, (front, back) in enumerate(theirs.templates)
+    ]
+    for index in range(len(templates), len(ours.templates)):
+        if index < len(base.templates):
+            break
+        templates.append(ours.templates[index])
+    return Styling(picked.get("css", theirs.css), tuple(templates))
+
+
 def load_bases(data: Any) -> dict[int, Styling]:
     """The bases from the config value; an unreadable one is none (every note type's
-    styling is then taken as the student's)."""
+    styling is then taken as the student's). A base from before every template was
+    kept (version 1, the first template only) gets build-deck's further templates."""
     try:
         return {
-            int(model_id): Styling(str(item["css"]), str(item["front"]), str(item["back"]))
+            int(model_id): _load_base(int(model_id), item)
             for model_id, item in data["notetypes"].items()
         }
     except (KeyError, TypeError, ValueError, AttributeError):
         return {}
 
 
+def _load_base(model_id: int, item: Any) -> Styling:
+    """One note type's base from the config value (version 1 or 2)."""
+    if "templates" in item:
+        templates = tuple((str(t["front"]), str(t["back"])) for t in item["templates"])
+        return Styling(str(item["css"]), templates)
+    further = next((nt.more_templates for nt in NOTE_TYPES if nt.model_id == model_id), ())
+    first = (str(item["front"]), str(item["back"]))
+    return Styling(str(item["css"]), (first, *((f, b) for _, f, b in further)))
+
+
 def dump_bases(bases: dict[int, Styling]) -> dict[str, Any]:
     """The bases as the JSON kept in the collection's config."""
     return {
-        "version": 1,
+        "version": 2,
         "notetypes": {
-            str(model_id): {"css": s.css, "front": s.front, "back": s.back}
+            str(model_id): {
+                "css": s.css,
+                "templates": [{"front": front, "back": back} for front, back in s.templates],
+            }
             for model_id, s in sorted(bases.items())
         },
     }

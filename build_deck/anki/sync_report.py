@@ -7,7 +7,7 @@ printed before the plan is applied; :func:`summary` counts them for the last lin
 from __future__ import annotations
 
 from build_deck.anki.note_text import first_words
-from build_deck.anki.styling import PART_NAMES
+from build_deck.anki.styling import part_name
 from build_deck.anki.sync_model import OUR_NOTETYPES, REMOVED_TAG, Conflict, Plan
 
 
@@ -71,7 +71,7 @@ def _describe_notetypes(plan: Plan) -> list[str]:
     lines = [f"note type: add {nt.name}" for nt in styling.adds]
     for update in styling.updates:
         if update.kept:
-            kept = ", ".join(PART_NAMES[p] for p in update.kept)
+            kept = ", ".join(part_name(update.note_type, p) for p in update.kept)
             lines.append(
                 f"note type: update templates and CSS of {update.note_type.name}, "
                 f"keeping your edits to its {kept}"
@@ -84,7 +84,7 @@ def _describe_notetypes(plan: Plan) -> list[str]:
         for nt in styling.adopted
     ]
     for conflict in styling.conflicts:
-        parts = ", ".join(PART_NAMES[p] for p in conflict.parts)
+        parts = ", ".join(part_name(conflict.note_type, p) for p in conflict.parts)
         lines.append(
             f"note type {conflict.note_type.name}: error: conflict: its {parts} was edited in "
             "Anki, and build-deck changed the same lines; left as it is: --theirs keeps your "

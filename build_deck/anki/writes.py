@@ -256,9 +256,8 @@ def _add_notetype(col: Collection, note_type: NoteType) -> None:
 
 
 def _write_styling(col: Collection, note_type: NoteType, styling: Styling) -> None:
-    """Write the CSS and the templates of a note type (its fields stay): the first
-    template as ``styling`` has it, any further one (a reversed card's) as build-deck
-    writes it."""
+    """Write the CSS and the templates of a note type as ``styling`` has them (its
+    fields, and its templates' names, stay)."""
     notetype = col.models.get(note_type.model_id)  # type: ignore[arg-type]
     assert notetype is not None
     _set_templates(col, notetype, note_type, styling)
@@ -268,15 +267,14 @@ def _write_styling(col: Collection, note_type: NoteType, styling: Styling) -> No
 def _set_templates(
     col: Collection, notetype: dict[str, Any], note_type: NoteType, styling: Styling
 ) -> None:
-    """Put ``styling`` (CSS, first template) and build-deck's further templates into
-    ``notetype``, adding the templates it lacks."""
+    """Put ``styling`` (CSS, each template by its position) into ``notetype``, adding the
+    templates it lacks under build-deck's names."""
     notetype["css"] = styling.css
-    wanted = [(styling.front, styling.back)] + [(f, b) for _, f, b in note_type.more_templates]
-    for template, (front, back) in zip(notetype["tmpls"], wanted, strict=False):
+    for template, (front, back) in zip(notetype["tmpls"], styling.templates, strict=False):
         template["qfmt"], template["afmt"] = front, back
-    for name, front, back in note_type.templates[len(notetype["tmpls"]) :]:
-        template = col.models.new_template(name)
-        template["qfmt"], template["afmt"] = front, back
+    for index in range(len(notetype["tmpls"]), len(styling.templates)):
+        template = col.models.new_template(note_type.templates[index][0])
+        template["qfmt"], template["afmt"] = styling.templates[index]
         col.models.add_template(notetype, template)
 
 

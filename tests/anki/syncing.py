@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from anki.collection import Collection
+from anki.notes import NoteId
 
 from tests.conftest import Project, review_deck
 
@@ -79,6 +80,14 @@ def note_by_front(col: Collection, words: str) -> int:
     """The id of the one note whose Front holds ``words``."""
     (note_id,) = col.find_notes(f'"Front:*{words}*"')
     return int(note_id)
+
+
+def edit_in_anki(col: Collection, words: str, field: str, value: str) -> None:
+    """Set ``field`` of the one note whose Front holds ``words``, as the student does in
+    Anki's editor."""
+    note = col.get_note(NoteId(note_by_front(col, words)))
+    note[field] = value
+    col.update_note(note)
 
 
 def pull(project: Project, col_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:

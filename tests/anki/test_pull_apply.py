@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.anki.syncing import note_by_front, opened, pull, sync_ok
+from tests.anki.syncing import edit_in_anki, note_by_front, opened, pull, sync_ok
 from tests.conftest import Project
 
 TIGHT = """\
@@ -40,9 +40,9 @@ def test_apply_keeps_a_tight_check_block_and_heading_and_escapes_markdown(
         cloze = col.get_note(cloze_id)
         cloze["Text"] = "The {{c1::softmax}} turns <i>logits</i> into probabilities."
         col.update_note(cloze)
-        python = col.get_note(note_by_front(col, "set up a new object"))  # type: ignore[arg-type]
-        python["Back"] = "Its __init__ method, after __new__ made it."
-        col.update_note(python)
+        edit_in_anki(
+            col, "set up a new object", "Back", "Its __init__ method, after __new__ made it."
+        )
 
     out = pull(project, col_path, capsys, "--apply")
     assert "applied 3 of 3 fields edited in Anki to notes/tight.md" in out, out
@@ -71,12 +71,8 @@ def test_apply_keeps_crlf_endings_and_refuses_an_emptied_field(
     path.write_bytes(text.encode())
     sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
-        classes = col.get_note(note_by_front(col, "for classes"))  # type: ignore[arg-type]
-        classes["Back"] = "Cross-entropy (log loss)."
-        col.update_note(classes)
-        values = col.get_note(note_by_front(col, "for values"))  # type: ignore[arg-type]
-        values["Back"] = ""
-        col.update_note(values)
+        edit_in_anki(col, "for classes", "Back", "Cross-entropy (log loss).")
+        edit_in_anki(col, "for values", "Back", "")
 
     out = pull(project, col_path, capsys, "--apply")
     assert (

@@ -15,6 +15,7 @@ from build_deck.cli import main
 from tests.anki.syncing import (
     NOTES,
     ROOT,
+    edit_in_anki,
     history,
     note_by_front,
     opened,
@@ -361,9 +362,9 @@ def test_pull_shows_html_it_cannot_turn_back_and_does_not_apply_it(
     project.write("ml.md", NOTES)
     sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
-        note = col.get_note(note_by_front(col, "loss.backward()"))  # type: ignore[arg-type]
-        note["Back"] = 'See <a href="https://pytorch.org">the docs</a>.'
-        col.update_note(note)
+        edit_in_anki(
+            col, "loss.backward()", "Back", 'See <a href="https://pytorch.org">the docs</a>.'
+        )
     out = pull(project, col_path, capsys, "--apply")
     assert "notes/ml.md:8: Back edited in Anki" in out
     assert "it holds HTML with no Markdown here (a): shown as HTML, not applied" in out
@@ -398,9 +399,7 @@ def test_after_an_apkg_import_pull_shows_edits_but_leaves_them_to_the_user(
     assert project.run("build") == 0
     with opened(col_path) as col:
         import_package(col, project.apkg)
-        note = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
-        note["Back"] = "The <i>learning</i> rate."
-        col.update_note(note)
+        edit_in_anki(col, "Which rate", "Back", "The <i>learning</i> rate.")
     out = pull(project, col_path, capsys, "--apply")
     assert "notes/ml.md:11: Back edited in Anki" in out
     assert "sync never wrote this note, so the notes may have changed instead" in out

@@ -11,6 +11,7 @@ from build_deck.anki.sync_state import state_key
 from tests.anki.syncing import (
     NOTES,
     ROOT,
+    edit_in_anki,
     history,
     note_by_front,
     opened,
@@ -52,9 +53,7 @@ def test_renamed_decks_a_preset_and_a_students_own_deck_are_followed(
         step = note_by_front(col, "optimizer.step()")
         (card,) = col.get_note(step).cards()  # type: ignore[arg-type]
         col.set_deck([card.id], hard)  # type: ignore[arg-type]
-        rate = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
-        rate["Back"] = "The learning rate (my words)."
-        col.update_note(rate)
+        edit_in_anki(col, "Which rate", "Back", "The learning rate (my words).")
         before = history(col, step)
         decks_before = sorted(d.name for d in col.decks.all_names_and_ids())
 

@@ -17,6 +17,7 @@ from anki.collection import Collection
 
 from tests.anki.syncing import (
     NOTES,
+    edit_in_anki,
     history,
     note_by_front,
     opened,
@@ -44,9 +45,7 @@ def test_dry_run_and_pull_write_nothing_and_an_old_format_is_refused(
     project.write("ml.md", NOTES)
     sync_ok(project, col_path, capsys)
     with opened(col_path) as col:
-        note = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
-        note["Back"] = "The <i>learning</i> rate."
-        col.update_note(note)
+        edit_in_anki(col, "Which rate", "Back", "The <i>learning</i> rate.")
     project.write("ml.md", NOTES.replace("every parameter.", "each parameter."))
     before = snapshot(col_path)
     assert "dry run, nothing written: +0 new, 1 updated" in sync_ok(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from build_deck.anki import notetypes
+from build_deck.anki import notetypes, styling
 from build_deck.anki.notetypes import card_css
-from build_deck.anki.styling import merge_lines
-from tests.anki.syncing import NOTES, note_by_front, opened, sync, sync_ok
+from build_deck.anki.styling import Styling, dump_bases, load_bases, merge_lines
+from tests.anki.syncing import NOTES, edit_in_anki, note_by_front, opened, sync, sync_ok
 from tests.conftest import Project
 
 MINE = ".card { font-size: 28px; }\n"
@@ -53,9 +55,7 @@ def test_the_students_css_templates_and_field_are_kept_and_merged(
         qa["tmpls"][0]["qfmt"] += '\n<div class="mine">{{Mnemonic}}</div>'
         models.add_field(qa, models.new_field("Mnemonic"))
         models.update_dict(qa)
-        note = col.get_note(note_by_front(col, "optimizer.step()"))  # type: ignore[arg-type]
-        note["Mnemonic"] = "step = stride"
-        col.update_note(note)
+        edit_in_anki(col, "optimizer.step()", "Mnemonic", "step = stride")
         mine = col.models.by_name("build_deck Q/A")
         assert mine is not None
         student_css, student_front = mine["css"], mine["tmpls"][0]["qfmt"]
@@ -122,9 +122,7 @@ def test_a_field_of_the_students_that_a_change_of_note_type_would_drop_is_a_conf
         assert qa is not None
         col.models.add_field(qa, col.models.new_field("Mnemonic"))
         col.models.update_dict(qa)
-        note = col.get_note(note_by_front(col, "Which rate"))  # type: ignore[arg-type]
-        note["Mnemonic"] = "rate = pace"
-        col.update_note(note)
+        edit_in_anki(col, "Which rate", "Mnemonic", "rate = pace")
     project.write(
         "ml.md",
         NOTES.replace(
@@ -140,3 +138,126 @@ def test_a_field_of_the_students_that_a_change_of_note_type_would_drop_is_a_conf
     )
     with opened(col_path) as col:
         assert col.get_note(note_by_front(col, "Which rate"))["Mnemonic"] == "rate = pace"  # type: ignore[arg-type]
+
+
+REVERSED_NOTES = NOTES + "\nQ (reversed): la pomme\nA: the apple\n"
+
+
+def build_second_template(monkeypatch: pytest.MonkeyPatch, front: str, back: str) -> None:
+    """Make build-deck's own second template of the reversed note type ``front``/``back``."""
+    changed = replace(notetypes.REVERSED, more_templates=(("Card 2", front, back),))
+    monkeypatch.setattr(
+        styling,
+        "NOTE_TYPES",
+        tuple(changed if nt is notetypes.REVERSED else nt for nt in notetypes.NOTE_TYPES),
+    )
+
+
+def test_the_students_edits_to_a_second_template_are_kept_and_merged(
+    project: Project,
+    col_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    project.write("ml.md", REVERSED_NOTES)
+    sync_ok(project, col_path, capsys)
+    (name, our_front, our_back) = notetypes.REVERSED.more_templates[0]
+    answer = '<div class="answer">{{Front}}</div>'
+    with opened(col_path) as col:
+        reversed_type = col.models.by_name("build_deck Q/A reversed")
+        assert reversed_type is not None and len(reversed_type["tmpls"]) == 2
+        second = reversed_type["tmpls"][1]
+        assert (second["qfmt"], second["afmt"]) == (our_front, our_back)
+        second["qfmt"] += '\n<div class="mine">think in French</div>'
+        second["afmt"] = second["afmt"].replace(answer, answer.replace("answer", "answer big"))
+        col.models.update_dict(reversed_type)
+        student_front, student_back = second["qfmt"], second["afmt"]
+
+    # build-deck changes its CSS: written, and the second template stays the student's.
+    original = notetypes._CARD_CSS
+    build_css(monkeypatch, request, original.replace("color: #8e8e93", "color: #777777"))
+    out = sync_ok(project, col_path, capsys)
+    assert (
+        "note type: update templates and CSS of build_deck Q/A reversed, keeping your edits "
+        f"to its front template of {name}, back template of {name}" in out
+    )
+    with opened(col_path) as col:
+        reversed_type = col.models.by_name("build_deck Q/A reversed")
+        assert reversed_type is not None and "color: #777777" in reversed_type["css"]
+        second = reversed_type["tmpls"][1]
+        assert (second["qfmt"], second["afmt"]) == (student_front, student_back)
+        (note_id,) = col.find_notes('"note:build_deck Q/A reversed"')
+        card = next(c for c in col.get_note(note_id).cards() if c.ord == 1)
+        assert "think in French" in card.question() and "answer big" in card.answer()
+    assert "nothing to do" in sync_ok(project, col_path, capsys)
+
+    # build-deck changes another line of its second template: merged with the student's.
+    source = '<div class="source">{{Source}}</div>'
+    new_back = our_back.replace(source, source.replace("{{Source}}", "from {{Source}}"))
+    build_second_template(monkeypatch, our_front, new_back)
+    out = sync_ok(project, col_path, capsys)
+    assert (
+        "note type: update templates and CSS of build_deck Q/A reversed, keeping your edits "
+        f"to its front template of {name}, back template of {name}" in out
+    )
+    with opened(col_path) as col:
+        reversed_type = col.models.by_name("build_deck Q/A reversed")
+        assert reversed_type is not None
+        first, second = reversed_type["tmpls"]
+        assert (first["qfmt"], first["afmt"]) == (notetypes.REVERSED.front, notetypes.REVERSED.back)
+        assert second["qfmt"] == student_front
+        assert second["afmt"] == student_back.replace(source, source.replace("{{S", "from {{S"))
+    assert "nothing to do" in sync_ok(project, col_path, capsys)
+
+    # build-deck changes the line the student changed: a conflict named by its template.
+    build_second_template(monkeypatch, our_front, our_back.replace(answer, answer + " "))
+    code, out = sync(project, col_path, capsys)
+    assert code == 1
+    assert (
+        "note type build_deck Q/A reversed: error: conflict: its back template of "
+        f"{name} was edited in Anki" in out
+    )
+
+
+def collection_notetype(note_type: notetypes.NoteType, found: Styling) -> dict[str, Any]:
+    """A note type as the collection holds it, with the styling ``found``."""
+    return {
+        "name": note_type.name,
+        "flds": [{"name": name} for name in note_type.fields],
+        "css": found.css,
+        "tmpls": [{"qfmt": front, "afmt": back} for front, back in found.templates],
+    }
+
+
+def test_a_template_the_student_deleted_stays_deleted_and_one_build_deck_adds_is_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reversed_type = notetypes.REVERSED
+    ours = Styling.of(reversed_type)
+    first_only = Styling(ours.css, ours.templates[:1])
+    present = {nt.model_id: collection_notetype(nt, Styling.of(nt)) for nt in notetypes.NOTE_TYPES}
+    bases = {nt.model_id: Styling.of(nt) for nt in notetypes.NOTE_TYPES}
+    # The student deleted the second card's template; build-deck changes its CSS.
+    present[reversed_type.model_id] = collection_notetype(reversed_type, first_only)
+    monkeypatch.setattr(styling, "card_css", lambda: ours.css + "b { color: red; }\n")
+    plan = styling.plan_styling(present, bases, None)
+    (update,) = [u for u in plan.updates if u.note_type is reversed_type]
+    assert len(update.styling.templates) == 1 and update.styling.css.endswith("red; }\n")
+    # build-deck adds the second template to a note type that had one: it is added.
+    bases[reversed_type.model_id] = first_only
+    plan = styling.plan_styling(present, bases, None)
+    (update,) = [u for u in plan.updates if u.note_type is reversed_type]
+    assert update.styling.templates == ours.templates
+
+
+def test_bases_written_before_every_template_was_kept_still_load() -> None:
+    reversed_type = notetypes.REVERSED
+    front, back = reversed_type.front, reversed_type.back
+    old = {
+        "version": 1,
+        "notetypes": {str(reversed_type.model_id): {"css": "x", "front": front, "back": back}},
+    }
+    (base,) = load_bases(old).values()
+    assert base == Styling("x", Styling.of(reversed_type).templates)
+    assert load_bases(dump_bases({1: base})) == {1: base}
