@@ -24,9 +24,9 @@ AREA_MINIMUMS = {
     "Mathematics": 300,
     "Machine Learning": 200,
     "Deep Learning": 260,
-    "NLP": 208,
-    "Reinforcement Learning": 172,
-    "Scaling LLMs": 155,
+    "NLP": 215,
+    "Reinforcement Learning": 198,
+    "Scaling LLMs": 176,
 }
 
 
