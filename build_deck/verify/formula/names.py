@@ -1,7 +1,8 @@
 r"""Verification, formula reader: names and their subscripts.
 
 :class:`Names` reads what makes one name: a letter with a subscript (``w_{d2}`` is
-``w_d2``, ``n_\text{in}`` is ``n_in``, ``f'`` is ``f_prime``) and the arguments a name
+``w_d2``, ``n_\text{in}`` is ``n_in``, ``f'`` is ``f_prime``, ``D^*`` is ``D_star``, ``V^\pi``
+is ``V_pi``) and the arguments a name
 is applied to (``f(x)``, a call when the check binds ``f`` to a function).
 """
 
@@ -86,9 +87,25 @@ class Names(Cursor):
             self.at += 2  # D^*: a name of its own, D_star
             name = f"{base}_{sub}_star" if sub else f"{base}_star"
             return ("sym", name, name, "")
+        if len(base) == 1 and base.isupper() and self.policy_superscript():
+            name = f"{base}_{sub}_pi" if sub else f"{base}_pi"  # V^\pi: V_pi
+            return ("sym", name, name, "")
         if sub:
             return ("sym", f"{base}_{sub}", python_name(base), sub)
         return ("sym", python_name(base), python_name(base), sub)
+
+    def policy_superscript(self) -> bool:
+        """Move past ``^\\pi`` or ``^{\\pi}`` and say so; a capital letter with it names
+        a value under a policy (``V^\\pi``, ``P^\\pi``), never a power."""
+        if self.peek() != "^":
+            return False
+        if self.peek(1) == "\\pi":
+            self.at += 2
+            return True
+        if self.peek(1) == "{" and self.peek(2) == "\\pi" and self.peek(3) == "}":
+            self.at += 4
+            return True
+        return False
 
     def maybe_apply(self, node: Node) -> Node:
         """``f(x)``: applied if the check binds ``f`` to a function, else a product."""
