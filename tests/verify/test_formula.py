@@ -457,3 +457,36 @@ def test_a_power_of_an_element_stays_element_by_element(
 
     found = tex.evaluate(tex.parse_formula(source), lookup)
     assert np.allclose(found, expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # a matrix before brackets multiplies what follows, powers and all
+        (r"X (X^\top X)^{-1} X^\top y", lambda n, la: n["X"] @ la.pinv(n["X"]) @ n["y"]),
+        (r"A (A + B)^{-1}", lambda n, la: n["A"] @ la.inv(n["A"] + n["B"])),
+        (r"s (w)^\top x", lambda n, la: 44.0),
+        # |A| of a square matrix is its determinant; of an element, its absolute value
+        (r"|A|^{1/2}", lambda n, la: 10**0.5),
+        (r"|B|", lambda n, la: -1.0),
+        (r"\sum_i |v_i|", lambda n, la: 8.0),
+    ],
+)
+def test_a_matrix_before_brackets_and_between_bars(source: str, expected: Any) -> None:
+    import numpy as np
+
+    wanted = expected(_linear_algebra_names(), np.linalg)
+    assert np.allclose(matrix_value(source), wanted), source
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"2 |{-3}|", 6.0),
+        (r"|{-2}| |3|", 6.0),
+        (r"|2 - |{-5}||", 3.0),
+        (r"\frac{1}{2 |{-4}|^{1/2}}", 0.25),
+    ],
+)
+def test_a_bar_after_a_factor_opens_an_absolute_value(source: str, expected: float) -> None:
+    assert value(source) == pytest.approx(expected)

@@ -158,6 +158,10 @@ class _Walk:
             return self.product(kind, self.walk(item[1], bound), self.walk(item[2], bound))
         if kind == "div":
             return _value(self.walk(item[1], bound)) / _value(self.walk(item[2], bound))
+        if kind in ("pow", "T", "pinv") and item[1][0] == "apply" and len(item[1]) == 3:
+            factor = self.number_applied(item[1][1])
+            if factor is not None:  # A (A^T A)^{-1}: A times the power, not (A(...))^{-1}
+                return self.product("mul", factor, self.walk((kind, item[1][2], *item[2:]), bound))
         if kind == "pow":
             base, exponent = _value(self.walk(item[1], bound)), _value(self.walk(item[2], bound))
             if np.ndim(exponent) == 0 and abs(float(exponent)) > 1e4:
@@ -182,6 +186,8 @@ class _Walk:
             return math.gamma(float(n) + 1)
         if kind == "call":
             args = [_value(self.walk(a, bound)) for a in item[2:]]
+            if item[1] == "abs" and _is_square(args[0]) and not self.indexed(item[2], bound):
+                return np.linalg.det(np.asarray(args[0], dtype=float))  # |A|: a determinant
             return _builtin(item[1])(*args)
         if kind == "vec":
             items = [_value(self.walk(a, bound)) for a in item[1:]]
@@ -234,6 +240,15 @@ class _Walk:
             stack.extend(node[1:])
         return False
 
+    def number_applied(self, target: Node) -> Any:
+        """The value of a name written before brackets, ``A`` in ``A (B)^{-1}``, when it
+        is a number or an array, not a function; else None."""
+        try:
+            value = self.lookup(target[1], target[2], target[3], True)
+        except FormulaError:
+            return None
+        return None if callable(value) else value
+
     def apply(self, item: Node, bound: Mapping[str, Any]) -> Any:
         """``f(x)``: a call if the check binds ``f`` to a function, else a product."""
         target = item[1]
@@ -248,7 +263,7 @@ class _Walk:
             return function(*args)
         if len(args) != 1:  # \lambda(2x, 2y): a number times a vector
             return function * self.np.asarray(args, dtype=float)
-        return function * args[0]
+        return self.product("mul", function, args[0])  # A (B + C): a matrix product
 
     def big_operator(self, item: Node, bound: Mapping[str, Any]) -> Any:
         """``\\sum``, ``\\prod``, or ``\\max``/``\\min`` over an index: over the elements

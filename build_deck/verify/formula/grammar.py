@@ -73,7 +73,7 @@ class Reader(Commands):
         if token in ("(", "[", "\\{", "\\lceil", "\\lfloor", "\\|", "\\lVert", "{"):
             return True
         if token == "|":
-            return False  # a closing bar; an opening one needs an operator before it
+            return not self.bars  # closing inside |...|, else opening: a |A|
         if token[0].isalnum() or token[0] == ".":
             return True
         if token.startswith("\\") and token[1:].isalpha():
@@ -181,7 +181,10 @@ class Reader(Commands):
                 return ("call", "floor", node)
             return node
         if token == "|":
-            return ("call", "abs", self.group("|"))
+            self.bars += 1
+            node = self.group("|")
+            self.bars -= 1
+            return ("call", "abs", node)
         if token in ("\\|", "\\lVert"):
             self.norms += 1
             node = self.expression()
