@@ -75,7 +75,9 @@ def test_names_of_a_formula(source: str, names: set[str]) -> None:
         (r"\mathbb{E}[x]", r"\mathbb is not something a formula check can evaluate at"),
         (r"(p + y", "expected ')'"),
         (r"p +", "the formula ends too early"),
-        (r"x_{\alpha+1}", "cannot read this subscript at '+1}'"),
+        (r"x_{\alpha*1}", "cannot read this subscript at '*1}'"),
+        (r"x_{t+s}", "cannot read this subscript at '+s}'"),
+        (r"\nabla 2", r"\nabla is read only before a name at '2'"),
         (r"f'(x)", None),  # a prime makes a name of its own, f_prime
         (r"\int_0^1 x\,dx", r"\int is not something a formula check can evaluate"),
         (r"a \bmod b", r"\bmod is not something"),
@@ -193,6 +195,10 @@ def test_a_name_alone_is_not_a_function_to_swap() -> None:
         (r"D^*", "D_star"),
         (r"\theta^\star", "theta_star"),
         (r"\lambda_{\max}", "lambda_max"),
+        (r"R_{t+1}", "R_tp1"),
+        (r"s_{t-1}", "s_tm1"),
+        (r"\nabla L", "nabla_L"),
+        (r"\nabla_\theta J", "nabla_theta_J"),
     ],
 )
 def test_tex_names_that_python_cannot_hold(source: str, name: str) -> None:
@@ -490,3 +496,17 @@ def test_a_matrix_before_brackets_and_between_bars(source: str, expected: Any) -
 )
 def test_a_bar_after_a_factor_opens_an_absolute_value(source: str, expected: float) -> None:
     assert value(source) == pytest.approx(expected)
+
+
+def test_a_divergence_takes_two_arguments_either_side_of_its_bars() -> None:
+    tree = tex.parse_formula(r"D_{\mathrm{KL}}(p \,\|\, q)")
+    assert tree == (
+        "apply",
+        ("sym", "D_KL", "D", "KL"),
+        ("sym", "p", "p", ""),
+        ("sym", "q", "q", ""),
+    )
+    assert tex.parse_formula(r"f(\|x\|_2, y)")[0] == "apply"
+    # a gradient applied to its argument, as a function the check binds
+    tree = tex.parse_formula(r"\theta_t - \eta \nabla L(\theta_t)")
+    assert tex.symbols(tree) == {"theta_t", "eta", "nabla_L"}

@@ -74,8 +74,26 @@ class Commands(Names):
             return self.maybe_apply(self.symbol(name))
         if name == "infty":
             return ("num", math.inf)
+        if name == "nabla":
+            return self.gradient_name()
         self.at -= 1
         raise self.fail(f"\\{name} is not something a formula check can evaluate")
+
+    def gradient_name(self) -> Node:
+        """``\\nabla L`` (``\\nabla`` already taken): the one name ``nabla_L``, applied
+        if arguments follow (``\\nabla L(\\theta_t)``); ``\\nabla_\\theta J`` is
+        ``nabla_theta_J``."""
+        prefix = "nabla_"
+        if self.peek() == "_":
+            self.take()
+            prefix += self.subscript() + "_"
+        letter = self.peek() or ""
+        if not ((len(letter) == 1 and letter.isalpha()) or letter[1:] in GREEK):
+            raise self.fail("\\nabla is read only before a name")
+        self.take()
+        node = self.symbol(letter.lstrip("\\"))
+        name = prefix + node[1]
+        return self.maybe_apply(("sym", name, name, ""))
 
     def text_name(self, command: str) -> Node:
         """``\\text{word}`` and its kin: a function if ``word`` is one, else a name."""
