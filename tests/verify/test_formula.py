@@ -510,3 +510,16 @@ def test_a_divergence_takes_two_arguments_either_side_of_its_bars() -> None:
     # a gradient applied to its argument, as a function the check binds
     tree = tex.parse_formula(r"\theta_t - \eta \nabla L(\theta_t)")
     assert tex.symbols(tree) == {"theta_t", "eta", "nabla_L"}
+
+
+def test_a_column_applied_to_a_matrix_broadcasts() -> None:
+    import numpy as np
+
+    s = np.array([0.2, 0.3, 0.5])
+    names = {"s_i": s.reshape(3, 1), "s_j": s.reshape(1, 3), "delta_ij": np.eye(3)}
+
+    def lookup(name: str, base: str, sub: str, applied: bool) -> Any:
+        return names[name]
+
+    found = tex.evaluate(tex.parse_formula(r"s_i(\delta_{ij} - s_j)"), lookup)
+    assert np.allclose(found, np.diag(s) - np.outer(s, s))

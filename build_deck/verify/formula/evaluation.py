@@ -263,6 +263,9 @@ class _Walk:
             return function(*args)
         if len(args) != 1:  # \lambda(2x, 2y): a number times a vector
             return function * self.np.asarray(args, dtype=float)
+        shape, other = self.np.shape(function), self.np.shape(args[0])
+        if len(shape) == 2 and other and shape[1] != other[0]:
+            return function * args[0]  # a column s_i(\delta_{ij} - s_j): element by element
         return self.product("mul", function, args[0])  # A (B + C): a matrix product
 
     def big_operator(self, item: Node, bound: Mapping[str, Any]) -> Any:
