@@ -199,6 +199,7 @@ def test_a_name_alone_is_not_a_function_to_swap() -> None:
         (r"s_{t-1}", "s_tm1"),
         (r"\nabla L", "nabla_L"),
         (r"\nabla_\theta J", "nabla_theta_J"),
+        (r"\nabla_\theta \log \pi", "nabla_theta_log_pi"),
     ],
 )
 def test_tex_names_that_python_cannot_hold(source: str, name: str) -> None:

@@ -82,11 +82,13 @@ class Commands(Names):
     def gradient_name(self) -> Node:
         """``\\nabla L`` (``\\nabla`` already taken): the one name ``nabla_L``, applied
         if arguments follow (``\\nabla L(\\theta_t)``); ``\\nabla_\\theta J`` is
-        ``nabla_theta_J``."""
+        ``nabla_theta_J`` and ``\\nabla_\\theta \\log \\pi(a)`` applies ``nabla_theta_log_pi``."""
         prefix = "nabla_"
         if self.peek() == "_":
             self.take()
             prefix += self.subscript() + "_"
+        if self.peek() in ("\\log", "\\ln"):
+            prefix += self.take()[1:] + "_"  # a score, \nabla_\theta \log \pi(a)
         letter = self.peek() or ""
         if not ((len(letter) == 1 and letter.isalpha()) or letter[1:] in GREEK):
             raise self.fail("\\nabla is read only before a name")
