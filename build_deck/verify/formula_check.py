@@ -55,6 +55,8 @@ def _formula_tex(card: Card, check: Check, named: str) -> str:
         shown = (
             " ".join(card.value_source.split())
             + " "
+            + " ".join(strip_cloze(card.value_source).split())  # V = {{c1::...}} in one $...$
+            + " "
             + " ".join(" ".join(body.split()) for _, body in card.deletions)
         )
         if wanted not in shown:

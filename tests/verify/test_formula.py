@@ -75,7 +75,9 @@ def test_names_of_a_formula(source: str, names: set[str]) -> None:
         (r"\mathbb{E}[x]", r"\mathbb is not something a formula check can evaluate at"),
         (r"(p + y", "expected ')'"),
         (r"p +", "the formula ends too early"),
-        (r"x_{\alpha+1}", "cannot read this subscript at '+1}'"),
+        (r"x_{\alpha*1}", "cannot read this subscript at '*1}'"),
+        (r"x_{t+s}", "cannot read this subscript at '+s}'"),
+        (r"\nabla 2", r"\nabla is read only before a name at '2'"),
         (r"f'(x)", None),  # a prime makes a name of its own, f_prime
         (r"\int_0^1 x\,dx", r"\int is not something a formula check can evaluate"),
         (r"a \bmod b", r"\bmod is not something"),
@@ -193,6 +195,11 @@ def test_a_name_alone_is_not_a_function_to_swap() -> None:
         (r"D^*", "D_star"),
         (r"\theta^\star", "theta_star"),
         (r"\lambda_{\max}", "lambda_max"),
+        (r"R_{t+1}", "R_tp1"),
+        (r"s_{t-1}", "s_tm1"),
+        (r"\nabla L", "nabla_L"),
+        (r"\nabla_\theta J", "nabla_theta_J"),
+        (r"\nabla_\theta \log \pi", "nabla_theta_log_pi"),
     ],
 )
 def test_tex_names_that_python_cannot_hold(source: str, name: str) -> None:
@@ -319,3 +326,201 @@ def test_cloze_markup_is_taken_out_of_math(tex_source: str, shown: str) -> None:
     from build_deck.verify.shown import strip_cloze
 
     assert strip_cloze(tex_source) == shown
+
+
+def _linear_algebra_names() -> dict[str, Any]:
+    import numpy as np
+
+    return {
+        "A": np.array([[4.0, 7.0], [2.0, 6.0]]),
+        "B": np.array([[1.0, 2.0], [3.0, 5.0]]),
+        "X": np.array([[1.0, 0.5], [1.0, 1.5], [1.0, 3.0], [1.0, 4.0]]),
+        "y": np.array([1.0, 2.0, 2.5, 4.5]),
+        "v": np.array([1.0, -5.0, 2.0]),
+        "w": np.array([1.0, 2.0]),
+        "x": np.array([3.0, 4.0]),
+        "s": 4.0,
+    }
+
+
+def matrix_value(source: str) -> Any:
+    """A formula's value with the matrices and vectors above bound."""
+    names = _linear_algebra_names()
+
+    def lookup(name: str, base: str, sub: str, applied: bool) -> Any:
+        if name not in names:
+            raise tex.FormulaError(f"no value for '{name}'")
+        return names[name]
+
+    return tex.evaluate(tex.parse_formula(source), lookup)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # a power of a square matrix is a matrix power: -1 its inverse
+        (r"(AB)^{-1}", lambda n, la: la.inv(n["A"] @ n["B"])),
+        (r"B^{-1} A^{-1}", lambda n, la: la.inv(n["A"] @ n["B"])),
+        (r"A^3", lambda n, la: n["A"] @ n["A"] @ n["A"]),
+        (r"A^{-2}", lambda n, la: la.inv(n["A"] @ n["A"])),
+        (r"A^0", lambda n, la: [[1.0, 0.0], [0.0, 1.0]]),
+        (r"(X^\top X)^{-1} X^\top y", lambda n, la: la.lstsq(n["X"], n["y"], rcond=None)[0]),
+        (r"X^+ y", lambda n, la: la.pinv(n["X"]) @ n["y"]),
+        # a number and a vector stay element by element
+        (r"s^{-1}", lambda n, la: 0.25),
+        (r"v^2", lambda n, la: [1.0, 25.0, 4.0]),
+        (r"v^{-1}", lambda n, la: [1.0, -0.2, 0.5]),
+        # a transposed vector keeps its meaning through products
+        (r"2 w^\top x", lambda n, la: 22.0),
+        (r"w^\top A w", lambda n, la: n["w"] @ n["A"] @ n["w"]),
+        (r"w w^\top", lambda n, la: [[1.0, 2.0], [2.0, 4.0]]),
+        # \max and \min over an index, without parentheses
+        (r"\max_i |v_i|", lambda n, la: 5.0),
+        (r"\max_j v_j - \min_{j} v_j", lambda n, la: 7.0),
+        (r"v_i - \max_j v_j", lambda n, la: [-1.0, -7.0, 0.0]),
+        # norms with their subscripts
+        (r"\|v\|_2", lambda n, la: 30**0.5),
+        (r"\|v\|_2^2", lambda n, la: 30.0),
+        (r"\|v\|_1", lambda n, la: 8.0),
+        (r"\|v\|_\infty", lambda n, la: 5.0),
+        (r"\|A\|_F", lambda n, la: 105**0.5),
+        (r"\|A\|_2", lambda n, la: la.svd(n["A"])[1][0]),
+        (r"\lVert v \rVert_1", lambda n, la: 8.0),
+    ],
+)
+def test_linear_algebra_reads_as_a_reader_means_it(source: str, expected: Any) -> None:
+    import numpy as np
+
+    wanted = expected(_linear_algebra_names(), np.linalg)
+    assert np.allclose(matrix_value(source), wanted), source
+
+
+def test_a_wrong_inverse_of_a_product_differs() -> None:
+    import numpy as np
+
+    assert not np.allclose(matrix_value(r"A^{-1} B^{-1}"), matrix_value(r"(AB)^{-1}"))
+    assert not np.allclose(matrix_value(r"w^\top A^{-1} w"), matrix_value(r"w^\top A w"))
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (r"A^{0.5}", "a power of a square matrix needs a whole exponent"),
+        (r"v^+", "a pseudo-inverse needs a matrix"),
+        (r"\max_{ij} v_i", r"\max needs a one-letter index"),
+        (r"\|v\|_3", r"a norm's subscript is 1, 2, \infty or F"),
+    ],
+)
+def test_linear_algebra_it_cannot_read_is_refused(source: str, message: str) -> None:
+    with pytest.raises(tex.FormulaError) as caught:
+        matrix_value(source)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        (r"(I - \gamma P^\pi)^{-1} R^\pi", {"I", "gamma", "P_pi", "R_pi"}),
+        (r"Q^\pi(s, a) - V^{\pi}(s)", {"Q_pi", "V_pi", "s", "a"}),
+        (r"\max_j z_j", {"z_j"}),
+        (r"x^\pi", {"x", "pi"}),  # a lower-case letter to the power pi
+    ],
+)
+def test_a_policy_superscript_names_a_value(source: str, names: set[str]) -> None:
+    assert tex.symbols(tex.parse_formula(source)) == names
+
+
+def test_an_identity_matrix_is_a_constant_not_a_name_held_still() -> None:
+    import numpy as np
+
+    reads = [{"I": np.eye(3), "x": 0.5}, {"I": np.eye(3), "x": -1.0}]
+    assert tex.still_names(reads) == []
+    ones = [{"J": np.ones((2, 2)), "x": 0.5}, {"J": np.ones((2, 2)), "x": -1.0}]
+    assert tex.still_names(ones) == ["J: [[1.0, 1.0], [1.0, 1.0]] at every point"]
+    one = [{"I": np.eye(1)}, {"I": np.eye(1)}]
+    assert tex.still_names(one) == ["I: [[1.0]] at every point"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"\sum_i \sum_j a_{ij}^2", 30.0),
+        (r"\sum_i \sum_j (a_{ij} - 1)^2", 14.0),
+        (r"\max_i a_i^2", 16.0),
+        (r"a_i^2", [[1.0, 4.0], [9.0, 16.0]]),
+    ],
+)
+def test_a_power_of_an_element_stays_element_by_element(
+    source: str, expected: float | list[Any]
+) -> None:
+    import numpy as np
+
+    matrix = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+    def lookup(name: str, base: str, sub: str, applied: bool) -> Any:
+        if name in ("a", "a_ij"):
+            return matrix
+        raise tex.FormulaError(f"no value for '{name}'")
+
+    found = tex.evaluate(tex.parse_formula(source), lookup)
+    assert np.allclose(found, expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # a matrix before brackets multiplies what follows, powers and all
+        (r"X (X^\top X)^{-1} X^\top y", lambda n, la: n["X"] @ la.pinv(n["X"]) @ n["y"]),
+        (r"A (A + B)^{-1}", lambda n, la: n["A"] @ la.inv(n["A"] + n["B"])),
+        (r"s (w)^\top x", lambda n, la: 44.0),
+        # |A| of a square matrix is its determinant; of an element, its absolute value
+        (r"|A|^{1/2}", lambda n, la: 10**0.5),
+        (r"|B|", lambda n, la: -1.0),
+        (r"\sum_i |v_i|", lambda n, la: 8.0),
+    ],
+)
+def test_a_matrix_before_brackets_and_between_bars(source: str, expected: Any) -> None:
+    import numpy as np
+
+    wanted = expected(_linear_algebra_names(), np.linalg)
+    assert np.allclose(matrix_value(source), wanted), source
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (r"2 |{-3}|", 6.0),
+        (r"|{-2}| |3|", 6.0),
+        (r"|2 - |{-5}||", 3.0),
+        (r"\frac{1}{2 |{-4}|^{1/2}}", 0.25),
+    ],
+)
+def test_a_bar_after_a_factor_opens_an_absolute_value(source: str, expected: float) -> None:
+    assert value(source) == pytest.approx(expected)
+
+
+def test_a_divergence_takes_two_arguments_either_side_of_its_bars() -> None:
+    tree = tex.parse_formula(r"D_{\mathrm{KL}}(p \,\|\, q)")
+    assert tree == (
+        "apply",
+        ("sym", "D_KL", "D", "KL"),
+        ("sym", "p", "p", ""),
+        ("sym", "q", "q", ""),
+    )
+    assert tex.parse_formula(r"f(\|x\|_2, y)")[0] == "apply"
+    # a gradient applied to its argument, as a function the check binds
+    tree = tex.parse_formula(r"\theta_t - \eta \nabla L(\theta_t)")
+    assert tex.symbols(tree) == {"theta_t", "eta", "nabla_L"}
+
+
+def test_a_column_applied_to_a_matrix_broadcasts() -> None:
+    import numpy as np
+
+    s = np.array([0.2, 0.3, 0.5])
+    names = {"s_i": s.reshape(3, 1), "s_j": s.reshape(1, 3), "delta_ij": np.eye(3)}
+
+    def lookup(name: str, base: str, sub: str, applied: bool) -> Any:
+        return names[name]
+
+    found = tex.evaluate(tex.parse_formula(r"s_i(\delta_{ij} - s_j)"), lookup)
+    assert np.allclose(found, np.diag(s) - np.outer(s, s))

@@ -5,7 +5,8 @@ computer-algebra system that evaluates while it parses. A recursive-descent read
 accepts a small, explicit subset of TeX (numbers, letters with subscripts, Greek
 letters, ``+ - \cdot \times / ^``, ``\frac``, ``\sqrt``, brackets, ``|x|``,
 ``\exp \log \ln \max \min \sigma \tanh``..., ``\sum``/``\prod`` with or without bounds,
-``^\top``, Leibniz derivatives ``\frac{dL}{dx_b}`` read as one name) and refuses
+``\max_j``/``\min_j`` over an index, ``^\top``, ``^+``, norms ``\|x\|_2``, Leibniz
+derivatives ``\frac{dL}{dx_b}`` read as one name) and refuses
 anything else, naming the part it could not read. Its result is plain data:
 
 - ``("num", value)``
@@ -13,11 +14,13 @@ anything else, naming the part it could not read. Its result is plain data:
   ``\hat y_i`` is ``yhat_i``; ``\frac{dL}{dx_b}`` is the name ``dL_dx_b``
 - ``("neg", a)``, ``("add", a, b)``, ``("sub", a, b)``, ``("mul", a, b)``, ``("dot", a,
   b)`` (``a \\cdot b``, a dot product of two vectors),
-  ``("div", a, b)``, ``("pow", a, b)``, ``("T", a)`` (transpose), ``("fact", a)``
+  ``("div", a, b)``, ``("pow", a, b)`` (a matrix power when ``a`` is a square
+  matrix), ``("T", a)`` (transpose), ``("pinv", a)`` (pseudo-inverse), ``("fact", a)``
 - ``("call", function, a, ...)`` for a built-in function such as ``exp``
 - ``("apply", ("sym", ...), a, ...)``: ``f(x)``, a call when the check binds ``f`` to a
   function, else a product
-- ``("sum", index, low, high, body)`` and ``("prod", ...)``, bounds None when not given
+- ``("sum", index, low, high, body)`` and ``("prod", ...)``, bounds None when not given;
+  ``("max", index, None, None, body)`` and ``("min", ...)`` for ``\max_j z_j``
 - ``("vec", a, b, ...)``: a vector written ``(a, b, ...)`` or ``[a, b, ...]``
 
 :func:`evaluate` walks such a tree with numpy. The build evaluates numeric chains

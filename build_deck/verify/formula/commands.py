@@ -8,7 +8,8 @@ has picked the reading by its name:
 - ``\sqrt`` with or without a degree, accents (``\hat y``), ``\infty``, Greek letters;
 - ``\text{...}`` and its kin, a name or a function (:meth:`~Commands.text_name`);
 - functions such as ``\exp``, ``\log_2``, ``\tanh^2``, ``\max(a, b)``
-  (:meth:`~Commands.function`, :meth:`~Commands.function_argument`);
+  (:meth:`~Commands.function`, :meth:`~Commands.function_argument`), and ``\max_j z_j``
+  over an index (:meth:`~Commands.extreme`);
 - ``\sum`` and ``\prod`` with an index and optional bounds
   (:meth:`~Commands.big_operator`).
 """
@@ -73,8 +74,28 @@ class Commands(Names):
             return self.maybe_apply(self.symbol(name))
         if name == "infty":
             return ("num", math.inf)
+        if name == "nabla":
+            return self.gradient_name()
         self.at -= 1
         raise self.fail(f"\\{name} is not something a formula check can evaluate")
+
+    def gradient_name(self) -> Node:
+        """``\\nabla L`` (``\\nabla`` already taken): the one name ``nabla_L``, applied
+        if arguments follow (``\\nabla L(\\theta_t)``); ``\\nabla_\\theta J`` is
+        ``nabla_theta_J`` and ``\\nabla_\\theta \\log \\pi(a)`` applies ``nabla_theta_log_pi``."""
+        prefix = "nabla_"
+        if self.peek() == "_":
+            self.take()
+            prefix += self.subscript() + "_"
+        if self.peek() in ("\\log", "\\ln"):
+            prefix += self.take()[1:] + "_"  # a score, \nabla_\theta \log \pi(a)
+        letter = self.peek() or ""
+        if not ((len(letter) == 1 and letter.isalpha()) or letter[1:] in GREEK):
+            raise self.fail("\\nabla is read only before a name")
+        self.take()
+        node = self.symbol(letter.lstrip("\\"))
+        name = prefix + node[1]
+        return self.maybe_apply(("sym", name, name, ""))
 
     def text_name(self, command: str) -> Node:
         """``\\text{word}`` and its kin: a function if ``word`` is one, else a name."""
@@ -131,6 +152,8 @@ class Commands(Names):
             base = self.argument()
             inner = self.function_argument()
             return ("div", ("call", "log", inner), ("call", "log", base))
+        if FUNCTIONS[name] == 0 and self.peek() == "_":
+            return self.extreme(name)
         if FUNCTIONS[name] == 0:
             self.expect_open()
             args = [self.expression()]
@@ -140,6 +163,24 @@ class Commands(Names):
             self.expect(")")
             return ("call", name, *args)
         return ("call", name, self.function_argument())
+
+    def extreme(self, name: str) -> Node:
+        """``\\max_j z_j`` or ``\\min_i |x_i|`` (``name``): over the elements its
+        one-letter index binds, as ``\\sum_i`` without bounds."""
+        self.take()
+        braced = self.peek() == "{"
+        if braced:
+            self.take()
+        index = self.take()
+        if not (len(index) == 1 and index.isalpha()) or (braced and self.peek() != "}"):
+            self.at -= 1
+            raise self.fail(f"\\{name} needs a one-letter index")
+        if braced:
+            self.take()
+        self.bound.append(index)
+        body = self.term()
+        self.bound.pop()
+        return (name, index, None, None, body)
 
     def expect_open(self) -> None:
         """Move past the ``(`` of a function's arguments, or fail."""

@@ -68,6 +68,10 @@ def _builtin(name: str) -> Callable[..., Any]:
         "ceil": np.ceil,
         "floor": np.floor,
         "norm": lambda v: np.linalg.norm(np.asarray(v, dtype=float)),
+        "norm_1": lambda v: np.linalg.norm(np.asarray(v, dtype=float), 1),
+        "norm_2": lambda v: np.linalg.norm(np.asarray(v, dtype=float), 2),
+        "norm_infty": lambda v: np.linalg.norm(np.asarray(v, dtype=float), np.inf),
+        "norm_F": lambda v: np.linalg.norm(np.asarray(v, dtype=float).ravel()),
         "det": lambda m: np.linalg.det(np.asarray(m, dtype=float)),
         "max": lambda *a: a[0] if len(a) == 1 else np.maximum.reduce(np.broadcast_arrays(*a)),
         "min": lambda *a: a[0] if len(a) == 1 else np.minimum.reduce(np.broadcast_arrays(*a)),
@@ -154,11 +158,22 @@ class _Walk:
             return self.product(kind, self.walk(item[1], bound), self.walk(item[2], bound))
         if kind == "div":
             return _value(self.walk(item[1], bound)) / _value(self.walk(item[2], bound))
+        if kind in ("pow", "T", "pinv") and item[1][0] == "apply" and len(item[1]) == 3:
+            factor = self.number_applied(item[1][1])
+            if factor is not None:  # A (A^T A)^{-1}: A times the power, not (A(...))^{-1}
+                return self.product("mul", factor, self.walk((kind, item[1][2], *item[2:]), bound))
         if kind == "pow":
             base, exponent = _value(self.walk(item[1], bound)), _value(self.walk(item[2], bound))
             if np.ndim(exponent) == 0 and abs(float(exponent)) > 1e4:
                 raise FormulaError("an exponent is too large")
+            if _is_square(base) and not self.indexed(item[1], bound):
+                return _matrix_power(base, exponent)
             return np.power(np.asarray(base, dtype=float), exponent)
+        if kind == "pinv":
+            value = _value(self.walk(item[1], bound))
+            if np.ndim(value) != 2:
+                raise FormulaError("a pseudo-inverse needs a matrix")
+            return np.linalg.pinv(np.asarray(value, dtype=float))
         if kind == "T":
             value = _value(self.walk(item[1], bound))
             if np.ndim(value) == 2:
@@ -171,31 +186,68 @@ class _Walk:
             return math.gamma(float(n) + 1)
         if kind == "call":
             args = [_value(self.walk(a, bound)) for a in item[2:]]
+            if item[1] == "abs" and _is_square(args[0]) and not self.indexed(item[2], bound):
+                return np.linalg.det(np.asarray(args[0], dtype=float))  # |A|: a determinant
             return _builtin(item[1])(*args)
         if kind == "vec":
             items = [_value(self.walk(a, bound)) for a in item[1:]]
             return np.asarray(items, dtype=float)
         if kind == "apply":
             return self.apply(item, bound)
-        if kind in ("sum", "prod"):
+        if kind in ("sum", "prod", "max", "min"):
             return self.big_operator(item, bound)
         raise FormulaError(f"unknown node {kind!r}")
 
     def product(self, kind: str, left: Any, right: Any) -> Any:
         """``a b`` (``mul``) or ``a \\cdot b`` (``dot``): ``w^\\top x`` and ``a \\cdot b`` of
-        two vectors are dot products, ``A x`` of a matrix a matrix product; else the
-        product of numbers, element by element."""
+        two vectors are dot products, ``w w^\\top`` an outer product, ``A x`` of a matrix
+        a matrix product (``w^\\top A`` and ``2 w^\\top`` stay rows); else the product of
+        numbers, element by element."""
         np = self.np
         if isinstance(left, _Row):
-            return np.dot(left.value, _value(right))
+            right = _value(right)
+            if np.ndim(right) == 1:
+                return np.dot(left.value, right)  # w^T x: a number
+            return _Row(np.dot(left.value, right))  # w^T A, 2 w^T: still a row
         if callable(left) or callable(right):
             raise FormulaError("a function is used as a number")
+        if isinstance(right, _Row) and np.ndim(left) == 0:
+            return _Row(left * right.value)  # 2 w^T: a row
+        if isinstance(right, _Row) and np.ndim(left) == 1:
+            return np.outer(left, right.value)  # w w^T: a matrix
         right = _value(right)
         if kind == "dot" and np.ndim(left) == 1 and np.ndim(right) == 1:
             return np.dot(left, right)
         if np.ndim(left) == 2 and np.ndim(right) >= 1:
             return np.matmul(left, right)  # A x: a matrix times a vector or a matrix
         return left * right
+
+    def indexed(self, item: Node, bound: Mapping[str, Any]) -> bool:
+        """Whether a tree reads an element: a name subscripted by the indices of the
+        sums around it or by a free index (``a_{ij}`` in ``\\sum_i \\sum_j a_{ij}^2``,
+        ``x_i``), whose power is element by element even when the name holds a matrix."""
+        letters = {*bound, *self.free}
+        stack = [item]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, tuple) or not node:
+                continue
+            if node[0] == "sym":
+                sub = node[3]
+                if sub and sub.isalpha() and set(sub) <= letters:
+                    return True
+                continue
+            stack.extend(node[1:])
+        return False
+
+    def number_applied(self, target: Node) -> Any:
+        """The value of a name written before brackets, ``A`` in ``A (B)^{-1}``, when it
+        is a number or an array, not a function; else None."""
+        try:
+            value = self.lookup(target[1], target[2], target[3], True)
+        except FormulaError:
+            return None
+        return None if callable(value) else value
 
     def apply(self, item: Node, bound: Mapping[str, Any]) -> Any:
         """``f(x)``: a call if the check binds ``f`` to a function, else a product."""
@@ -211,10 +263,14 @@ class _Walk:
             return function(*args)
         if len(args) != 1:  # \lambda(2x, 2y): a number times a vector
             return function * self.np.asarray(args, dtype=float)
-        return function * args[0]
+        shape, other = self.np.shape(function), self.np.shape(args[0])
+        if len(shape) == 2 and other and shape[1] != other[0]:
+            return function * args[0]  # a column s_i(\delta_{ij} - s_j): element by element
+        return self.product("mul", function, args[0])  # A (B + C): a matrix product
 
     def big_operator(self, item: Node, bound: Mapping[str, Any]) -> Any:
-        """``\\sum`` or ``\\prod``: over the elements its index binds, or its range."""
+        """``\\sum``, ``\\prod``, or ``\\max``/``\\min`` over an index: over the elements
+        its index binds, or its range."""
         np = self.np
         kind, index, low, high, body = item[0], item[1], item[2], item[3], item[4]
         if low is None:
@@ -226,7 +282,26 @@ class _Walk:
             steps = np.arange(int(first), int(last) + 1, dtype=float)
             total = self.walk(body, {**bound, index: steps})
         total = _value(total)
-        return np.sum(total) if kind == "sum" else np.prod(total)
+        reduce = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}[kind]
+        return reduce(total)
+
+
+def _is_square(value: Any) -> bool:
+    """Whether ``value`` is a square matrix (a 2-D array with as many rows as columns)."""
+    import numpy as np
+
+    shape = np.shape(value)
+    return len(shape) == 2 and shape[0] == shape[1]
+
+
+def _matrix_power(matrix: Any, exponent: Any) -> Any:
+    """``A^k`` of a square matrix: the matrix power, ``A^{-1}`` the inverse; the
+    exponent must be a whole number."""
+    import numpy as np
+
+    if np.ndim(exponent) or not float(exponent).is_integer():
+        raise FormulaError("a power of a square matrix needs a whole exponent")
+    return np.linalg.matrix_power(np.asarray(matrix, dtype=float), int(exponent))
 
 
 def numeric_lookup(name: str, base: str, sub: str, applied: bool) -> Any:

@@ -73,7 +73,7 @@ class Reader(Commands):
         if token in ("(", "[", "\\{", "\\lceil", "\\lfloor", "\\|", "\\lVert", "{"):
             return True
         if token == "|":
-            return False  # a closing bar; an opening one needs an operator before it
+            return not self.bars  # closing inside |...|, else opening: a |A|
         if token[0].isalnum() or token[0] == ".":
             return True
         if token.startswith("\\") and token[1:].isalpha():
@@ -83,7 +83,7 @@ class Reader(Commands):
         return False
 
     def power(self) -> Node:
-        """A factor with exponents and a factorial."""
+        """A factor with exponents, ``^\\top``, ``^+`` (a pseudo-inverse) and a factorial."""
         node = self.factor()
         while self.peek() in ("^", "!", "'"):
             token = self.take()
@@ -91,6 +91,11 @@ class Reader(Commands):
                 node = ("fact", node)
             elif token == "'":
                 raise self.fail("a prime (') cannot be evaluated; name the derivative")
+            elif self.peek() == "+" or (
+                self.peek() == "{" and self.peek(1) == "+" and self.peek(2) == "}"
+            ):
+                self.at += 1 if self.peek() == "+" else 3
+                node = ("pinv", node)  # A^+: the pseudo-inverse
             elif self.peek() in ("\\top", "T", "\\intercal"):
                 self.take()
                 node = ("T", node)
@@ -103,6 +108,23 @@ class Reader(Commands):
             else:
                 node = ("pow", node, self.argument())
         return node
+
+    def norm_kind(self) -> str:
+        """The norm a subscript after ``\\|x\\|`` names: ``norm_1``, ``norm_2``,
+        ``norm_infty`` or ``norm_F`` (Frobenius); ``norm`` without one."""
+        if self.peek() != "_":
+            return "norm"
+        self.take()
+        braced = self.peek() == "{"
+        if braced:
+            self.take()
+        order = self.take().lstrip("\\")
+        if order not in ("1", "2", "infty", "F") or (braced and self.peek() != "}"):
+            self.at -= 1
+            raise self.fail("a norm's subscript is 1, 2, \\infty or F")
+        if braced:
+            self.take()
+        return f"norm_{order}"
 
     def argument(self) -> Node:
         """A braced group, or one token (``x^2``, ``\\frac12``)."""
@@ -159,13 +181,16 @@ class Reader(Commands):
                 return ("call", "floor", node)
             return node
         if token == "|":
-            return ("call", "abs", self.group("|"))
+            self.bars += 1
+            node = self.group("|")
+            self.bars -= 1
+            return ("call", "abs", node)
         if token in ("\\|", "\\lVert"):
             self.norms += 1
             node = self.expression()
             self.norms -= 1
             self.expect("\\rVert" if token == "\\lVert" else "\\|")
-            return ("call", "norm", node)
+            return ("call", self.norm_kind(), node)
         if not token.startswith("\\"):
             self.at -= 1
             raise self.fail("cannot read this part")

@@ -1,8 +1,9 @@
 r"""Verification, formula reader: names and their subscripts.
 
 :class:`Names` reads what makes one name: a letter with a subscript (``w_{d2}`` is
-``w_d2``, ``n_\text{in}`` is ``n_in``, ``f'`` is ``f_prime``) and the arguments a name
-is applied to (``f(x)``, a call when the check binds ``f`` to a function).
+``w_d2``, ``n_\text{in}`` is ``n_in``, ``R_{t+1}`` is ``R_tp1``, ``f'`` is ``f_prime``,
+``D^*`` is ``D_star``, ``V^\pi`` is ``V_pi``) and the arguments a name is applied to
+(``f(x)``, a call when the check binds ``f`` to a function; ``D(p \| q)``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Names(Cursor):
                 token = self.take()
                 if token == ",":
                     parts.append("_")
+                elif token in ("+", "-") and parts and re.fullmatch(r"\d+", self.peek() or ""):
+                    parts.append("p" if token == "+" else "m")  # R_{t+1}: R_tp1
                 elif re.fullmatch(r"[A-Za-z0-9]+", token):
                     parts.append(token)
                 elif token.startswith("\\") and (token[1:] in GREEK or token[1:] in FUNCTIONS):
@@ -86,9 +89,25 @@ class Names(Cursor):
             self.at += 2  # D^*: a name of its own, D_star
             name = f"{base}_{sub}_star" if sub else f"{base}_star"
             return ("sym", name, name, "")
+        if len(base) == 1 and base.isupper() and self.policy_superscript():
+            name = f"{base}_{sub}_pi" if sub else f"{base}_pi"  # V^\pi: V_pi
+            return ("sym", name, name, "")
         if sub:
             return ("sym", f"{base}_{sub}", python_name(base), sub)
         return ("sym", python_name(base), python_name(base), sub)
+
+    def policy_superscript(self) -> bool:
+        """Move past ``^\\pi`` or ``^{\\pi}`` and say so; a capital letter with it names
+        a value under a policy (``V^\\pi``, ``P^\\pi``), never a power."""
+        if self.peek() != "^":
+            return False
+        if self.peek(1) == "\\pi":
+            self.at += 2
+            return True
+        if self.peek(1) == "{" and self.peek(2) == "\\pi" and self.peek(3) == "}":
+            self.at += 4
+            return True
+        return False
 
     def maybe_apply(self, node: Node) -> Node:
         """``f(x)``: applied if the check binds ``f`` to a function, else a product."""
@@ -96,10 +115,15 @@ class Names(Cursor):
             return node
         start = self.at
         self.take()
-        args = [self.expression()]
-        while self.peek() == ",":
-            self.take()
-            args.append(self.expression())
+        self.norms += 1  # a bare \| separates two arguments, D(p \| q)
+        try:
+            args = [self.expression()]
+            separator = "\\|" if self.peek() == "\\|" else ","
+            while self.peek() == separator and (separator == "," or len(args) == 1):
+                self.take()
+                args.append(self.expression())
+        finally:
+            self.norms -= 1
         if self.peek() != ")":
             self.at = start
             return node

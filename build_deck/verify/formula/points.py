@@ -102,7 +102,9 @@ def formula_points(
 def still_names(reads: list[dict[str, Any]]) -> list[str]:
     """The names a formula check holds still, each as ``name: why``: a name that takes
     one value at every point (``y`` always 1 lets ``(p - 1) x`` pass for ``(p - y) x``),
-    or only the values 0 and 1 (where ``y^2`` is ``y``)."""
+    or only the values 0 and 1 (where ``y^2`` is ``y``). An identity matrix of size 2 or
+    more (``I = np.eye(3)``) is a constant, not a name held still: no wrong formula
+    passes for the right one with it, as ``1 - \\gamma P`` differs from ``I - \\gamma P``."""
     import numpy as np
 
     still = []
@@ -111,6 +113,8 @@ def still_names(reads: list[dict[str, Any]]) -> list[str]:
             values = [np.asarray(read[name], dtype=float) for read in reads if name in read]
         except (TypeError, ValueError):
             continue
+        if all(_is_identity(v) for v in values):
+            continue  # the identity matrix I is a constant, as 1 is
         moved = any(v.shape != values[0].shape or not np.array_equal(v, values[0]) for v in values)
         if not moved:
             shown = str(values[0].tolist())
@@ -119,6 +123,14 @@ def still_names(reads: list[dict[str, Any]]) -> list[str]:
         elif all(np.all((v == 0) | (v == 1)) for v in values):
             still.append(f"{name}: only 0 and 1")
     return still
+
+
+def _is_identity(value: Any) -> bool:
+    """Whether ``value`` is an identity matrix of size 2 or more (``np.eye(n)``)."""
+    import numpy as np
+
+    shape = np.shape(value)
+    return len(shape) == 2 and shape[0] == shape[1] >= 2 and np.array_equal(value, np.eye(shape[0]))
 
 
 def given_lookup(

@@ -143,6 +143,7 @@ class Cursor:
         self.depth = 0
         self.bound: list[str] = []  # indices of the sums around the current point
         self.norms = 0  # norms \|x\| open around the current point
+        self.bars = 0  # absolute values |x| open around the current point
 
     def peek(self, ahead: int = 0) -> str | None:
         """The text of the token ``ahead`` of the current one, or None past the end."""

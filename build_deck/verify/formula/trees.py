@@ -24,7 +24,7 @@ def symbols(node: Node) -> set[str]:
             if item[1] not in bound:
                 found.add(item[1])
             return
-        if item[0] in ("sum", "prod"):
+        if item[0] in ("sum", "prod", "max", "min") and len(item) == 5:
             inner = bound | {item[1]}
             walk(item[2], bound)
             walk(item[3], bound)
