@@ -25,6 +25,7 @@ from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
     from build_deck.anki.package import NoteRecord
+    from build_deck.verify.checks import CardRead
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -189,8 +190,9 @@ class NotesFile:
     """Its own problems (parsing, checks)."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Its verified cards, with what was verified."""
-    source: str = ""
-    """Its text, from parsing until the card-quality lint has read it (fresh files)."""
+    checks_read: dict[SourceLoc, CardRead] = field(default_factory=dict)
+    """Its cards as read for their checks where it was parsed (fresh files), until they
+    are verified."""
     read: SourceState | None = None
     """The state of the bytes the build read (for the up-to-date stamp)."""
 

@@ -25,7 +25,7 @@ the last two find their TeX in). This module runs the checks and judges each car
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,28 +109,70 @@ def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) 
 _Job = tuple[Card, Check, Formula | None]
 
 
+@dataclass(slots=True)
+class CardRead:
+    """What is read of one card before its checks run, in the process that parsed it
+    (:func:`read_card`). Verifying the card fills in its reading's values: it is read for
+    one verification."""
+
+    jobs: list[tuple[Check, Formula | None]]
+    """Its checks to run, each with the formula it verifies."""
+    problems: list[Diagnostic]
+    """Its formula checks that cannot be read: each fails the card."""
+    reading: CardReading
+    """What its mark must cover, and its chains (``reading.card`` is the card)."""
+
+
+def read_card(card: Card) -> CardRead:
+    """Read one card for its verification: the formula each check verifies (a formula
+    that cannot be read fails its card), and what the card asks to recall."""
+    jobs: list[tuple[Check, Formula | None]] = []
+    problems: list[Diagnostic] = []
+    formulas = set()
+    for check in card.checks:
+        named = formula_directive(check)
+        formula = None
+        if named is not None:
+            try:
+                formula = read_formula(card, check, named)
+            except tex.FormulaError as exc:
+                problems.append(Diagnostic(check.loc, f"formula check: {exc}"))
+                continue
+            formulas.add(formula.source)
+        jobs.append((check, formula))
+    return CardRead(jobs, problems, CardReading.read(card, formulas))
+
+
+def read_cards(cards: Sequence[Card]) -> dict[SourceLoc, CardRead]:
+    """:func:`read_card` of each card, by its place; for :func:`verify_cards`."""
+    return {card.loc: read_card(card) for card in cards}
+
+
+def load_readers() -> None:
+    """Import what reading a card needs (numpy) before the parse workers fork, so that
+    each of them does not import it again."""
+    import numpy  # noqa: F401
+
+
 def _read_jobs(
-    cards: Sequence[Card], diagnostics: list[Diagnostic], failed: set[SourceLoc]
+    cards: Sequence[Card],
+    diagnostics: list[Diagnostic],
+    failed: set[SourceLoc],
+    read: Mapping[SourceLoc, CardRead],
 ) -> tuple[list[_Job], dict[SourceLoc, CardReading]]:
     """The checks to run, each with the formula it verifies, and what is read of each
-    card to judge its mark; a formula that cannot be read fails its card."""
+    card to judge its mark (from ``read`` where it holds the card, else read here)."""
     jobs: list[_Job] = []
     readings: dict[SourceLoc, CardReading] = {}
     for card in cards:
-        formulas = set()
-        for check in card.checks:
-            named = formula_directive(check)
-            formula = None
-            if named is not None:
-                try:
-                    formula = read_formula(card, check, named)
-                except tex.FormulaError as exc:
-                    diagnostics.append(Diagnostic(check.loc, f"formula check: {exc}"))
-                    failed.add(card.loc)
-                    continue
-                formulas.add(formula.source)
-            jobs.append((card, check, formula))
-        readings[card.loc] = CardReading.read(card, formulas)
+        got = read.get(card.loc)
+        if got is None or got.reading.card is not card:
+            got = read_card(card)
+        diagnostics += got.problems
+        if got.problems:
+            failed.add(card.loc)
+        jobs += [(card, check, formula) for check, formula in got.jobs]
+        readings[card.loc] = got.reading
     return jobs, readings
 
 
@@ -154,10 +196,12 @@ def verify_cards(
     trust_checks: bool = False,
     strict: bool = False,
     workers: int | None = None,
+    read: Mapping[SourceLoc, CardRead] | None = None,
 ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
     """Run every check and compare every chain; returns the verified cards, each with
     what was verified, and the failures. ``workers``: at most that many check workers
-    (by default one per core).
+    (by default one per core). ``read``: the cards as :func:`read_cards` read them
+    where they were parsed (a card not there is read here); they are used up.
 
     A card is verified only when everything it asks to recall is covered
     (:mod:`build_deck.verify.coverage`). All checks together may take ``budget``
@@ -167,7 +211,7 @@ def verify_cards(
     """
     diagnostics: list[Diagnostic] = []
     failed: set[SourceLoc] = set()
-    jobs, readings = _read_jobs(cards, diagnostics, failed)
+    jobs, readings = _read_jobs(cards, diagnostics, failed, read or {})
     codes = [check.code for _, check, _ in jobs]
     formulas = [list(f.parts) if f is not None else None for _, _, f in jobs]
     members = [_members_job(readings[card.loc]) for card, _, _ in jobs]
@@ -209,14 +253,7 @@ def verify_cards(
         if formula is not None and verdict.earned:
             reading.formulas_passed.add(formula.source)
         earned.setdefault(card.loc, []).extend(verdict.earned)
-    for card in cards:
-        kinds = earned.get(card.loc, [])
-        arithmetic, problems = judge_coverage(readings[card.loc], bool(kinds), strict)
-        diagnostics += problems
-        if problems:
-            failed.add(card.loc)
-        elif arithmetic:
-            earned.setdefault(card.loc, []).append(ARITHMETIC)
+    diagnostics += _judge_marks(cards, readings, earned, failed, strict)
     cut = sum(outcome.budget_exceeded for outcome in outcomes)
     if cut:
         pairs = [(card, check) for card, check, _ in jobs]
@@ -227,6 +264,28 @@ def verify_cards(
         if kinds and loc not in failed
     }
     return verified, diagnostics
+
+
+def _judge_marks(
+    cards: Sequence[Card],
+    readings: Mapping[SourceLoc, CardReading],
+    earned: dict[SourceLoc, list[str]],
+    failed: set[SourceLoc],
+    strict: bool,
+) -> list[Diagnostic]:
+    """Whether each card's mark covers all it asks to recall (:func:`judge_coverage`):
+    what its chains earned is added to ``earned``, a card that is not covered to
+    ``failed``; returns the diagnostics."""
+    diagnostics: list[Diagnostic] = []
+    for card in cards:
+        kinds = earned.get(card.loc, [])
+        arithmetic, problems = judge_coverage(readings[card.loc], bool(kinds), strict)
+        diagnostics += problems
+        if problems:
+            failed.add(card.loc)
+        elif arithmetic:
+            earned.setdefault(card.loc, []).append(ARITHMETIC)
+    return diagnostics
 
 
 def _not_run(jobs: Sequence[tuple[Card, Check]], why: str, strict: bool) -> Diagnostic:
