@@ -46,7 +46,7 @@ from build_deck.verify.sandbox import (
     Outcome,
     run_checks,
 )
-from build_deck.verify.values import card_value, compare
+from build_deck.verify.values import CardValue, card_value, compare
 
 
 def _short(message: str) -> str:
@@ -77,8 +77,11 @@ class _Verdict:
     """Where the value it recomputed is shown, if it recomputed one."""
 
 
-def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) -> _Verdict:
-    """What one check verified of its card, and its failure if it failed."""
+def _judge(
+    card: Card, check: Check, outcome: Outcome, formula: Formula | None, value: CardValue | str
+) -> _Verdict:
+    """What one check verified of its card (``value``: what it compares against), and its
+    failure if it failed."""
     if outcome.error is not None:
         lines = check.code.count("\n") + 1
         error_line = outcome.error_line if 0 < (outcome.error_line or 0) <= lines else None
@@ -97,7 +100,6 @@ def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) 
         if outcome.asserts or formula is not None:
             return _Verdict(earned)
         return _Verdict([], Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing"))
-    value = card_value(card, check)
     if isinstance(value, str):
         return _Verdict([], Diagnostic(check.loc, _short(f"cannot check this card: {value}")))
     problem = compare(value, outcome)
@@ -106,7 +108,7 @@ def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) 
     return _Verdict([VALUE, *earned], value_at=value.at)
 
 
-_Job = tuple[Card, Check, Formula | None]
+_Job = tuple[Card, Check, Formula | None, CardValue | str]
 
 
 @dataclass(slots=True)
@@ -115,8 +117,9 @@ class CardRead:
     (:func:`read_card`). Verifying the card fills in its reading's values: it is read for
     one verification."""
 
-    jobs: list[tuple[Check, Formula | None]]
-    """Its checks to run, each with the formula it verifies."""
+    jobs: list[tuple[Check, Formula | None, CardValue | str]]
+    """Its checks to run, each with the formula it verifies and the value it compares
+    against (or why there is none: :func:`~build_deck.verify.values.card_value`)."""
     problems: list[Diagnostic]
     """Its formula checks that cannot be read: each fails the card."""
     reading: CardReading
@@ -125,8 +128,9 @@ class CardRead:
 
 def read_card(card: Card) -> CardRead:
     """Read one card for its verification: the formula each check verifies (a formula
-    that cannot be read fails its card), and what the card asks to recall."""
-    jobs: list[tuple[Check, Formula | None]] = []
+    that cannot be read fails its card) and the value it compares against, and what
+    the card asks to recall."""
+    jobs: list[tuple[Check, Formula | None, CardValue | str]] = []
     problems: list[Diagnostic] = []
     formulas = set()
     for check in card.checks:
@@ -139,7 +143,7 @@ def read_card(card: Card) -> CardRead:
                 problems.append(Diagnostic(check.loc, f"formula check: {exc}"))
                 continue
             formulas.add(formula.source)
-        jobs.append((check, formula))
+        jobs.append((check, formula, card_value(card, check)))
     return CardRead(jobs, problems, CardReading.read(card, formulas))
 
 
@@ -171,7 +175,7 @@ def _read_jobs(
         diagnostics += got.problems
         if got.problems:
             failed.add(card.loc)
-        jobs += [(card, check, formula) for check, formula in got.jobs]
+        jobs += [(card, *job) for job in got.jobs]
         readings[card.loc] = got.reading
     return jobs, readings
 
@@ -212,9 +216,9 @@ def verify_cards(
     diagnostics: list[Diagnostic] = []
     failed: set[SourceLoc] = set()
     jobs, readings = _read_jobs(cards, diagnostics, failed, read or {})
-    codes = [check.code for _, check, _ in jobs]
-    formulas = [list(f.parts) if f is not None else None for _, _, f in jobs]
-    members = [_members_job(readings[card.loc]) for card, _, _ in jobs]
+    codes = [check.code for _, check, *_ in jobs]
+    formulas = [list(f.parts) if f is not None else None for _, _, f, _ in jobs]
+    members = [_members_job(readings[card.loc]) for card, *_ in jobs]
     outcomes: list[Outcome] = []
     if jobs:
         try:
@@ -223,9 +227,9 @@ def verify_cards(
             )
         except ConfinementUnavailable as exc:
             if not trust_checks:
-                diagnostics.append(_not_run([(c, k) for c, k, _ in jobs], str(exc), strict))
+                diagnostics.append(_not_run([(c, k) for c, k, *_ in jobs], str(exc), strict))
                 # Cards that no check ran for stay unverified, whatever else they show.
-                failed |= {card.loc for card, _, _ in jobs}
+                failed |= {card.loc for card, *_ in jobs}
                 jobs = []
             else:
                 outcomes = run_checks(
@@ -237,14 +241,14 @@ def verify_cards(
                     confine=False,
                 )
     earned: dict[SourceLoc, list[str]] = {}
-    for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):
+    for (card, check, formula, shown), outcome in zip(jobs, outcomes, strict=True):
         if outcome.budget_exceeded:
             failed.add(card.loc)
             continue
         reading = readings[card.loc]
         for (key, _), (ok, value) in zip(reading.values.pending(), outcome.members, strict=False):
             reading.values.take(key, ok, value)
-        verdict = _judge(card, check, outcome, formula)
+        verdict = _judge(card, check, outcome, formula, shown)
         if verdict.problem is not None:
             diagnostics.append(verdict.problem)
             failed.add(card.loc)
@@ -256,7 +260,7 @@ def verify_cards(
     diagnostics += _judge_marks(cards, readings, earned, failed, strict)
     cut = sum(outcome.budget_exceeded for outcome in outcomes)
     if cut:
-        pairs = [(card, check) for card, check, _ in jobs]
+        pairs = [(card, check) for card, check, *_ in jobs]
         diagnostics.append(_budget_exceeded(pairs, outcomes, budget, cut))
     verified = {
         loc: "; ".join(dict.fromkeys(kinds))
