@@ -61,6 +61,7 @@ from build_deck.report import (
     Progress,
     build_time,
     display_path,
+    share_verified,
     slugify,
     usable_cores,
     without_cycle_collection,
@@ -475,9 +476,7 @@ def check_cards(
     if verify is not None:
         verified, problems = verify([c for c in fresh_cards if c.loc not in known], read=read)
         verified |= {loc: what for loc, what in known.items() if what}
-        for notes_file in fresh:
-            locs = {card.loc for card in notes_file.cards}
-            notes_file.verified = {loc: what for loc, what in verified.items() if loc in locs}
+        share_verified(fresh, verified)
     flagged = {(d.loc.path, d.loc.line) for d in problems}  # the checks' warnings: not kept
     problems += tex_problems()
     by_file = {f.shown: f for f in fresh}

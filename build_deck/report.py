@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,6 +195,19 @@ class NotesFile:
     are verified."""
     read: SourceState | None = None
     """The state of the bytes the build read (for the up-to-date stamp)."""
+
+
+def share_verified(files: Sequence[NotesFile], verified: Mapping[SourceLoc, str]) -> None:
+    """Give each file the entries of ``verified`` that are its cards', in that order (one
+    pass over each: a file's cards are not compared with every verified card)."""
+    owners: dict[SourceLoc, list[NotesFile]] = {}
+    for notes_file in files:
+        notes_file.verified = {}
+        for card in notes_file.cards:
+            owners.setdefault(card.loc, []).append(notes_file)
+    for loc, what in verified.items():
+        for notes_file in owners.get(loc, []):
+            notes_file.verified[loc] = what
 
 
 @dataclass(frozen=True, slots=True)
