@@ -25,7 +25,7 @@ import multiprocessing
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +61,7 @@ from build_deck.report import (
     Progress,
     build_time,
     display_path,
+    share_verified,
     slugify,
     usable_cores,
     without_cycle_collection,
@@ -72,6 +73,7 @@ from build_deck.storage import (
     fsync_dir,
     remove_leftovers,
 )
+from build_deck.verify.checks import CardRead, load_readers, read_cards
 
 MAX_NOTES_BYTES = 8 * MIB
 """A larger notes file is refused (the shipped notes are 80 KiB at most)."""
@@ -121,8 +123,12 @@ def read_notes(
     report: BuildReport,
     progress: Progress | None = None,
     tex_state: str = "tex:off",
+    *,
+    for_checks: bool = False,
 ) -> list[NotesFile]:
-    """Read and extract every notes file, from the cache where it is still valid.
+    """Read and extract every notes file, from the cache where it is still valid; lint
+    the cards of the files parsed, and with ``for_checks`` read them for their checks
+    too, in the processes that parse them.
 
     ``tex_state`` (how TeX is validated) is part of the cache key."""
     if not paths:
@@ -160,14 +166,16 @@ def read_notes(
             files.append(hit)
 
     jobs = [
-        (data, shown, folder, options.root_deck, vault, options.tags)
+        (data, shown, folder, options.root_deck, vault, options.tags, for_checks)
         for _, data, shown, folder in to_parse
     ]
+    if for_checks and jobs:
+        load_readers()
     parsed = _parse_all(jobs, options.jobs or usable_cores())
-    for (index, *_), (cards, diagnostics, text) in zip(to_parse, parsed, strict=True):
+    for (index, *_), (cards, diagnostics, read) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
-        files[index].source = text
+        files[index].checks_read = read
     report.files = len(files)
     for notes_file in files:
         report.cards.extend(notes_file.cards)
@@ -188,8 +196,8 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...]]
-_Parsed = tuple[list[Card], list[Diagnostic], str]
+_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...], bool]
+_Parsed = tuple[list[Card], list[Diagnostic], dict[SourceLoc, CardRead]]
 _PARALLEL_FROM = 16
 """Parse in several processes from this many files on."""
 _parser_of_process: list[MarkdownIt] = []
@@ -197,11 +205,12 @@ _parser_of_process: list[MarkdownIt] = []
 
 def _parse_one(job: _ParseJob) -> _Parsed:
     """Decode and extract one notes file (in this process or a worker): its cards, its
-    problems and its text."""
-    data, shown, folder, root_deck, vault, tags = job
+    problems and its cards' lint warnings, and (when its last item says so) its cards as
+    read for their checks."""
+    data, shown, folder, root_deck, vault, tags, for_checks = job
     text, problem = read_notes_file(data, shown)
     if text is None:
-        return [], [problem] if problem else [], ""
+        return [], [problem] if problem else [], {}
     if not _parser_of_process:
         _parser_of_process.append(make_parser())
     cards, problems = extract_cards(
@@ -209,7 +218,8 @@ def _parse_one(job: _ParseJob) -> _Parsed:
     )
     if tags:  # the project's tags (build-deck.toml), on every card
         cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
-    return cards, problems, text
+    problems += lint_file(cards, text)
+    return cards, problems, read_cards(cards) if for_checks else {}
 
 
 def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
@@ -236,9 +246,12 @@ class TexHook(Protocol):
 
 
 class VerifyHook(Protocol):
-    """What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards)."""
+    """What recomputes the cards' checks (build_deck/verify/checks.py's verify_cards);
+    ``read``: cards already read for it where they were parsed (``read_cards``)."""
 
-    def __call__(self, cards: list[Card]) -> tuple[dict[SourceLoc, str], list[Diagnostic]]: ...
+    def __call__(
+        self, cards: list[Card], *, read: Mapping[SourceLoc, CardRead] | None = None
+    ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]: ...
 
 
 def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions) -> None:
@@ -389,7 +402,7 @@ def _run_stages(
     tex_state = texcheck.fingerprint if texcheck is not None else "tex:off"
     report.diagnostics += build_cache.legacy_cache_warnings(options.notes_dir)
     paths = gather_notes(options, report)
-    files = read_notes(paths, options, report, progress, tex_state)
+    files = read_notes(paths, options, report, progress, tex_state, for_checks=verify is not None)
     hashes = [content_hash(card) for card in report.cards]  # once: duplicates and ledger
     report.diagnostics.extend(find_duplicates(report.cards, hashes))
     check_cards(files, report, options, verify, texcheck)
@@ -446,25 +459,24 @@ def check_cards(
     verify: VerifyHook | None,
     texcheck: TexHook | None,
 ) -> None:
-    """Lint the cards of the fresh (uncached) files, recompute their checks and validate
-    their TeX; cache the results. The lint runs while MathJax typesets, in Node.js. Only
-    the checks of cards an edit changed run again (:func:`build_deck.card_cache.card_digest`)."""
+    """Recompute the checks of the fresh (uncached) files' cards, which were linted and
+    read where they were parsed, while MathJax validates their TeX; cache the results.
+    Only the checks of cards an edit changed run again
+    (:func:`build_deck.card_cache.card_digest`)."""
     fresh = [f for f in files if not f.cached]
     fresh_cards = [card for f in fresh for card in f.cards]
     tex_problems = texcheck(fresh_cards) if texcheck is not None else list
-    for notes_file in fresh:
-        notes_file.diagnostics += lint_file(notes_file.cards, notes_file.source)
-        notes_file.source = ""  # read once
     known: dict[SourceLoc, str] = {}
+    read: dict[SourceLoc, CardRead] = {}
     for f in fresh:
         known |= card_cache.load_card_results(options.cache_dir, options.check_mode, f.cards)
+        read |= f.checks_read
+        f.checks_read = {}  # used up by verifying
     problems: list[Diagnostic] = []
     if verify is not None:
-        verified, problems = verify([card for card in fresh_cards if card.loc not in known])
+        verified, problems = verify([c for c in fresh_cards if c.loc not in known], read=read)
         verified |= {loc: what for loc, what in known.items() if what}
-        for notes_file in fresh:
-            locs = {card.loc for card in notes_file.cards}
-            notes_file.verified = {loc: what for loc, what in verified.items() if loc in locs}
+        share_verified(fresh, verified)
     flagged = {(d.loc.path, d.loc.line) for d in problems}  # the checks' warnings: not kept
     problems += tex_problems()
     by_file = {f.shown: f for f in fresh}

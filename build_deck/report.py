@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
     from build_deck.anki.package import NoteRecord
+    from build_deck.verify.checks import CardRead
 
 DEFAULT_ROOT_DECK = "AI Study Notes"
 """The root deck of the shipped notes."""
@@ -189,10 +190,24 @@ class NotesFile:
     """Its own problems (parsing, checks)."""
     verified: dict[SourceLoc, str] = field(default_factory=dict)
     """Its verified cards, with what was verified."""
-    source: str = ""
-    """Its text, from parsing until the card-quality lint has read it (fresh files)."""
+    checks_read: dict[SourceLoc, CardRead] = field(default_factory=dict)
+    """Its cards as read for their checks where it was parsed (fresh files), until they
+    are verified."""
     read: SourceState | None = None
     """The state of the bytes the build read (for the up-to-date stamp)."""
+
+
+def share_verified(files: Sequence[NotesFile], verified: Mapping[SourceLoc, str]) -> None:
+    """Give each file the entries of ``verified`` that are its cards', in that order (one
+    pass over each: a file's cards are not compared with every verified card)."""
+    owners: dict[SourceLoc, list[NotesFile]] = {}
+    for notes_file in files:
+        notes_file.verified = {}
+        for card in notes_file.cards:
+            owners.setdefault(card.loc, []).append(notes_file)
+    for loc, what in verified.items():
+        for notes_file in owners.get(loc, []):
+            notes_file.verified[loc] = what
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import sys
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_deck import cache as build_cache
@@ -75,11 +75,11 @@ class MathExpression:
     """The TeX as written, cloze markup included, HTML entities decoded."""
     display: bool
     """True for ``\\[..\\]``, False for ``\\(..\\)``."""
+    tex: str = field(init=False)
+    """What MathJax typesets: the TeX with Anki's cloze markup stripped (read once)."""
 
-    @property
-    def tex(self) -> str:
-        """What MathJax typesets: the TeX with Anki's cloze markup stripped."""
-        return strip_cloze_markup(self.source)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tex", strip_cloze_markup(self.source))
 
     @property
     def shown(self) -> str:
@@ -209,8 +209,8 @@ def collect_math(cards: Sequence[Card]) -> list[MathExpression]:
                 indexes[path] = None
         index = indexes[path]
         seen: set[tuple[int, str, bool]] = set()
-        for field in (card.context, card.content, card.back, card.extra):
-            for tex, display in math_in_html(field):
+        for html_field in (card.context, card.content, card.back, card.extra):
+            for tex, display in math_in_html(html_field):
                 line = index.line_of(tex, card.loc.line) if index else None
                 line = line or card.loc.line
                 if (line, tex, display) not in seen:

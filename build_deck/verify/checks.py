@@ -25,7 +25,7 @@ the last two find their TeX in). This module runs the checks and judges each car
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from build_deck.verify.sandbox import (
     Outcome,
     run_checks,
 )
-from build_deck.verify.values import card_value, compare
+from build_deck.verify.values import CardValue, card_value, compare
 
 
 def _short(message: str) -> str:
@@ -77,8 +77,11 @@ class _Verdict:
     """Where the value it recomputed is shown, if it recomputed one."""
 
 
-def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) -> _Verdict:
-    """What one check verified of its card, and its failure if it failed."""
+def _judge(
+    card: Card, check: Check, outcome: Outcome, formula: Formula | None, value: CardValue | str
+) -> _Verdict:
+    """What one check verified of its card (``value``: what it compares against), and its
+    failure if it failed."""
     if outcome.error is not None:
         lines = check.code.count("\n") + 1
         error_line = outcome.error_line if 0 < (outcome.error_line or 0) <= lines else None
@@ -97,7 +100,6 @@ def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) 
         if outcome.asserts or formula is not None:
             return _Verdict(earned)
         return _Verdict([], Diagnostic(check.loc, "the check sets no 'answer' and asserts nothing"))
-    value = card_value(card, check)
     if isinstance(value, str):
         return _Verdict([], Diagnostic(check.loc, _short(f"cannot check this card: {value}")))
     problem = compare(value, outcome)
@@ -106,31 +108,75 @@ def _judge(card: Card, check: Check, outcome: Outcome, formula: Formula | None) 
     return _Verdict([VALUE, *earned], value_at=value.at)
 
 
-_Job = tuple[Card, Check, Formula | None]
+_Job = tuple[Card, Check, Formula | None, CardValue | str]
+
+
+@dataclass(slots=True)
+class CardRead:
+    """What is read of one card before its checks run, in the process that parsed it
+    (:func:`read_card`). Verifying the card fills in its reading's values: it is read for
+    one verification."""
+
+    jobs: list[tuple[Check, Formula | None, CardValue | str]]
+    """Its checks to run, each with the formula it verifies and the value it compares
+    against (or why there is none: :func:`~build_deck.verify.values.card_value`)."""
+    problems: list[Diagnostic]
+    """Its formula checks that cannot be read: each fails the card."""
+    reading: CardReading
+    """What its mark must cover, and its chains (``reading.card`` is the card)."""
+
+
+def read_card(card: Card) -> CardRead:
+    """Read one card for its verification: the formula each check verifies (a formula
+    that cannot be read fails its card) and the value it compares against, and what
+    the card asks to recall."""
+    jobs: list[tuple[Check, Formula | None, CardValue | str]] = []
+    problems: list[Diagnostic] = []
+    formulas = set()
+    for check in card.checks:
+        named = formula_directive(check)
+        formula = None
+        if named is not None:
+            try:
+                formula = read_formula(card, check, named)
+            except tex.FormulaError as exc:
+                problems.append(Diagnostic(check.loc, f"formula check: {exc}"))
+                continue
+            formulas.add(formula.source)
+        jobs.append((check, formula, card_value(card, check)))
+    return CardRead(jobs, problems, CardReading.read(card, formulas))
+
+
+def read_cards(cards: Sequence[Card]) -> dict[SourceLoc, CardRead]:
+    """:func:`read_card` of each card, by its place; for :func:`verify_cards`."""
+    return {card.loc: read_card(card) for card in cards}
+
+
+def load_readers() -> None:
+    """Import what reading a card needs (numpy) before the parse workers fork, so that
+    each of them does not import it again."""
+    import numpy  # noqa: F401
 
 
 def _read_jobs(
-    cards: Sequence[Card], diagnostics: list[Diagnostic], failed: set[SourceLoc]
+    cards: Sequence[Card],
+    diagnostics: list[Diagnostic],
+    failed: set[SourceLoc],
+    read: Mapping[SourceLoc, CardRead],
 ) -> tuple[list[_Job], dict[SourceLoc, CardReading]]:
     """The checks to run, each with the formula it verifies, and what is read of each
-    card to judge its mark; a formula that cannot be read fails its card."""
+    card to judge its mark (from ``read`` where it holds the card, else read here)."""
     jobs: list[_Job] = []
     readings: dict[SourceLoc, CardReading] = {}
     for card in cards:
-        formulas = set()
-        for check in card.checks:
-            named = formula_directive(check)
-            formula = None
-            if named is not None:
-                try:
-                    formula = read_formula(card, check, named)
-                except tex.FormulaError as exc:
-                    diagnostics.append(Diagnostic(check.loc, f"formula check: {exc}"))
-                    failed.add(card.loc)
-                    continue
-                formulas.add(formula.source)
-            jobs.append((card, check, formula))
-        readings[card.loc] = CardReading.read(card, formulas)
+        got = read.get(card.loc)
+        if got is None or got.reading.card is not card:
+            got = read_card(card)
+        diagnostics += got.problems
+        if got.problems:
+            failed.add(card.loc)
+        jobs += [(card, *job) for job in got.jobs]
+        readings[card.loc] = got.reading
     return jobs, readings
 
 
@@ -154,10 +200,12 @@ def verify_cards(
     trust_checks: bool = False,
     strict: bool = False,
     workers: int | None = None,
+    read: Mapping[SourceLoc, CardRead] | None = None,
 ) -> tuple[dict[SourceLoc, str], list[Diagnostic]]:
     """Run every check and compare every chain; returns the verified cards, each with
     what was verified, and the failures. ``workers``: at most that many check workers
-    (by default one per core).
+    (by default one per core). ``read``: the cards as :func:`read_cards` read them
+    where they were parsed (a card not there is read here); they are used up.
 
     A card is verified only when everything it asks to recall is covered
     (:mod:`build_deck.verify.coverage`). All checks together may take ``budget``
@@ -167,10 +215,10 @@ def verify_cards(
     """
     diagnostics: list[Diagnostic] = []
     failed: set[SourceLoc] = set()
-    jobs, readings = _read_jobs(cards, diagnostics, failed)
-    codes = [check.code for _, check, _ in jobs]
-    formulas = [list(f.parts) if f is not None else None for _, _, f in jobs]
-    members = [_members_job(readings[card.loc]) for card, _, _ in jobs]
+    jobs, readings = _read_jobs(cards, diagnostics, failed, read or {})
+    codes = [check.code for _, check, *_ in jobs]
+    formulas = [list(f.parts) if f is not None else None for _, _, f, _ in jobs]
+    members = [_members_job(readings[card.loc]) for card, *_ in jobs]
     outcomes: list[Outcome] = []
     if jobs:
         try:
@@ -179,9 +227,9 @@ def verify_cards(
             )
         except ConfinementUnavailable as exc:
             if not trust_checks:
-                diagnostics.append(_not_run([(c, k) for c, k, _ in jobs], str(exc), strict))
+                diagnostics.append(_not_run([(c, k) for c, k, *_ in jobs], str(exc), strict))
                 # Cards that no check ran for stay unverified, whatever else they show.
-                failed |= {card.loc for card, _, _ in jobs}
+                failed |= {card.loc for card, *_ in jobs}
                 jobs = []
             else:
                 outcomes = run_checks(
@@ -193,14 +241,14 @@ def verify_cards(
                     confine=False,
                 )
     earned: dict[SourceLoc, list[str]] = {}
-    for (card, check, formula), outcome in zip(jobs, outcomes, strict=True):
+    for (card, check, formula, shown), outcome in zip(jobs, outcomes, strict=True):
         if outcome.budget_exceeded:
             failed.add(card.loc)
             continue
         reading = readings[card.loc]
         for (key, _), (ok, value) in zip(reading.values.pending(), outcome.members, strict=False):
             reading.values.take(key, ok, value)
-        verdict = _judge(card, check, outcome, formula)
+        verdict = _judge(card, check, outcome, formula, shown)
         if verdict.problem is not None:
             diagnostics.append(verdict.problem)
             failed.add(card.loc)
@@ -209,6 +257,30 @@ def verify_cards(
         if formula is not None and verdict.earned:
             reading.formulas_passed.add(formula.source)
         earned.setdefault(card.loc, []).extend(verdict.earned)
+    diagnostics += _judge_marks(cards, readings, earned, failed, strict)
+    cut = sum(outcome.budget_exceeded for outcome in outcomes)
+    if cut:
+        pairs = [(card, check) for card, check, *_ in jobs]
+        diagnostics.append(_budget_exceeded(pairs, outcomes, budget, cut))
+    verified = {
+        loc: "; ".join(dict.fromkeys(kinds))
+        for loc, kinds in earned.items()
+        if kinds and loc not in failed
+    }
+    return verified, diagnostics
+
+
+def _judge_marks(
+    cards: Sequence[Card],
+    readings: Mapping[SourceLoc, CardReading],
+    earned: dict[SourceLoc, list[str]],
+    failed: set[SourceLoc],
+    strict: bool,
+) -> list[Diagnostic]:
+    """Whether each card's mark covers all it asks to recall (:func:`judge_coverage`):
+    what its chains earned is added to ``earned``, a card that is not covered to
+    ``failed``; returns the diagnostics."""
+    diagnostics: list[Diagnostic] = []
     for card in cards:
         kinds = earned.get(card.loc, [])
         arithmetic, problems = judge_coverage(readings[card.loc], bool(kinds), strict)
@@ -217,16 +289,7 @@ def verify_cards(
             failed.add(card.loc)
         elif arithmetic:
             earned.setdefault(card.loc, []).append(ARITHMETIC)
-    cut = sum(outcome.budget_exceeded for outcome in outcomes)
-    if cut:
-        pairs = [(card, check) for card, check, _ in jobs]
-        diagnostics.append(_budget_exceeded(pairs, outcomes, budget, cut))
-    verified = {
-        loc: "; ".join(dict.fromkeys(kinds))
-        for loc, kinds in earned.items()
-        if kinds and loc not in failed
-    }
-    return verified, diagnostics
+    return diagnostics
 
 
 def _not_run(jobs: Sequence[tuple[Card, Check]], why: str, strict: bool) -> Diagnostic:

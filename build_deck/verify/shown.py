@@ -44,6 +44,14 @@ def _parser() -> MarkdownIt:
     return make_parser()
 
 
+@functools.lru_cache(maxsize=64)
+def _tokens(markdown: str) -> list[Token]:
+    """The parser's tokens of ``markdown``, which the readers here only read: a card's
+    answer is read several times (its pieces, its bold values, its deletions, its
+    prompt's math), but parsed once."""
+    return _parser().parse(markdown)
+
+
 def shown_pieces(markdown: str) -> list[Shown]:
     """The math, bold and plain text of Markdown that a reader sees, in order, as the
     parser reads it.
@@ -55,7 +63,7 @@ def shown_pieces(markdown: str) -> list[Shown]:
     pieces: list[Shown] = []
     if not any(mark in markdown for mark in "$*_<~&\\"):
         return [Shown("text", markdown)]
-    for token in _parser().parse(markdown):
+    for token in _tokens(markdown):
         if token.type == "math_block":
             pieces.append(Shown("math", token.content))
         if token.children is not None:
@@ -139,7 +147,7 @@ def visible_deletions(markdown: str) -> list[bool]:
     hidden = 0
     if len(markdown) > MAX_READ_SOURCE:
         return flags  # none is known to be seen
-    for token in walk(_parser().parse(markdown)):
+    for token in walk(_tokens(markdown)):
         kind = token.type
         if token.block:
             hidden = 0  # raw HTML inside a paragraph ends with it
