@@ -83,8 +83,10 @@ def legacy_cache_warnings(notes_dir: Path) -> list[Diagnostic]:
     """A warning about a build cache inside the project (``.cache/build-deck``, where it
     used to be, perhaps committed by someone else): it is never read."""
     legacy = Path(os.path.abspath(notes_dir)).parent / LEGACY_CACHE
-    if not os.path.lexists(legacy):
-        return []
+    if not os.path.lexists(legacy) or os.path.realpath(legacy) == os.path.realpath(
+        user_cache_root()
+    ):
+        return []  # none, or the user's own cache folder ($XDG_CACHE_HOME set there)
     shown = os.path.relpath(legacy) if inside(legacy, os.getcwd()) else str(legacy)
     message = (
         "ignored: a build cache inside the project is never read, since it may come from "

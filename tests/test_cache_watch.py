@@ -216,3 +216,21 @@ def test_what_verifying_a_card_said_is_said_again_after_an_edit_elsewhere(
     _, checks, report = build_counting(project)
     assert checks == ["answer = 6 * 7", "answer = 2 ** 10"]  # the warned card runs again
     assert [str(d) for d in report.diagnostics] == first
+
+
+def test_a_user_cache_set_inside_the_project_is_not_called_a_committed_one(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``XDG_CACHE_HOME=.cache`` puts the user's own cache where the old, untrusted one
+    lived: it is read, and no warning calls it someone else's."""
+    import build_deck.cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(project.root / ".cache"))
+    build_deck.cache.secret_key.cache_clear()
+    project.write("a.md", A)
+    assert project.run("build") == 0
+    project.write("b.md", B)
+    capsys.readouterr()
+    assert project.run("build") == 0
+    assert "ignored: a build cache inside the project" not in capsys.readouterr().err
+    assert (project.root / ".cache" / "build-deck" / "secret.key").is_file()
