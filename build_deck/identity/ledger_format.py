@@ -275,7 +275,7 @@ def guid_problem(guid: str) -> str | None:
         return f"'guid' longer than {MAX_GUID_CHARS} characters"
     if _CONTROL_CHARS.search(guid):
         return "'guid' holds a control character"
-    if not _encodes(guid):
+    if not encodes(guid):
         return "'guid' holds a lone surrogate, which no file can hold"
     return None
 
@@ -288,7 +288,8 @@ def _range_problem(data: dict[str, Any], ranges: dict[str, int]) -> str | None:
     return None
 
 
-def _encodes(text: str) -> bool:
+def encodes(text: str) -> bool:
+    """True when ``text`` can be written as UTF-8 (it holds no lone surrogate)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -300,7 +301,7 @@ def _text_fields_problem(data: dict[str, Any]) -> str | None:
     """The first text of an entry that holds a lone surrogate, as a message."""
     for key, value in data.items():
         texts = [item[0] for item in value] if key == "clozes" else [value]
-        if any(isinstance(text, str) and not _encodes(text) for text in texts):
+        if any(isinstance(text, str) and not encodes(text) for text in texts):
             return f"{key!r} holds a lone surrogate, which no file can hold"
     return None
 

@@ -17,6 +17,7 @@ from build_deck.identity.ledger_format import (
     MAX_NOTETYPE_ID,
     MAX_TIMESTAMP,
     conflict_line,
+    encodes,
     guid_problem,
     read_text_limited,
 )
@@ -164,14 +165,6 @@ def _entry_problem(item: Any) -> str | None:
     texts = [item[k] for k in _V1_TEXTS] + [
         str(item.get(k, "")) for k in ("content_hash", "note_hash", "answer")
     ]
-    if not all(_encodes(text) for text in texts):
+    if not all(encodes(text) for text in texts):
         return "it holds a lone surrogate, which no file can hold"
     return None
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
