@@ -133,3 +133,15 @@ def review_deck(col: Collection, deck_name: str) -> int:
         col.sched.answerCard(card, 4)
         answered += 1
     return answered
+
+
+@pytest.fixture
+def col_path(tmp_path: Path) -> Path:
+    """An empty Anki collection in a profile-like folder, closed."""
+    from anki.collection import Collection
+
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    path = folder / "collection.anki2"
+    Collection(str(path)).close()
+    return path

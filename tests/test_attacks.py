@@ -33,6 +33,7 @@ from build_deck.cli import main
 from build_deck.identity.ledger import Entry, ledger_files, load_ledger
 from build_deck.model import Card, CardKind, Check, SourceLoc
 from build_deck.verify.sandbox import check_mode
+from tests.anki.syncing import opened
 from tests.conftest import Project, import_package, review_deck
 from tests.test_errors import PNG
 
@@ -237,16 +238,6 @@ OTHER = "Biology"
 OTHER_NOTES = "Q: Which organelle makes ATP?\nA: The mitochondrion.\n"
 
 
-@contextmanager
-def opened(path: Path) -> Iterator[Collection]:
-    """The collection, open for as long as the block runs (sync needs it closed)."""
-    col = Collection(str(path))
-    try:
-        yield col
-    finally:
-        col.close()
-
-
 def other_project_synced(project: Project, col_path: Path) -> tuple[NoteId, str]:
     """The student's other notes project (root deck ``Biology``) synced into the
     collection and reviewed: its note's id and GUID."""
@@ -289,16 +280,6 @@ def reviews(col: Collection, note_id: NoteId) -> int:
             "SELECT count() FROM revlog WHERE cid IN (SELECT id FROM cards WHERE nid = ?)", note_id
         )
     )
-
-
-@pytest.fixture
-def col_path(tmp_path: Path) -> Path:
-    """An empty collection in a profile-like folder, closed."""
-    folder = tmp_path / "profile"
-    folder.mkdir()
-    path = folder / "collection.anki2"
-    Collection(str(path)).close()
-    return path
 
 
 class TestLedgerEntriesAreStrangersData:
