@@ -11,6 +11,7 @@ gives the file with such lines replaced, each new line ending as the file's line
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from build_deck.model import Card, CardKind
+from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
 
 _LIST_ITEM = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+)")
@@ -46,6 +48,11 @@ class NotesFile:
         """Its lines, each without its ``\\n`` (a ``\\r`` stays)."""
         self.tokens = make_parser().parse(text.replace("\r\n", "\n"), {})
         """The build's parse of it."""
+
+    @functools.cached_property
+    def cards(self) -> list[Card]:
+        """The cards the build reads from it, as :func:`cards_of` gives them."""
+        return cards_of(self.text_lines, self.path.parent)
 
     @property
     def text_lines(self) -> list[str]:
@@ -114,3 +121,10 @@ class NotesFile:
             ending = "\r" if lines[span.start].endswith("\r") else ""
             lines[span.start : span.end] = [line + ending for line in new]
         return "\n".join(lines).encode("utf-8")
+
+
+def cards_of(lines: list[str], folder: Path) -> list[Card]:
+    """The cards the build reads from a notes file's lines (without their endings), in
+    ``folder``; their deck and path are placeholders, for comparing two versions."""
+    cards, _ = extract_cards(make_parser(), "\n".join(lines), "f", folder, "d")
+    return cards

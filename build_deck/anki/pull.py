@@ -26,12 +26,11 @@ from markdown_it.renderer import RendererHTML
 
 from build_deck.anki.collection import read_collection
 from build_deck.anki.html_to_markdown import html_to_markdown
-from build_deck.anki.notes_file import NotesFile, Span
+from build_deck.anki.notes_file import NotesFile, Span, cards_of
 from build_deck.anki.package import NoteRecord
 from build_deck.anki.sync_model import CollectionView, Desired
 from build_deck.anki.sync_state import NoteState, dump_state, field_hash
 from build_deck.model import Card
-from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
 from build_deck.storage import atomic_write
 
@@ -152,10 +151,7 @@ def _moves_other_text(file: NotesFile, span: Span, replacement: Sequence[str], l
     """True when writing ``replacement`` at ``span`` would change the notes file anywhere
     but in the one field: a new card, heading, check or comment, another card's text."""
     new = file.text_lines[: span.start] + list(replacement) + file.text_lines[span.end :]
-    md = make_parser()
-    before, _ = extract_cards(md, "\n".join(file.text_lines), "f", file.path.parent, "d")
-    after, _ = extract_cards(md, "\n".join(new), "f", file.path.parent, "d")
-    return _shape(before, line) != _shape(after, line)
+    return _shape(file.cards, line) != _shape(cards_of(new, file.path.parent), line)
 
 
 def propose(edits: Sequence[Edit], files: dict[str, NotesFile] | None = None) -> list[Proposal]:
