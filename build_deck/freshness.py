@@ -121,10 +121,10 @@ STAMP_FILE_CAP = 256 * 1024 * 1024
 means no stamp, and every build runs."""
 
 
-def _file_digest(path: str) -> str:
-    """The sha256 of a regular file; OSError for anything else (``/dev/zero``, a FIFO,
-    which a notes repository may link to) or a file past :data:`STAMP_FILE_CAP`."""
-    status = os.stat(path)
+def _file_digest(path: str, status: os.stat_result) -> str:
+    """The sha256 of a regular file (``status``: its ``os.stat`` just taken); OSError for
+    anything else (``/dev/zero``, a FIFO, which a notes repository may link to) or a file
+    past :data:`STAMP_FILE_CAP`."""
     if not stat.S_ISREG(status.st_mode) or status.st_size > STAMP_FILE_CAP:
         raise OSError(f"{path}: not a regular file within {STAMP_FILE_CAP} bytes")
     with open(path, "rb") as file:
@@ -137,7 +137,7 @@ def _current(path: str, *, written: bool = False) -> list[Any]:
     """[size, mtime_ns, sha256, written] of a file now; ``written``: by the build, under
     its lock (its time may then spare hashing it)."""
     status = os.stat(path)
-    return [status.st_size, status.st_mtime_ns, _file_digest(path), written]
+    return [status.st_size, status.st_mtime_ns, _file_digest(path, status), written]
 
 
 def _stamp_files(
@@ -239,7 +239,7 @@ def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[s
                 return None
             if written and status.st_mtime_ns == mtime_ns and mtime_ns < old_enough:
                 continue
-            if _file_digest(path) != digest:
+            if _file_digest(path, status) != digest:
                 return None
             if written:
                 refresh = True
