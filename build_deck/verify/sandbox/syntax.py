@@ -42,17 +42,21 @@ DENIED_SYNTAX: dict[type[ast.AST], str] = {
 }
 
 
-def _denied_syntax(tree: ast.AST) -> tuple[str, int | None] | None:
-    """The first statement a check may not use, as (what, line), or None."""
+def _denied_syntax(tree: ast.AST) -> tuple[tuple[str, int | None] | None, bool]:
+    """The first statement a check may not use, as (what, line), or None; and whether the
+    check holds a generator expression (one walk of the tree for both)."""
+    generators = False
     for node in ast.walk(tree):
         word = DENIED_SYNTAX.get(type(node))
         if word is not None:
-            return f"'{word}' is not allowed in a check", getattr(node, "lineno", None)
-        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            return (f"'{word}' is not allowed in a check", getattr(node, "lineno", None)), False
+        if isinstance(node, ast.GeneratorExp):
+            generators = True
+        elif isinstance(node, ast.FormattedValue) and node.format_spec is not None:
             problem = _format_spec_problem(node.format_spec)
             if problem:
-                return problem, getattr(node, "lineno", None)
-    return None
+                return (problem, getattr(node, "lineno", None)), False
+    return None, generators
 
 
 def _format_spec_problem(spec: ast.expr) -> str | None:
@@ -78,9 +82,11 @@ def read_check(code: str) -> ast.Module | Outcome:
         return _failure(0, f"syntax error: {exc.msg}", exc.lineno)
     except (RecursionError, MemoryError, ValueError) as exc:
         return _failure(0, f"the check cannot be read ({type(exc).__name__}: {exc})")
-    denied = _denied_syntax(tree)
+    denied, generators = _denied_syntax(tree)
     if denied is not None:
         return _failure(0, *denied)
+    if not generators:  # rewriting visits every node: only when there is one to rewrite
+        return tree
     return _GeneratorsAsLists().visit(tree)  # type: ignore[no-any-return]
 
 
