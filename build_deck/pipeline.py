@@ -66,17 +66,11 @@ from build_deck.report import (
     usable_cores,
     without_cycle_collection,
 )
-from build_deck.storage import (
-    LockHeld,
-    atomic_write,
-    build_lock,
-    fsync_dir,
-    remove_leftovers,
-)
+from build_deck.storage import LockHeld, atomic_write, build_lock, fsync_dir, remove_leftovers
 from build_deck.verify.checks import CardRead, load_readers, read_cards
 
 MAX_NOTES_BYTES = 8 * MIB
-"""A larger notes file is refused (the shipped notes are 80 KiB at most)."""
+"""A larger notes file is refused (the shipped notes are under 200 KiB each)."""
 
 
 def read_notes_file(data: bytes, shown: str) -> tuple[str | None, Diagnostic | None]:
@@ -198,8 +192,8 @@ def _cached_file(
 
 _ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...], bool]
 _Parsed = tuple[list[Card], list[Diagnostic], dict[SourceLoc, CardRead]]
-_PARALLEL_FROM = 16
-"""Parse in several processes from this many files on."""
+_PARALLEL_FROM = 64 * 1024
+"""Parse in several processes from this many bytes to parse (in two files or more)."""
 _parser_of_process: list[MarkdownIt] = []
 
 
@@ -223,13 +217,18 @@ def _parse_one(job: _ParseJob) -> _Parsed:
 
 
 def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
-    """Extract many files, in ``workers`` processes when there are enough of them; the
-    results come back in order, the same as one process gives."""
+    """Extract many files, in ``workers`` processes when there is enough to parse; the
+    results come back in order, the same as one process gives. The largest files start
+    first, so that a few big files share the processes evenly."""
     workers = min(workers, len(jobs))
-    if len(jobs) < _PARALLEL_FROM or workers < 2:
+    if workers < 2 or sum(len(job[0]) for job in jobs) < _PARALLEL_FROM:
         return [_parse_one(job) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return pool.map(_parse_one, jobs, chunksize=max(1, len(jobs) // (workers * 4)))
+        chunk = max(1, len(jobs) // (workers * 4))
+        parsed = pool.map(_parse_one, [jobs[i] for i in order], chunksize=chunk)
+    by_index = dict(zip(order, parsed, strict=True))
+    return [by_index[i] for i in range(len(jobs))]
 
 
 class TexHook(Protocol):
