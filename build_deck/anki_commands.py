@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from build_deck.files import UnsafeFile, printable, read_inside
+from build_deck.gather import NO_CARDS
 from build_deck.model import Diagnostic, Severity, SourceLoc
-from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
+from build_deck.report import BuildOptions, BuildReport, display_path, slugify, summary_line
 
 if TYPE_CHECKING:
     from anki.collection import Collection
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""
+StampKey = Callable[[BuildOptions], dict[str, Any]]
+"""The key of the up-to-date stamp of a build with the given options (build_deck/cli.py)."""
 
 
 def add_parsers(
@@ -93,8 +96,15 @@ def _collection_path(args: argparse.Namespace) -> Path | None:
         return None
 
 
-def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Build) -> int:
-    """Run ``sync`` or ``pull``; returns the exit code."""
+def run_anki_command(
+    args: argparse.Namespace,
+    options: BuildOptions,
+    build: Build,
+    stamp_key: StampKey | None = None,
+) -> int:
+    """Run ``sync`` or ``pull``; returns the exit code. A sync with nothing changed since
+    the build of the last sync (its up-to-date stamp keyed by ``stamp_key``) takes that
+    build's notes from the build cache, and does not build."""
     from build_deck.anki import collection as sync_module
     from build_deck.anki.sync_model import SyncError  # the parser alone imports neither
 
@@ -122,6 +132,12 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
                 print(problem, file=sys.stderr, flush=True)
             if any(p.severity is Severity.ERROR for p in problems):
                 return 1
+            fast = stamp_key is not None and args.command == "sync" and not scratch
+            kept = _unchanged_notes(options, stamp_key(options)) if stamp_key and fast else None
+            if kept is not None:
+                for line in kept[0]:
+                    print(line, file=sys.stderr, flush=True)
+                return _sync(args, kept[1], [], col, collection, options.root_deck)
             report = build(build_options)
             for diagnostic in report.diagnostics:
                 print(diagnostic, file=sys.stderr, flush=True)
@@ -138,9 +154,28 @@ def run_anki_command(args: argparse.Namespace, options: BuildOptions, build: Bui
                 return run_pull(
                     col, report.records, options.root_deck, apply=args.apply, rebuild=rebuild
                 )
-            return _sync(args, report, col, collection, options.root_deck)
+            removed = [change.guid for change in report.removed]
+            return _sync(args, report.records, removed, col, collection, options.root_deck)
     finally:
         col.close()
+
+
+def _unchanged_notes(
+    options: BuildOptions, key: dict[str, Any]
+) -> tuple[list[str], list[NoteRecord]] | None:
+    """When nothing changed since the build of the last sync (its stamp under ``key``):
+    the warnings that build printed, and its notes; else None."""
+    from build_deck.anki.kept_records import kept_records
+    from build_deck.freshness import context_key, unchanged_package
+
+    found = unchanged_package(options, key)
+    if found is None or found[1] is None or options.cache_dir is None:
+        return None
+    package = options.out_dir / f"{slugify(options.root_deck)}.apkg"
+    cache, notes = options.cache_dir, options.notes_dir
+    records = kept_records(cache, package, context_key(key), found[1], notes)
+    warnings = [line for line in found[0][:-1] if not line.endswith(f": {NO_CARDS}")]
+    return None if records is None else (warnings, records)
 
 
 def _scratch_options(options: BuildOptions, folder: Path) -> tuple[BuildOptions, list[Diagnostic]]:
@@ -182,7 +217,8 @@ def _ask(question: str) -> bool:
 
 def _sync(
     args: argparse.Namespace,
-    report: BuildReport,
+    records: Sequence[NoteRecord],
+    removed: Sequence[str],
     col: Collection,
     collection: Path,
     root_deck: str,
@@ -201,8 +237,7 @@ def _sync(
         prefer,
         display_path(collection.parent / "backups"),
     )
-    removed = [change.guid for change in report.removed]
-    outcome = sync_collection(col, report.records, removed, options, confirm=_ask)
+    outcome = sync_collection(col, records, removed, options, confirm=_ask)
     shown = display_path(collection)
     for line in outcome.lines:
         where = sys.stderr if ": error: " in line else sys.stdout

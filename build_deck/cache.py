@@ -183,7 +183,8 @@ def entry_path(cache_dir: Path, name: str) -> Path:
     return cache_dir / f"{digest}.json"
 
 
-def _card_to_json(card: Card) -> dict[str, Any]:
+def card_to_json(card: Card) -> dict[str, Any]:
+    """A card as plain data, as :func:`card_from_json` reads it back."""
     return {
         "kind": card.kind.value,
         "loc": [card.loc.path, card.loc.line],
@@ -226,7 +227,7 @@ def deck_media_name(path: Path, data: bytes) -> str:
     return f"{stem}-{digest}{path.suffix}"
 
 
-class _Stale(Exception):
+class StaleEntry(Exception):
     """An entry that is sound but out of date (an image changed): built again, no warning."""
 
 
@@ -281,9 +282,9 @@ def _media(value: Any, notes_dir: Path) -> tuple[tuple[str, str], ...]:
         try:
             data = read_inside(Path(path), notes_dir, MAX_IMAGE_BYTES)
         except UnsafeFile:
-            raise _Stale from None
+            raise StaleEntry from None
         if name != deck_media_name(Path(path), data):
-            raise _Stale  # the image changed since
+            raise StaleEntry  # the image changed since
         media.append((name, path))
     return tuple(media)
 
@@ -298,7 +299,7 @@ def _checks(value: Any, shown: str) -> tuple[Check, ...]:
     return tuple(checks)
 
 
-def _card_from_json(data: Any, shown: str, notes_dir: Path) -> Card:
+def card_from_json(data: Any, shown: str, notes_dir: Path) -> Card:
     """A card from an entry, every field checked."""
     if not isinstance(data, dict):
         raise ValueError("a card is not an object")
@@ -421,7 +422,7 @@ def _copy(result: FileResult) -> FileResult:
 def _media_unchanged(cards: list[Card], notes_dir: Path) -> bool:
     try:
         _media([[name, path] for card in cards for name, path in card.media], notes_dir)
-    except (_Stale, ValueError):
+    except (StaleEntry, ValueError):
         return False
     return True
 
@@ -442,7 +443,7 @@ def load(
     try:
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        cards = [_card_from_json(c, shown_path, notes_dir) for c in _items(data["cards"], "cards")]
+        cards = [card_from_json(c, shown_path, notes_dir) for c in _items(data["cards"], "cards")]
         locs = {card.loc for card in cards}
         verified = {}
         for item in _items(data["verified"], "the verified cards"):
@@ -457,7 +458,7 @@ def load(
             )
             for d in _items(data["warnings"], "the warnings")
         ]
-    except _Stale:
+    except StaleEntry:
         return None, None
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return None, f"ignoring corrupt build cache entry for {shown_path} ({exc})"
@@ -469,7 +470,7 @@ def load(
 def store(cache_dir: Path, shown_path: str, key: str, result: FileResult) -> None:
     """Save a notes file's result."""
     data = {
-        "cards": [_card_to_json(c) for c in result.cards],
+        "cards": [card_to_json(c) for c in result.cards],
         "verified": sorted([loc.path, loc.line, what] for loc, what in result.verified.items()),
         "warnings": [
             {"loc": [d.loc.path, d.loc.line], "message": d.message}

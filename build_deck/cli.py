@@ -349,11 +349,17 @@ def _options(args: argparse.Namespace, config: ProjectConfig) -> BuildOptions:
     )
 
 
+_BUILD_ARGUMENTS = ("cards", "notes", "out", "deck", "no_cache", "strict", "trust_checks")
+"""The command line's options a build reads (with ``--check-budget``): ``build``, ``watch``
+and ``sync`` share the stamp of a build made with the same ones."""
+
+
 def _stamp_key(args: argparse.Namespace, options: BuildOptions) -> dict[str, Any]:
-    """What the up-to-date stamp is keyed by: the command line and the options it and
-    build-deck.toml resolve to (their files are part of the stamp)."""
+    """What the up-to-date stamp is keyed by: the command line's options a build reads and
+    the options they and build-deck.toml resolve to (their files are part of the stamp)."""
     resolved = replace(options, check_mode="", locked=False, allow_removals=False, jobs=0)
-    return {**vars(args), "options": resolved}
+    chosen = {name: getattr(args, name, None) for name in _BUILD_ARGUMENTS}
+    return {**chosen, "check_budget": getattr(args, "check_budget", None), "options": resolved}
 
 
 def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
@@ -399,10 +405,17 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
         assert texcheck is not None and texcheck.mathjax is not None
         extra = [texcheck.mathjax / "package.json", *filter(None, [find_config()])]
         key = _stamp_key(args, options)
-        save_stamp(options, key, files, report, _diagnostic_lines(report), extra)
+        saved = save_stamp(options, key, files, report, _diagnostic_lines(report), extra)
+        if saved and args.command == "sync":  # for the next sync: build_deck/anki/kept_records.py
+            from build_deck.anki.kept_records import keep_records
+            from build_deck.freshness import context_key
+
+            if options.cache_dir is not None and report.out_path is not None:
+                keep_records(options.cache_dir, report.out_path, context_key(key), report.records)
 
     validated = texcheck is not None and texcheck.fingerprint.startswith("mathjax:")
-    after_write = stamp if args.command in ("build", "watch") and validated else None
+    stamped = args.command in ("build", "watch") or (args.command == "sync" and not args.dry_run)
+    after_write = stamp if stamped and validated else None
     try:
         return run(
             options,
@@ -422,7 +435,12 @@ def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     if args.command in ("sync", "pull"):
         from build_deck.anki_commands import run_anki_command
 
-        return run_anki_command(args, options, lambda opts: _build(args, opts, write=True))
+        return run_anki_command(
+            args,
+            options,
+            lambda opts: _build(args, opts, write=True),
+            stamp_key=lambda opts: _stamp_key(args, opts),
+        )
     if args.command == "adopt":
         from build_deck.adopt_command import run_adopt
 

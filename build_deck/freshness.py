@@ -219,6 +219,15 @@ def save_stamp(
 def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[str] | None:
     """The lines to print (warnings first, then the summary) when nothing changed since
     the last build's stamp; None when something did, or there is no stamp."""
+    found = unchanged_package(options, command)
+    return None if found is None else found[0]
+
+
+def unchanged_package(
+    options: BuildOptions, command: Mapping[str, Any]
+) -> tuple[list[str], str | None] | None:
+    """As :func:`unchanged_build`, with the SHA-256 of the package that build wrote, if
+    it is known (what ``sync`` pairs the notes it kept of that build with)."""
     if options.cache_dir is None:
         return None
     key = context_key(command)
@@ -245,6 +254,7 @@ def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[s
                 refresh = True
                 files[path] = [size, status.st_mtime_ns, digest, written]
         lines = [*stamp["warnings"], stamp["summary"]]
+        package = files.get(_entry(options).removeprefix(ENTRY), [None] * 3)[2]
     except (OSError, KeyError, TypeError, ValueError):
         return None  # a file removed, or no stamp
     if not all(isinstance(line, str) for line in lines):
@@ -252,4 +262,4 @@ def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[s
     if refresh:  # compared at ``started``: a later change shows in a later time
         stamp["time_ns"] = started
         build_cache.store_json(options.cache_dir, _entry(options), key, stamp)
-    return lines
+    return lines, package if isinstance(package, str) else None
