@@ -26,7 +26,7 @@ from build_deck.report import BuildOptions, BuildReport, display_path, slugify, 
 if TYPE_CHECKING:
     from anki.collection import Collection
 
-    from build_deck.anki.package import NoteRecord
+    from build_deck.anki.note_record import NoteRecord
 
 Build = Callable[[BuildOptions], BuildReport]
 """Runs the build with the given options (texcheck and checks included)."""

@@ -24,7 +24,7 @@ from build_deck.files import folder_problem
 from build_deck.model import Card, Diagnostic, Severity, SourceLoc
 
 if TYPE_CHECKING:  # genanki is imported only by the builds that write a package
-    from build_deck.anki.package import NoteRecord
+    from build_deck.anki.note_record import NoteRecord
     from build_deck.verify.checks import CardRead
 
 DEFAULT_ROOT_DECK = "AI Study Notes"

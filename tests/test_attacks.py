@@ -780,7 +780,7 @@ class TestInputsUnderOneMegabyte:
                 check_arithmetic(card)
 
     def test_a_100_kb_card_retyped_under_sync(self) -> None:
-        from build_deck.anki.package import NoteRecord
+        from build_deck.anki.note_record import NoteRecord
         from build_deck.anki.pairing import pair_retyped
         from build_deck.anki.sync_model import Desired, Existing
 

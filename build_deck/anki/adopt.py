@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from build_deck.anki.note_record import NoteRecord
 from build_deck.anki.notetypes import CLOZE, QA, NoteType
-from build_deck.anki.package import NoteRecord
 from build_deck.anki.sync_model import OUR_NOTETYPE_MARKS, OUR_NOTETYPES
 from build_deck.model import CardKind
 

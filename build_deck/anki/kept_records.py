@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from build_deck import cache as build_cache
+from build_deck.anki.note_record import NoteRecord
 from build_deck.anki.notetypes import VERIFIED_TEXT
-from build_deck.anki.package import NoteRecord
 from build_deck.cache import card_from_json, card_to_json, checked_mark
 
 ENTRY = "sync-notes:"

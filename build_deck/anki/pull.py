@@ -26,8 +26,8 @@ from markdown_it.renderer import RendererHTML
 
 from build_deck.anki.collection import read_collection
 from build_deck.anki.html_to_markdown import html_to_markdown
+from build_deck.anki.note_record import NoteRecord
 from build_deck.anki.notes_file import NotesFile, Span, cards_of
-from build_deck.anki.package import NoteRecord
 from build_deck.anki.sync_model import CollectionView, Desired
 from build_deck.anki.sync_state import NoteState, dump_state, field_hash
 from build_deck.model import Card

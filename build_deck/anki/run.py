@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_deck.anki.collection import media_hashes, notetypes_present, read_collection
-from build_deck.anki.package import NoteRecord
+from build_deck.anki.note_record import NoteRecord
 from build_deck.anki.sync import plan_sync
 from build_deck.anki.sync_model import REMOVED_TAG, Plan, Prefer, SyncError
 from build_deck.anki.sync_report import describe

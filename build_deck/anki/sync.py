@@ -24,8 +24,8 @@ from typing import Any
 
 from build_deck.anki.decks import DeckMap
 from build_deck.anki.duplicates import plan_merges
+from build_deck.anki.note_record import NoteRecord
 from build_deck.anki.notetypes import VERIFIED_TAG
-from build_deck.anki.package import NoteRecord
 from build_deck.anki.pairing import pair_retyped, retyped_since_sync
 from build_deck.anki.styling import StylingError, plan_styling
 from build_deck.anki.sync_model import (

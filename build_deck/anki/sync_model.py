@@ -13,8 +13,8 @@ from enum import Enum
 
 from build_deck.anki.decks import relative_deck
 from build_deck.anki.duplicates import Merge
+from build_deck.anki.note_record import NoteRecord, note_fields
 from build_deck.anki.notetypes import NOTE_TYPES, NoteType, note_type_of
-from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.anki.pairing import first_words
 from build_deck.anki.styling import Styling, StylingPlan
 from build_deck.anki.sync_state import STATE_KEY, SyncRecord

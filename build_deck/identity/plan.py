@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from build_deck.anki.note_record import NoteRecord, note_fields
 from build_deck.anki.notetypes import NOTE_TYPES, card_css, note_type_of
-from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.identity.ledger import (
     Change,
     Entry,

@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from build_deck.anki.note_record import NoteRecord, note_fields
 from build_deck.anki.notetypes import card_css, note_type_of
-from build_deck.anki.package import NoteRecord, note_fields
 from build_deck.files import UnsafeFile, inside
 from build_deck.model import Card, CardKind, SourceLoc
 from build_deck.report import slugify
