@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from build_deck.files import printable
 from build_deck.model import Diagnostic, SourceLoc
-from build_deck.report import BuildOptions, BuildReport, display_path, slugify, summary_line
+from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
 # The command's own modules are imported when it runs: the command line is built for
 # every command, and a build with nothing changed imports none of them.
@@ -220,7 +220,7 @@ def _apply(
     if report.errors:
         print(summary_line(report, wrote=False), flush=True)
         return 1
-    package = display_path(options.out_dir / f"{slugify(options.root_deck)}.apkg")
+    package = display_path(options.package)
     kept = f"{len(adoption.pairs)} notes ({adoption.reviews} reviews kept)"
     print(
         f"adopted {kept} -> {display_path(path)}; they now have build-deck's note "

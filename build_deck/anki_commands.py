@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from build_deck.files import UnsafeFile, printable, read_inside
 from build_deck.gather import NO_CARDS
 from build_deck.model import Diagnostic, Severity, SourceLoc
-from build_deck.report import BuildOptions, BuildReport, display_path, slugify, summary_line
+from build_deck.report import BuildOptions, BuildReport, display_path, summary_line
 
 if TYPE_CHECKING:
     from anki.collection import Collection
@@ -171,9 +171,8 @@ def _unchanged_notes(
     found = unchanged_package(options, key)
     if found is None or found[1] is None or options.cache_dir is None:
         return None
-    package = options.out_dir / f"{slugify(options.root_deck)}.apkg"
     cache, notes = options.cache_dir, options.notes_dir
-    records = kept_records(cache, package, context_key(key), found[1], notes)
+    records = kept_records(cache, options.package, context_key(key), found[1], notes)
     warnings = [line for line in found[0][:-1] if not line.endswith(f": {NO_CARDS}")]
     return None if records is None else (warnings, records)
 

@@ -44,7 +44,6 @@ from build_deck.report import (
     BuildReport,
     NotesFile,
     SourceState,
-    slugify,
     summary_line,
 )
 from build_deck.storage import LOCK_NAME, TEMP_PREFIX
@@ -100,7 +99,7 @@ def source_state(data: bytes) -> SourceState:
 
 
 def _entry(options: BuildOptions) -> str:
-    return f"{ENTRY}{options.out_dir / (slugify(options.root_deck) + '.apkg')}"
+    return f"{ENTRY}{options.package}"
 
 
 def _walk(folder: Path, *, hidden: bool = True) -> Iterator[str]:

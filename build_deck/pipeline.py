@@ -62,7 +62,6 @@ from build_deck.report import (
     build_time,
     display_path,
     share_verified,
-    slugify,
     usable_cores,
     without_cycle_collection,
 )
@@ -277,7 +276,7 @@ def write_outputs(plan: IdentityPlan, report: BuildReport, options: BuildOptions
         if old_files:
             fsync_dir(options.cards_dir)
 
-    out_path = options.out_dir / f"{slugify(options.root_deck)}.apkg"
+    out_path = options.package
     media = sorted({m for card in report.cards for m in card.media})
     mtimes = {nt.model_id: nt.mtime for nt in plan.ledger.notetypes.values()}
     inputs = package_inputs(plan, mtimes, media)

@@ -66,6 +66,11 @@ class BuildOptions:
     """Processes that parse the notes (and check workers): 0 for one per usable core.
     The package is the same, byte for byte, whatever the number."""
 
+    @property
+    def package(self) -> Path:
+        """The .apkg the build writes: ``out_dir/<root deck as a file name>.apkg``."""
+        return self.out_dir / f"{slugify(self.root_deck)}.apkg"
+
     def folder_problems(self) -> list[Diagnostic]:
         """An error for each folder of the project that leads out of the folder holding
         it (a link such as ``cards -> ../outside``): nothing is read or written then."""
