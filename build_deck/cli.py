@@ -405,13 +405,14 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
         assert texcheck is not None and texcheck.mathjax is not None
         extra = [texcheck.mathjax / "package.json", *filter(None, [find_config()])]
         key = _stamp_key(args, options)
-        saved = save_stamp(options, key, files, report, _diagnostic_lines(report), extra)
-        if saved and args.command == "sync":  # for the next sync: build_deck/anki/kept_records.py
+        package = save_stamp(options, key, files, report, _diagnostic_lines(report), extra)
+        if package and args.command == "sync":  # for the next sync: build_deck/anki/kept_records.py
             from build_deck.anki.kept_records import keep_records
             from build_deck.freshness import context_key
 
-            if options.cache_dir is not None and report.out_path is not None:
-                keep_records(options.cache_dir, report.out_path, context_key(key), report.records)
+            assert options.cache_dir is not None  # else no stamp
+            cache, records = options.cache_dir, report.records
+            keep_records(cache, options.package, context_key(key), records, package)
 
     validated = texcheck is not None and texcheck.fingerprint.startswith("mathjax:")
     stamped = args.command in ("build", "watch") or (args.command == "sync" and not args.dry_run)

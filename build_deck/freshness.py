@@ -182,27 +182,27 @@ def save_stamp(
     report: BuildReport,
     printed: Sequence[str],
     extra: Sequence[Path] = (),
-) -> bool:
+) -> str | None:
     """Record that this build (which wrote its package with no error) is up to date with
     its files; ``printed`` are the lines it printed on stderr, ``extra`` more files its
-    result depends on. Returns False, and records nothing, when a later build might print
-    or do something else: a warning not kept with a notes file, checks that could not
-    run, files changed while it ran."""
+    result depends on. Returns the SHA-256 of the package as recorded. Returns None, and
+    records nothing, when a later build might print or do something else: a warning not
+    kept with a notes file, checks that could not run, files changed while it ran."""
     if options.cache_dir is None or report.out_path is None or report.errors:
-        return False
+        return None
     if options.check_mode.startswith("checks:not-run") or any(f.read is None for f in files):
-        return False
+        return None
     kept = {d for f in files for d in f.diagnostics}
     warnings = [d for d in report.diagnostics if d.severity is Severity.WARNING]
     if any(d not in kept for d in warnings):
-        return False
+        return None
     started = time.time_ns()  # a file written after this is compared by hash
     try:
         recorded = _stamp_files(options, files, report, extra)
     except OSError:
-        return False
-    if recorded is None:
-        return False
+        return None
+    if recorded is None or str(report.out_path) not in recorded:
+        return None  # or the package was removed since it was written
     quiet = replace(report, new=0, changed=0, moved=0, restored=0, removed=[], changes=[])
     stamp = {
         "time_ns": started,
@@ -212,7 +212,8 @@ def save_stamp(
         "summary": f"{summary_line(quiet, wrote=True)}; {UP_TO_DATE}",
     }
     build_cache.store_json(options.cache_dir, _entry(options), context_key(command), stamp)
-    return True
+    package: str = recorded[str(report.out_path)][2]
+    return package
 
 
 def unchanged_build(options: BuildOptions, command: Mapping[str, Any]) -> list[str] | None:

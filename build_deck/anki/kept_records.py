@@ -16,7 +16,6 @@ The entry is read as an attacker may have written it, as every build cache entry
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,15 +29,12 @@ ENTRY = "sync-notes:"
 """Prefix of the entry's name in the build cache; the package's path follows."""
 
 
-def keep_records(cache_dir: Path, package: Path, key: str, records: Sequence[NoteRecord]) -> None:
-    """Keep ``records``, the notes of the build that just wrote ``package`` with no error,
-    with the package's SHA-256, under the up-to-date stamp's ``key``; a failure only
-    costs speed."""
-    try:
-        with package.open("rb") as file:
-            digest = hashlib.file_digest(file, "sha256").hexdigest()
-    except OSError:
-        return
+def keep_records(
+    cache_dir: Path, package: Path, key: str, records: Sequence[NoteRecord], digest: str
+) -> None:
+    """Keep ``records``, the notes of the build that just wrote ``package`` (of SHA-256
+    ``digest``, as the up-to-date stamp recorded it), under the stamp's ``key``; a failure
+    only costs speed."""
     notes = [
         [card_to_json(r.card), r.guid, r.mtime, r.verified, list(r.tags), r.source] for r in records
     ]
