@@ -117,19 +117,26 @@ class CardRead:
     (:func:`read_card`). Verifying the card fills in its reading's values: it is read for
     one verification."""
 
+    card: Card
+    """The card read."""
     jobs: list[tuple[Check, Formula | None, CardValue | str]]
     """Its checks to run, each with the formula it verifies and the value it compares
     against (or why there is none: :func:`~build_deck.verify.values.card_value`)."""
     problems: list[Diagnostic]
     """Its formula checks that cannot be read: each fails the card."""
-    reading: CardReading
-    """What its mark must cover, and its chains (``reading.card`` is the card)."""
+    reading: CardReading | None
+    """What its mark must cover, and its chains (``reading.card`` is the card); None for
+    a card already judged where it was read (:attr:`arithmetic`)."""
+    arithmetic: bool = False
+    """For a card already judged: whether its chains earned it the mark."""
 
 
 def read_card(card: Card) -> CardRead:
     """Read one card for its verification: the formula each check verifies (a formula
     that cannot be read fails its card) and the value it compares against, and what
-    the card asks to recall."""
+    the card asks to recall. A card without checks is judged here (its chains compared,
+    :func:`~build_deck.verify.coverage.judge_coverage`) unless that finds a problem: in a
+    parse worker, so that its reading need not be carried back to the build."""
     jobs: list[tuple[Check, Formula | None, CardValue | str]] = []
     problems: list[Diagnostic] = []
     formulas = set()
@@ -144,7 +151,14 @@ def read_card(card: Card) -> CardRead:
                 continue
             formulas.add(formula.source)
         jobs.append((check, formula, card_value(card, check)))
-    return CardRead(jobs, problems, CardReading.read(card, formulas))
+    reading = CardReading.read(card, formulas)
+    if not jobs and not problems:
+        # No check will change what its chains hold: judged now, the reading is not kept.
+        # With no problem, the verdict is the same whatever --strict says.
+        arithmetic, judged = judge_coverage(reading, earned=False, strict=False)
+        if not judged:
+            return CardRead(card, [], [], None, arithmetic)
+    return CardRead(card, jobs, problems, reading)
 
 
 def read_cards(cards: Sequence[Card]) -> dict[SourceLoc, CardRead]:
@@ -163,21 +177,26 @@ def _read_jobs(
     diagnostics: list[Diagnostic],
     failed: set[SourceLoc],
     read: Mapping[SourceLoc, CardRead],
-) -> tuple[list[_Job], dict[SourceLoc, CardReading]]:
+) -> tuple[list[_Job], dict[SourceLoc, CardReading], dict[SourceLoc, bool]]:
     """The checks to run, each with the formula it verifies, and what is read of each
-    card to judge its mark (from ``read`` where it holds the card, else read here)."""
+    card to judge its mark (from ``read`` where it holds the card, else read here): its
+    reading, or for a card already judged, whether its chains earned the mark."""
     jobs: list[_Job] = []
     readings: dict[SourceLoc, CardReading] = {}
+    judged: dict[SourceLoc, bool] = {}
     for card in cards:
         got = read.get(card.loc)
-        if got is None or got.reading.card is not card:
+        if got is None or got.card is not card:
             got = read_card(card)
         diagnostics += got.problems
         if got.problems:
             failed.add(card.loc)
         jobs += [(card, *job) for job in got.jobs]
-        readings[card.loc] = got.reading
-    return jobs, readings
+        if got.reading is None:
+            judged[card.loc] = got.arithmetic
+        else:
+            readings[card.loc] = got.reading
+    return jobs, readings, judged
 
 
 def _members_job(reading: CardReading) -> dict[str, Any] | None:
@@ -215,7 +234,7 @@ def verify_cards(
     """
     diagnostics: list[Diagnostic] = []
     failed: set[SourceLoc] = set()
-    jobs, readings = _read_jobs(cards, diagnostics, failed, read or {})
+    jobs, readings, judged = _read_jobs(cards, diagnostics, failed, read or {})
     codes = [check.code for _, check, *_ in jobs]
     formulas = [list(f.parts) if f is not None else None for _, _, f, _ in jobs]
     members = [_members_job(readings[card.loc]) for card, *_ in jobs]
@@ -257,7 +276,7 @@ def verify_cards(
         if formula is not None and verdict.earned:
             reading.formulas_passed.add(formula.source)
         earned.setdefault(card.loc, []).extend(verdict.earned)
-    diagnostics += _judge_marks(cards, readings, earned, failed, strict)
+    diagnostics += _judge_marks(cards, readings, judged, earned, failed, strict)
     cut = sum(outcome.budget_exceeded for outcome in outcomes)
     if cut:
         pairs = [(card, check) for card, check, *_ in jobs]
@@ -273,17 +292,23 @@ def verify_cards(
 def _judge_marks(
     cards: Sequence[Card],
     readings: Mapping[SourceLoc, CardReading],
+    judged: Mapping[SourceLoc, bool],
     earned: dict[SourceLoc, list[str]],
     failed: set[SourceLoc],
     strict: bool,
 ) -> list[Diagnostic]:
     """Whether each card's mark covers all it asks to recall (:func:`judge_coverage`):
     what its chains earned is added to ``earned``, a card that is not covered to
-    ``failed``; returns the diagnostics."""
+    ``failed``; returns the diagnostics. ``judged``: the cards judged where they were
+    read, each with whether its chains earned the mark."""
     diagnostics: list[Diagnostic] = []
     for card in cards:
-        kinds = earned.get(card.loc, [])
-        arithmetic, problems = judge_coverage(readings[card.loc], bool(kinds), strict)
+        problems: list[Diagnostic] = []
+        if card.loc in judged:
+            arithmetic = judged[card.loc]
+        else:
+            kinds = earned.get(card.loc, [])
+            arithmetic, problems = judge_coverage(readings[card.loc], bool(kinds), strict)
         diagnostics += problems
         if problems:
             failed.add(card.loc)

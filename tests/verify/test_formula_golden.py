@@ -14,7 +14,8 @@ import pytest
 from build_deck.model import Diagnostic, SourceLoc
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
-from build_deck.verify.checks import verify_cards
+from build_deck.verify.checks import read_card, verify_cards
+from build_deck.verify.coverage import CardReading, judge_coverage
 from tests.parse.test_golden import read_fixture_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -58,3 +59,27 @@ def test_verification(
 
 def test_fixtures_were_found() -> None:
     assert len(CASES) >= 20
+
+
+def test_a_card_without_checks_is_judged_where_it_is_read(tmp_path: Path) -> None:
+    # A parse worker judges a card without checks and does not carry its reading back
+    # to the build: the verdict must be the one the build would give, strict or not.
+    cards = []
+    for number, (_, _, source, _) in enumerate(CASES):
+        found, _ = extract_cards(make_parser(), source, f"notes/case{number}.md", tmp_path, "D")
+        cards += [card for card in found if not card.checks]
+    dropped = kept = marked = 0
+    for card in cards:
+        read = read_card(card)
+        verdicts = {
+            strict: judge_coverage(CardReading.read(card, set()), earned=False, strict=strict)
+            for strict in (False, True)
+        }
+        if read.reading is None:
+            dropped += 1
+            marked += read.arithmetic
+            assert verdicts == {strict: (read.arithmetic, []) for strict in (False, True)}
+        else:
+            kept += 1
+            assert verdicts[False][1] and verdicts[True][1], card.loc
+    assert dropped >= 5 and marked >= 2 and kept >= 3, (dropped, marked, kept)
