@@ -219,6 +219,21 @@ def collect_math(cards: Sequence[Card]) -> list[MathExpression]:
     return found
 
 
+def distinct_math(cards: Sequence[Card]) -> list[tuple[str, bool]]:
+    """Every distinct (TeX as MathJax reads it, display) on the cards, in the order it
+    first appears: what :func:`collect_math` finds, without finding each one's line."""
+    found: dict[tuple[str, bool], None] = {}
+    stripped: dict[str, str] = {}
+    for card in cards:
+        for html_field in (card.context, card.content, card.back, card.extra):
+            for source, display in math_in_html(html_field):
+                tex = stripped.get(source)
+                if tex is None:
+                    tex = stripped[source] = strip_cloze_markup(source)
+                found[(tex, display)] = None
+    return list(found)
+
+
 def _cache_salt(mathjax: Path) -> str:
     """What a cached verdict depends on besides the TeX: MathJax and the script."""
     digest = hashlib.sha256()
@@ -359,21 +374,25 @@ class TexChecker:
         if self.unavailable is not None:
             problem = self._not_validated(self.unavailable)
             return lambda: [problem]
-        expressions = collect_math(cards)
-        if not expressions:
+        # Only the distinct expressions are kept while MathJax works; the line of each
+        # is looked for only if MathJax finds errors.
+        distinct = distinct_math(cards)
+        if not distinct:
             self.close()
             return list
 
         cached = load_cache(self._cache_dir, self._salt) if self._cache_dir else set()
         jobs: dict[tuple[str, bool], str] = {}
-        for expression in expressions:
-            job = (expression.tex, expression.display)
+        current: set[str] = set()
+        for job in distinct:
             key = _expression_key(self._salt, *job)
+            current.add(key)
             # Definitions (\newcommand, \require, ...) are always sent, in deck order,
             # since later expressions may depend on them.
-            if key not in cached or _DEFINES.search(expression.tex):
-                jobs.setdefault(job, key)
-        self.cached = len({(e.tex, e.display) for e in expressions}) - len(jobs)
+            if key not in cached or _DEFINES.search(job[0]):
+                jobs[job] = key
+        self.cached = len(distinct) - len(jobs)
+        del distinct
         if not jobs:
             self.close()
             return list
@@ -396,12 +415,13 @@ class TexChecker:
             self.typeset = len(jobs)
             errors = dict(zip(jobs, verdicts, strict=True))
             if self._cache_dir is not None:
-                current = {_expression_key(self._salt, e.tex, e.display) for e in expressions}
                 accepted = {key for job, key in jobs.items() if errors[job] is None}
                 save_cache(self._cache_dir, self._salt, (current & cached) | accepted)
+            if all(message is None for message in verdicts):
+                return []
             return [
                 Diagnostic(expression.loc, f"TeX error in {expression.shown}: {message}")
-                for expression in expressions
+                for expression in collect_math(cards)
                 if (message := errors.get((expression.tex, expression.display))) is not None
             ]
 

@@ -18,6 +18,7 @@ from build_deck.typeset.texcheck import (
     MATHJAX_ENV,
     TexChecker,
     collect_math,
+    distinct_math,
     find_mathjax,
     math_in_html,
     strip_cloze_markup,
@@ -102,6 +103,18 @@ def test_every_expression_is_found_at_its_own_line(project: Project) -> None:
         ("notes/broken.md:16", r"\frac{1}{2}"),
         ("notes/broken.md:16", r"\frac{d}{du} = {{c2::\frac{1}{2} ::half}}"),
     ]
+
+
+def test_mathjax_gets_each_expression_once_in_the_order_it_first_appears(
+    project: Project,
+) -> None:
+    # What is sent while MathJax works; lines are looked for only when it finds errors.
+    project.write("broken.md", BROKEN)
+    project.write("again.md", "Q: $x^2$ and $\\frac{1}{2}$?\nA: $$x^2$$ and $y$\n")
+    cards = cards_of(project)
+    every = [(e.tex, e.display) for e in collect_math(cards)]
+    assert len(every) > len(set(every))
+    assert distinct_math(cards) == list(dict.fromkeys(every))
 
 
 # -- the build, with MathJax in Node.js --------------------------------------------
