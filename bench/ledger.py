@@ -48,7 +48,7 @@ def _child_match(folder: str) -> None:
     from build_deck.cache import default_cache_dir
     from build_deck.identity.ledger import load_ledger
     from build_deck.identity.plan import plan_identities
-    from build_deck.pipeline import collect_cards
+    from build_deck.reading import collect_cards
     from build_deck.report import BuildOptions, BuildReport, build_time, without_cycle_collection
 
     options = BuildOptions(cache_dir=default_cache_dir(Path("notes")))

@@ -13,8 +13,8 @@ from unittest import mock
 import pytest
 
 from build_deck.cache import default_cache_dir, entry_path
-from build_deck.pipeline import _parse_one as parse_one
 from build_deck.pipeline import run
+from build_deck.reading import _parse_one as parse_one
 from build_deck.report import BuildOptions, BuildReport
 from build_deck.verify.checks import verify_cards
 from build_deck.verify.sandbox import run_checks
@@ -49,7 +49,7 @@ def build_counting(project: Project) -> tuple[list[str], list[str], BuildReport]
         return parse_one(job)
 
     with (
-        mock.patch("build_deck.pipeline._parse_one", counting_parse),
+        mock.patch("build_deck.reading._parse_one", counting_parse),
         mock.patch("build_deck.verify.checks.run_checks", counting_run_checks),
     ):
         report = run(options, write=False, verify=verify_cards)

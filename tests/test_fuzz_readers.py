@@ -33,7 +33,7 @@ from build_deck.model import Check, Diagnostic
 from build_deck.parse.cards import imitates_mark
 from build_deck.parse.extract import extract_cards
 from build_deck.parse.markdown import make_parser
-from build_deck.pipeline import read_notes_file
+from build_deck.reading import read_notes_file
 from build_deck.typeset.texcheck import math_in_html
 from build_deck.verify.coverage import CardReading, judge_coverage
 from build_deck.verify.values import card_value

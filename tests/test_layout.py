@@ -24,6 +24,7 @@ LAYERS = [
     "report",
     "freshness",
     "gather",
+    "reading",
     "identity",
     "pipeline",
     "typeset",

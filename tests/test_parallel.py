@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from build_deck import pipeline
+from build_deck import reading
 from build_deck.cli import main
 from tests.conftest import REPO, Project
 
 _PIDS = "BUILD_DECK_TEST_PIDS"
-_serial_parse = pipeline._parse_one
+_serial_parse = reading._parse_one
 
 
 def _parse_recording_pid(job: Any) -> Any:
@@ -59,8 +59,8 @@ def _build(project: Project, name: str, jobs: int) -> tuple[bytes, set[int]]:
 def test_parallel_and_serial_builds_write_the_same_bytes(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "_PARALLEL_FROM", 1)
-    monkeypatch.setattr(pipeline, "_parse_one", _parse_recording_pid)
+    monkeypatch.setattr(reading, "_PARALLEL_FROM", 1)
+    monkeypatch.setattr(reading, "_parse_one", _parse_recording_pid)
     monkeypatch.setenv(_PIDS, "")
     _write_corpus(300, project.notes)  # 6 files: Q/A, clozes, math, code, 60 checks
 

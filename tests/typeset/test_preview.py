@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from build_deck.cli import main
 from build_deck.model import Card, CardKind, SourceLoc
-from build_deck.pipeline import collect_cards
+from build_deck.reading import collect_cards
 from build_deck.report import BuildOptions, BuildReport
 from build_deck.typeset.preview import card_faces, cloze_filter, encode_attribute, render_template
 from build_deck.typeset.texcheck import find_mathjax

@@ -11,7 +11,7 @@ import pytest
 
 from build_deck.cache import entry_path
 from build_deck.model import Card, Severity
-from build_deck.pipeline import collect_cards
+from build_deck.reading import collect_cards
 from build_deck.report import BuildOptions, BuildReport
 from build_deck.typeset.texcheck import (
     CACHE_NAME,
