@@ -6,7 +6,7 @@ linted and read for its checks where it is parsed.
 from __future__ import annotations
 
 import multiprocessing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -121,13 +121,11 @@ def read_notes(
             hit.read = source_state(data) if options.cache_dir is not None else None
             files.append(hit)
 
-    jobs = [
-        (data, shown, folder, options.root_deck, vault, options.tags, for_checks)
-        for _, data, shown, folder in to_parse
-    ]
+    jobs = [(data, shown, folder) for _, data, shown, folder in to_parse]
     if for_checks and jobs:
         load_readers()
-    parsed = _parse_all(jobs, options.jobs or usable_cores())
+    settings = _ParseSettings(options.root_deck, vault, options.tags, for_checks)
+    parsed = _parse_all(jobs, settings, options.jobs or usable_cores())
     for (index, *_), (cards, diagnostics, read) in zip(to_parse, parsed, strict=True):
         files[index].cards = cards
         files[index].diagnostics = diagnostics
@@ -152,7 +150,27 @@ def _cached_file(
     return NotesFile(path, shown, key, hit.cards, True, hit.diagnostics, dict(hit.verified))
 
 
-_ParseJob = tuple[bytes, str, Path, str, VaultIndex, tuple[str, ...], bool]
+_ParseJob = tuple[bytes, str, Path]
+"""One notes file to parse: its bytes, its path as shown, and its folder."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ParseSettings:
+    """What every file of a build is parsed with."""
+
+    root_deck: str
+    vault: VaultIndex
+    """The files of the notes folder, where an embed is found by its name."""
+    tags: tuple[str, ...]
+    """The project's tags, on every card."""
+    for_checks: bool
+    """Whether the cards are read for their checks too."""
+
+
+_settings_of_process: list[_ParseSettings] = []
+"""The settings of the build being parsed: set before the parse workers fork, so that
+they inherit them rather than receive them with every file (an Obsidian vault's index of
+attachments can be large)."""
 _Parsed = tuple[list[Card], list[Diagnostic], dict[SourceLoc, CardRead]]
 _PARALLEL_FROM = 64 * 1024
 """Parse in several processes from this many bytes to parse (in two files or more)."""
@@ -164,9 +182,11 @@ _parser_of_process: list[MarkdownIt] = []
 
 def _parse_one(job: _ParseJob) -> _Parsed:
     """Decode and extract one notes file (in this process or a worker): its cards, its
-    problems and its cards' lint warnings, and (when its last item says so) its cards as
+    problems and its cards' lint warnings, and (when the settings say so) its cards as
     read for their checks."""
-    data, shown, folder, root_deck, vault, tags, for_checks = job
+    data, shown, folder = job
+    settings = _settings_of_process[0]
+    root_deck, vault, tags = settings.root_deck, settings.vault, settings.tags
     text, problem = read_notes_file(data, shown)
     if text is None:
         return [], [problem] if problem else [], {}
@@ -178,21 +198,25 @@ def _parse_one(job: _ParseJob) -> _Parsed:
     if tags:  # the project's tags (build-deck.toml), on every card
         cards = [replace(card, tags=tuple(sorted({*card.tags, *tags}))) for card in cards]
     problems += lint_file(cards, text)
-    return cards, problems, read_cards(cards) if for_checks else {}
+    return cards, problems, read_cards(cards) if settings.for_checks else {}
 
 
-def _parse_all(jobs: list[_ParseJob], workers: int) -> list[_Parsed]:
+def _parse_all(jobs: list[_ParseJob], settings: _ParseSettings, workers: int) -> list[_Parsed]:
     """Extract many files, in ``workers`` processes when there is enough to parse; the
     results come back in order, the same as one process gives. The largest files start
     first, so that a few big files share the processes evenly."""
     workers = min(workers, len(jobs))
-    if workers < 2 or sum(len(job[0]) for job in jobs) < _PARALLEL_FROM:
-        return [_parse_one(job) for job in jobs]
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        # A worker sends a chunk's results at once: a few files, so that neither it nor
-        # the build holds hundreds of files' cards in one message.
-        chunk = max(1, min(_MOST_FILES_A_TASK, len(jobs) // (workers * 4)))
-        parsed = pool.map(_parse_one, [jobs[i] for i in order], chunksize=chunk)
+    _settings_of_process[:] = [settings]
+    try:
+        if workers < 2 or sum(len(job[0]) for job in jobs) < _PARALLEL_FROM:
+            return [_parse_one(job) for job in jobs]
+        order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            # A worker sends a chunk's results at once: a few files, so that neither it
+            # nor the build holds hundreds of files' cards in one message.
+            chunk = max(1, min(_MOST_FILES_A_TASK, len(jobs) // (workers * 4)))
+            parsed = pool.map(_parse_one, [jobs[i] for i in order], chunksize=chunk)
+    finally:
+        _settings_of_process.clear()
     by_index = dict(zip(order, parsed, strict=True))
     return [by_index[i] for i in range(len(jobs))]
