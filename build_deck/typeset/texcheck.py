@@ -264,7 +264,7 @@ def save_cache(cache_dir: Path, salt: str, keys: Iterable[str]) -> None:
     build_cache.store_json(cache_dir, CACHE_NAME, salt, sorted(set(keys)))
 
 
-NODE_OPTIONS = ("--max-semi-space-size=8",)
+NODE_FLAGS = ("--max-semi-space-size=8",)
 """V8's young generation at half its default size: MathJax makes short-lived objects by
 the million, and with the default the process grew about 25 MB larger (150 against
 126 MB at 16,771 expressions; 125 against 109 MB for the shipped deck's 2,806), in no
@@ -320,7 +320,7 @@ class TexChecker:
                 self._salt = _cache_salt(mathjax)
             except OSError as exc:
                 self.unavailable = f"cannot read MathJax's package.json: {exc}"
-            self._command = [node, *NODE_OPTIONS, str(SCRIPT), str(mathjax)]
+            self._command = [node, *NODE_FLAGS, str(SCRIPT), str(mathjax)]
             if early:
                 self._launch()
 
