@@ -1,4 +1,5 @@
-// Typeset TeX with MathJax 3, the engine Anki uses, and report MathJax's own errors.
+// Read TeX with MathJax 3's TeX input, the engine Anki uses, and report MathJax's own
+// errors (no output is laid out).
 //
 //   node texcheck.mjs MATHJAX_DIR < expressions.json > errors.json
 //
@@ -62,6 +63,12 @@ async function main() {
   });
   const { STATE } = MathJax._.core.MathItem;
   const document = MathJax.startup.document;
+  // Every TeX error is thrown by the parser (the input jax calls formatError only when
+  // it catches a TexError from TexParser); the post-filters then tidy the MathML tree
+  // for output (scripts, inherited attributes, stretchy operators, relations) and throw
+  // none. Without them MathJax reads the TeX in about half the time.
+  const postFilters = document.inputJax[0].postFilters;
+  for (const { item } of Array.from(postFilters)) postFilters.remove(item);
   const typeset = (tex, display) =>
     document.convert(tex, { display: Boolean(display), end: STATE.COMPILED });
   for (let round = 0; round < WARM_UP_ROUNDS && !received; round++) {

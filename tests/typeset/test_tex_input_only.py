@@ -1,5 +1,6 @@
-"""The TeX is validated by MathJax's TeX input alone (``js/texcheck.mjs`` stops at the
-compiled MathML, no output is laid out): that finds every error typesetting finds."""
+"""The TeX is validated by MathJax's TeX parser alone (``js/texcheck.mjs`` runs the TeX
+input without its post-filters, and lays out no output): that finds every error
+typesetting finds."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from build_deck.typeset.texcheck import collect_math, find_mathjax
+from build_deck.typeset.texcheck import SCRIPT, collect_math, find_mathjax
 from tests.conftest import Project
 from tests.typeset.test_texcheck import BROKEN, cards_of
 
 NODE = shutil.which("node")
 MATHJAX = find_mathjax(Path(__file__).parent)
 
-BOTH_WAYS = r"""
+TYPESET = r"""
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -31,17 +32,14 @@ const MathJax = await require(path.resolve(process.argv[2], "es5", "node-main.js
   chtml: { fontURL: "." },
   startup: { typeset: false },
 });
-const { STATE } = MathJax._.core.MathItem;
-const doc = MathJax.startup.document;
 const error = (f) => { try { f(); return null; } catch (e) { return String(e.message || e); } };
 const items = JSON.parse(fs.readFileSync(0, "utf8"));
-process.stdout.write(JSON.stringify(items.map(([tex, display]) => [
-  error(() => doc.convert(tex, { display, end: STATE.COMPILED })),
-  error(() => MathJax.tex2chtml(tex, { display })),
-])));
+process.stdout.write(JSON.stringify(items.map(([tex, display]) => (
+  error(() => MathJax.tex2chtml(tex, { display }))
+))));
 """
-"""Each expression read by the TeX input alone, as texcheck.mjs does, then typeset to
-CommonHTML as Anki shows it: the error of each, or null."""
+"""Each expression typeset to CommonHTML as Anki shows it, with every stage of MathJax:
+the error of each, or null."""
 
 MORE = [
     r"\left( x",
@@ -80,19 +78,21 @@ def test_the_tex_input_finds_every_error_typesetting_finds(project: Project) -> 
     project.write("broken.md", BROKEN)
     found = [(e.tex, e.display) for e in collect_math(cards_of(project))]
     expressions = found + [(tex, display) for tex in MORE for display in (False, True)]
-    script = project.root / "both.mjs"
-    script.write_text(BOTH_WAYS)
+    script = project.root / "typeset.mjs"
+    script.write_text(TYPESET)
+    verdicts = [_run([NODE, str(path), str(MATHJAX)], expressions) for path in (SCRIPT, script)]
+    differ = [(e, *v) for e, *v in zip(expressions, *verdicts, strict=True) if v[0] != v[1]]
+    assert differ == []
+    errors = sum(v is not None for v in verdicts[0])
+    assert errors >= 3 + 10  # the texcheck tests' three, and most of MORE
+
+
+def _run(command: list[str], expressions: list[tuple[str, bool]]) -> list[str | None]:
+    """The verdict of a script on each expression: MathJax's message, or None."""
     done = subprocess.run(
-        [NODE, str(script), str(MATHJAX)],
-        input=json.dumps(expressions),
-        capture_output=True,
-        text=True,
-        timeout=120,
+        command, input=json.dumps(expressions), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    verdicts = json.loads(done.stdout)
+    verdicts: list[str | None] = json.loads(done.stdout)
     assert len(verdicts) == len(expressions)
-    differ = [(e, v) for e, v in zip(expressions, verdicts, strict=True) if v[0] != v[1]]
-    assert differ == []
-    errors = sum(v[0] is not None for v in verdicts)
-    assert errors >= 3 + 10  # the texcheck tests' three, and most of MORE
+    return verdicts
