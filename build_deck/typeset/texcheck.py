@@ -1,15 +1,16 @@
-"""TeX validation: every math expression of the deck typeset once by MathJax itself.
+"""TeX validation: every distinct math expression of the deck read once by MathJax itself.
 
 Anki typesets math with MathJax 3 on every client, so a TeX typo would otherwise be
 found at review time, as a red error on the card. Here every ``\\(..\\)`` and
 ``\\[..\\]`` of the cards' fields is cut out the way MathJax finds it, stripped of
-Anki's cloze markup, and typeset by MathJax (the npm package ``mathjax-full``) in one
-Node.js process running ``js/texcheck.mjs``. Each MathJax error becomes a diagnostic
-at the line of the notes file that holds the math, with MathJax's own message.
+Anki's cloze markup, and read by MathJax's TeX parser (the npm package ``mathjax-full``)
+in one Node.js process running ``js/texcheck.mjs``; no output is laid out, since every
+TeX error comes from the parser. Each MathJax error becomes a diagnostic at the line of
+the notes file that holds the math, with MathJax's own message.
 
 The Node process is started before the notes are read (:meth:`TexChecker.start`), so
-MathJax loads while Python parses. Expressions MathJax accepted are remembered in
-``.cache/`` by a hash that includes MathJax's version and the checker script; a cache
+MathJax loads while Python parses. Expressions MathJax accepted are remembered in the
+build cache by a hash that includes MathJax's version and the checker script; a cache
 that does not validate is ignored.
 """
 
