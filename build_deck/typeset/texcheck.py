@@ -400,7 +400,6 @@ class TexChecker:
             if key not in cached or _DEFINES.search(job[0]):
                 jobs[job] = key
         self.cached = len(distinct) - len(jobs)
-        del distinct
         if not jobs:
             self.close()
             return list
