@@ -132,8 +132,9 @@ def run_anki_command(
                 print(problem, file=sys.stderr, flush=True)
             if any(p.severity is Severity.ERROR for p in problems):
                 return 1
-            fast = stamp_key is not None and args.command == "sync" and not scratch
-            kept = _unchanged_notes(options, stamp_key(options)) if stamp_key and fast else None
+            kept = None
+            if stamp_key is not None and args.command == "sync" and not scratch:
+                kept = _unchanged_notes(options, stamp_key(options))
             if kept is not None:
                 for line in kept[0]:
                     print(line, file=sys.stderr, flush=True)
