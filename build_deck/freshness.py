@@ -254,7 +254,7 @@ def unchanged_package(
                 refresh = True
                 files[path] = [size, status.st_mtime_ns, digest, written]
         lines = [*stamp["warnings"], stamp["summary"]]
-        package = files.get(_entry(options).removeprefix(ENTRY), [None] * 3)[2]
+        package = files.get(str(options.package), [None] * 3)[2]
     except (OSError, KeyError, TypeError, ValueError):
         return None  # a file removed, or no stamp
     if not all(isinstance(line, str) for line in lines):
