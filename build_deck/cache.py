@@ -177,6 +177,18 @@ def cache_key(source: bytes, *context: str) -> str:
     return digest.hexdigest()
 
 
+def nothing_built(cache_dir: Path | None) -> bool:
+    """Whether no build has used this cache folder (or there is none): a first build,
+    which parses every file and, most likely, runs every check."""
+    if cache_dir is None:
+        return True
+    try:
+        with os.scandir(cache_dir) as entries:
+            return not any(entry.name.endswith(".json") for entry in entries)
+    except OSError:
+        return True
+
+
 def entry_path(cache_dir: Path, name: str) -> Path:
     """The file that holds the entry called ``name``."""
     digest = hashlib.sha256(name.encode()).hexdigest()[:24]

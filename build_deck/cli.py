@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from build_deck import __version__
-from build_deck.cache import default_cache_dir, user_cache_root
+from build_deck.cache import default_cache_dir, nothing_built, user_cache_root
 from build_deck.config import ConfigError, ProjectConfig, read_project_config
 from build_deck.files import UnsafeFile, printable
 from build_deck.gather import NO_CARDS
@@ -30,6 +30,9 @@ from build_deck.report import (
     summary_line,
     usable_cores,
 )
+
+if TYPE_CHECKING:
+    from build_deck.typeset.texcheck import TexChecker
 
 # The pipeline and the sandbox are imported when a build runs: a build with nothing
 # changed stops before (build_deck/freshness.py).
@@ -376,18 +379,35 @@ def _nothing_changed(args: argparse.Namespace, options: BuildOptions) -> bool:
     return True
 
 
-def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> BuildReport:
-    """Read, check and maybe write, as the command asks; the report is not printed."""
-    from build_deck.pipeline import run
+def _start_checkers(args: argparse.Namespace, options: BuildOptions) -> TexChecker:
+    """The build's TeX checker, MathJax loading if it will be needed; and for a first
+    build (:func:`~build_deck.cache.nothing_built`) the check workers, starting now so
+    that they are ready when the notes have been read."""
     from build_deck.typeset.texcheck import TexChecker
+
+    notes = Path(display_path(options.notes_dir))
+    texcheck = TexChecker.start(notes_dir=notes, strict=args.strict, cache_dir=options.cache_dir)
+    if nothing_built(options.cache_dir):
+        from build_deck.verify.sandbox import start_workers
+
+        start_workers(options.jobs or usable_cores())
+    return texcheck
+
+
+def _build(
+    args: argparse.Namespace,
+    options: BuildOptions,
+    *,
+    write: bool,
+    texcheck: TexChecker | None = None,
+) -> BuildReport:
+    """Read, check and maybe write, as the command asks; the report is not printed.
+    ``texcheck``: the checker :func:`_start_checkers` started for this build, if any."""
+    from build_deck.pipeline import run
     from build_deck.verify.sandbox import CHECK_BUDGET
 
-    texcheck = None
-    if args.command != "stats":  # start MathJax now: it loads while the notes are read
-        notes = Path(display_path(options.notes_dir))
-        texcheck = TexChecker.start(
-            notes_dir=notes, strict=args.strict, cache_dir=options.cache_dir
-        )
+    if texcheck is None and args.command != "stats":
+        texcheck = _start_checkers(args, options)
     from build_deck.verify.checks import verify_cards
 
     verify = functools.partial(
@@ -431,17 +451,29 @@ def _build(args: argparse.Namespace, options: BuildOptions, *, write: bool) -> B
             texcheck.close()
 
 
+def _take(started: list[TexChecker]) -> TexChecker | None:
+    """The checker started for the first build, once; None for a later build."""
+    return started.pop() if started else None
+
+
 def _run_once(args: argparse.Namespace, options: BuildOptions) -> int:
     """One run of the command: read, check, maybe write; print the report."""
     if args.command in ("sync", "pull"):
         from build_deck.anki_commands import run_anki_command
 
-        return run_anki_command(
-            args,
-            options,
-            lambda opts: _build(args, opts, write=True),
-            stamp_key=lambda opts: _stamp_key(args, opts),
-        )
+        # A first sync starts MathJax and the check workers before Anki's backend is
+        # imported and the collection opened, for the build that follows.
+        started = [_start_checkers(args, options)] if nothing_built(options.cache_dir) else []
+        try:
+            return run_anki_command(
+                args,
+                options,
+                lambda opts: _build(args, opts, write=True, texcheck=_take(started)),
+                stamp_key=lambda opts: _stamp_key(args, opts),
+            )
+        finally:
+            for texcheck in started:  # not used: the command stopped before building
+                texcheck.close()
     if args.command == "adopt":
         from build_deck.adopt_command import run_adopt
 

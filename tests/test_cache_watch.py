@@ -12,11 +12,13 @@ from unittest import mock
 
 import pytest
 
+from build_deck import reading
 from build_deck.cache import default_cache_dir, entry_path
 from build_deck.pipeline import run
 from build_deck.reading import _parse_one as parse_one
 from build_deck.report import BuildOptions, BuildReport
 from build_deck.verify.checks import verify_cards
+from build_deck.verify.sandbox import pool as sandbox_pool
 from build_deck.verify.sandbox import run_checks
 from build_deck.watch import watch
 from tests.conftest import Project
@@ -197,6 +199,41 @@ def test_no_check_worker_starts_when_no_edited_card_has_a_check(project: Project
     spawn.assert_not_called()
     assert sorted(loc.line for loc in report.verified) == [5, 12, 19]  # moved, kept
     assert not report.diagnostics
+
+
+def test_a_first_build_starts_its_check_workers_before_reading_and_a_later_one_does_not(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events: list[str] = []
+    spawn, parse_all = sandbox_pool._spawn, reading._parse_all
+
+    def spawning(*args: Any, **kwargs: Any) -> Any:
+        events.append("spawn")
+        return spawn(*args, **kwargs)
+
+    def parsing(*args: Any, **kwargs: Any) -> Any:
+        events.append("parse")
+        return parse_all(*args, **kwargs)
+
+    def build_logged() -> str:
+        events.clear()
+        sandbox_pool._close_pools()  # each build in a process of its own, as a user runs it
+        with (
+            mock.patch("build_deck.verify.sandbox.pool._spawn", spawning),
+            mock.patch("build_deck.reading._parse_all", parsing),
+        ):
+            assert project.run("build") == 0
+        return capsys.readouterr().out
+
+    project.write("c.md", CARDS)
+    assert "3 verified" in build_logged()
+    read = events.index("parse")
+    assert read >= 1 and events[:read] == ["spawn"] * read  # started before any file was read
+    assert events.count("spawn") == read  # and they ran every check: none started later
+
+    project.write("c.md", CARDS.replace("chain rule", "product rule"))  # no check to run
+    assert "3 verified" in build_logged()
+    assert events == ["parse"]
 
 
 def test_what_verifying_a_card_said_is_said_again_after_an_edit_elsewhere(

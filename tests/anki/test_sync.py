@@ -5,13 +5,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 from anki.collection import Collection
 
+from build_deck.anki import collection as collection_module
 from build_deck.anki.sync_state import state_key
 from build_deck.cli import main
+from build_deck.typeset.texcheck import TexChecker
+from build_deck.verify.sandbox import pool as sandbox_pool
 from tests.anki.syncing import (
     NOTES,
     ROOT,
@@ -124,6 +130,38 @@ def test_open_collection_is_refused_and_nothing_written(
     assert not project.cards.exists() and not project.apkg.exists()
     with opened(col_path) as col:
         assert col.note_count() == 0
+
+
+def test_a_first_sync_starts_mathjax_and_the_check_workers_before_opening_the_collection(
+    project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write(
+        "ml.md", NOTES + "\nQ: What is $6 \\cdot 7$?\nA: **42**\n\n```check\nanswer = 42\n```\n"
+    )
+    events: list[str] = []
+    spawn, launch = sandbox_pool._spawn, TexChecker._launch
+    open_collection = collection_module.open_collection
+
+    def record(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            events.append(name)
+            return function(*args, **kwargs)
+
+        return recorded
+
+    sandbox_pool._close_pools()  # a sync in a process of its own, as a user runs it
+    with (
+        mock.patch.object(sandbox_pool, "_spawn", record("spawn", spawn)),
+        mock.patch.object(TexChecker, "_launch", record("mathjax", launch)),
+        mock.patch.object(collection_module, "open_collection", record("open", open_collection)),
+    ):
+        out = sync_ok(project, col_path, capsys)
+    assert "+4 new" in out
+    with opened(col_path) as col:
+        assert len(col.find_notes("tag:verified")) == 1
+    opening = events.index("open")
+    assert "mathjax" in events[:opening] and "spawn" in events[:opening]
+    assert "spawn" not in events[opening:]  # the workers started ahead ran the check
 
 
 def test_anki_edit_and_marked_tag_are_kept_conflict_pulled_and_converge(

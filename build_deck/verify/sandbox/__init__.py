@@ -23,7 +23,7 @@ from __future__ import annotations
 from build_deck.verify.sandbox.confinement import MEMORY_LIMIT, ConfinementUnavailable, check_mode
 from build_deck.verify.sandbox.confinement import _worker_environment as _worker_environment
 from build_deck.verify.sandbox.evaluator import TIME_LIMIT
-from build_deck.verify.sandbox.pool import CHECK_BUDGET, run_checks
+from build_deck.verify.sandbox.pool import CHECK_BUDGET, run_checks, start_workers
 from build_deck.verify.sandbox.pool import _close_pools as _close_pools
 from build_deck.verify.sandbox.pool import _pools as _pools
 from build_deck.verify.sandbox.pool import _receive as _receive
@@ -45,4 +45,5 @@ __all__ = [
     "Outcome",
     "check_mode",
     "run_checks",
+    "start_workers",
 ]

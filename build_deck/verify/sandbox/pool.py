@@ -240,12 +240,17 @@ _pools: dict[tuple[int, bool], list[_Worker]] = {}
 
 
 def _close_pools() -> None:
-    """Stop every worker (at exit): EOF on its job pipe ends it, a kill if it lingers."""
+    """Stop every worker (at exit): EOF on its job pipe ends it, a kill if it lingers.
+    A worker that never served a check (started ahead, see :func:`start_workers`) is
+    killed: it may still be importing, and holds nothing."""
     workers = [worker for pool in _pools.values() for worker in pool]
     _pools.clear()
     for worker in workers:
         with contextlib.suppress(OSError):
             os.close(worker.jobs)
+        if not worker.ready:
+            with contextlib.suppress(OSError):
+                worker.process.kill()
     for worker in workers:
         try:
             worker.process.wait(timeout=1)
@@ -265,6 +270,14 @@ def _pool(memory_limit: int, confine: bool, count: int) -> list[_Worker]:
     while len(pool) < count:
         pool.append(_spawn(memory_limit, confine))
     return pool
+
+
+def start_workers(count: int, *, memory_limit: int = MEMORY_LIMIT) -> None:
+    """Start ``count`` confined workers now, ahead of the build's checks, so that they
+    import and confine themselves while the notes are read; :func:`run_checks` then
+    finds them ready. Nothing is started where workers cannot be confined."""
+    if confinement_problem() is None:
+        _pool(memory_limit, True, count)
 
 
 def run_checks(
