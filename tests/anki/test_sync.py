@@ -16,7 +16,7 @@ from anki.collection import Collection
 from build_deck.anki import collection as collection_module
 from build_deck.anki.sync_state import state_key
 from build_deck.cli import main
-from build_deck.typeset.texcheck import TexChecker
+from build_deck.typeset.texcheck import TexChecker, find_mathjax
 from build_deck.verify.sandbox import pool as sandbox_pool
 from tests.anki.syncing import (
     NOTES,
@@ -132,6 +132,10 @@ def test_open_collection_is_refused_and_nothing_written(
         assert col.note_count() == 0
 
 
+@pytest.mark.skipif(
+    shutil.which("node") is None or find_mathjax(Path(__file__).parent) is None,
+    reason="needs Node.js and MathJax to start",
+)
 def test_a_first_sync_starts_mathjax_and_the_check_workers_before_opening_the_collection(
     project: Project, col_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
